@@ -1,0 +1,146 @@
+"""Frozen, hashable configurations: what network to build and how to train it.
+
+A configuration is plain data so it can be stored as JSON beside a trial, compared,
+and rebuilt later into the very same model. Each field is checked when the object is
+built; combinations that only make sense together are checked by `check_compatible`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from models.errors import ConfigError
+
+FAMILY_NAMES = ("mlp", "cnn2ch", "siamese")
+ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh")
+TOWER_NAMES = ("conv", "fc")
+HEAD_NAMES = ("mlp", "prob")
+OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
+AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    _require(value in allowed, f"{field} must be one of {', '.join(allowed)}, but got {value!r}.")
+
+
+def _widths(field: str, value: tuple[int, ...], *, min_len: int, max_len: int) -> None:
+    _require(
+        isinstance(value, tuple) and min_len <= len(value) <= max_len,
+        f"{field} must be a tuple of {min_len} to {max_len} widths, but got {value!r}.",
+    )
+    _require(all(isinstance(w, int) and w >= 1 for w in value), f"{field} widths must be integers >= 1, but got {value!r}.")
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """The network: one family from the registry in `models.nets`, with its options."""
+
+    family: str = "siamese"  # mlp | cnn2ch | siamese
+    activation: str = "relu"  # relu | leaky_relu | elu | selu | sigmoid | tanh
+    batch_norm: bool = False  # BatchNorm after every conv / hidden Linear
+    dropout: float = 0.0  # dropout before every hidden Linear, in [0, 1)
+    hidden: tuple[int, ...] = (128,)  # mlp family: hidden widths; siamese fc tower: its hidden widths
+    tower: str = "conv"  # siamese: conv (CNN per digit) | fc (MLP per digit)
+    conv_channels: tuple[int, ...] = (32, 64)  # cnn2ch and conv towers: 2-4 conv layers, their channels
+    kernel_size: int = 3  # conv kernel; padding keeps 'same' size, max-pool 2 after the first two convs
+    fc_width: int = 128  # conv nets: width of the fully connected layer after the convs
+    pure_conv: bool = False  # cnn2ch: no fc layer, a 1x1 conv to 2 logits and global average pooling
+    intermediate_head: bool = False  # cnn2ch: GoogLeNet-style extra pair head after the first conv block
+    weight_sharing: bool = True  # siamese: one tower for both digits (True) or two towers of one shape
+    head: str = "mlp"  # siamese comparison head: mlp (learned, on the two 10-logit outputs) | prob (P(d1 <= d2))
+    head_hidden: int = 64  # siamese mlp head: hidden width
+
+    def __post_init__(self) -> None:
+        _choice("family", self.family, FAMILY_NAMES)
+        _choice("activation", self.activation, ACTIVATION_NAMES)
+        _choice("tower", self.tower, TOWER_NAMES)
+        _choice("head", self.head, HEAD_NAMES)
+        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), but got {self.dropout!r}.")
+        _widths("hidden", self.hidden, min_len=1, max_len=6)
+        _widths("conv_channels", self.conv_channels, min_len=2, max_len=4)
+        _require(self.kernel_size in (3, 5), f"kernel_size must be 3 or 5, but got {self.kernel_size!r}.")
+        _require(self.fc_width >= 1, f"fc_width must be >= 1, but got {self.fc_width!r}.")
+        _require(self.head_hidden >= 1, f"head_hidden must be >= 1, but got {self.head_hidden!r}.")
+
+    @property
+    def has_digit_outputs(self) -> bool:
+        """Whether the network predicts the two digit classes (what the auxiliary loss trains)."""
+        return self.family == "siamese"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a network is trained: optimizer, schedule, losses, augmentation."""
+
+    optimizer: str = "sgd"  # sgd (with momentum) | adam | rmsprop
+    lr: float = 0.1  # learning rate at epoch 0
+    momentum: float = 0.9  # sgd and rmsprop momentum
+    weight_decay: float = 0.0  # L2 penalty in the optimizer
+    gamma: float = 1.0  # per-epoch exponential learning-rate decay, in (0, 1]
+    batch_size: int = 100  # pairs per step
+    epochs: int = 25  # passes over the training pairs
+    aux_loss: str = "none"  # none | alpha: main + alpha*(CE(d1)+CE(d2)) | ratio: ratio*main + aux | normalized: each loss / its initial value
+    alpha: float = 1.0  # weight of the auxiliary loss (alpha scheme; also the cnn2ch intermediate head's weight)
+    ratio: float = 1.0  # weight of the main loss in the ratio scheme
+    shift: int = 0  # augmentation: random shift of each digit by up to this many pixels (0 = off)
+    staged_epochs: int = 0  # staged scheme: train on the digit loss alone for this many epochs first
+
+    def __post_init__(self) -> None:
+        _choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
+        _choice("aux_loss", self.aux_loss, AUX_LOSS_NAMES)
+        _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, but got {self.lr!r}.")
+        _require(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), but got {self.momentum!r}.")
+        _require(self.weight_decay >= 0, f"weight_decay must be >= 0, but got {self.weight_decay!r}.")
+        _require(0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1], but got {self.gamma!r}.")
+        _require(self.batch_size >= 1, f"batch_size must be >= 1, but got {self.batch_size!r}.")
+        _require(self.epochs >= 1, f"epochs must be >= 1, but got {self.epochs!r}.")
+        _require(self.alpha >= 0, f"alpha must be >= 0, but got {self.alpha!r}.")
+        _require(self.ratio > 0, f"ratio must be > 0, but got {self.ratio!r}.")
+        _require(0 <= self.shift <= 3, f"shift must be between 0 and 3 pixels, but got {self.shift!r}.")
+        _require(
+            0 <= self.staged_epochs < self.epochs,
+            f"staged_epochs must be >= 0 and below epochs ({self.epochs}), but got {self.staged_epochs!r}.",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, data)
+
+
+def check_compatible(net: NetConfig, train: TrainConfig) -> None:
+    """Reject combinations the network cannot train with, before any work is done."""
+    digit_loss = train.aux_loss != "none" or train.staged_epochs > 0
+    if digit_loss and not net.has_digit_outputs:
+        wanted = f"aux_loss={train.aux_loss!r}" if train.aux_loss != "none" else f"staged_epochs={train.staged_epochs}"
+        if not (net.family == "cnn2ch" and net.intermediate_head and train.staged_epochs == 0):
+            raise ConfigError(
+                f"{wanted} needs digit outputs, which family {net.family!r} does not have; "
+                "use family 'siamese' (or a cnn2ch with intermediate_head for an auxiliary pair loss)."
+            )
+
+
+def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}.")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**values)
