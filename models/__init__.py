@@ -1,0 +1,35 @@
+"""The learning core: digit-pair data draws, the network families, and training (plain PyTorch)."""
+
+from models.configs import NetConfig, TrainConfig, check_compatible
+from models.draws import Draw, Normalisation, PairSet, make_draw
+from models.errors import ConfigError, DataError, ModelsError
+from models.fast import fit_many
+from models.nets import FAMILIES, build_net, count_parameters
+from models.pools import DigitPools, Digits, load_pools
+from models.presets import PRESETS, Preset
+from models.train import EpochStats, TrainResult, fit
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DigitPools",
+    "Digits",
+    "Draw",
+    "EpochStats",
+    "FAMILIES",
+    "ModelsError",
+    "NetConfig",
+    "Normalisation",
+    "PRESETS",
+    "PairSet",
+    "Preset",
+    "TrainConfig",
+    "TrainResult",
+    "build_net",
+    "check_compatible",
+    "count_parameters",
+    "fit",
+    "fit_many",
+    "load_pools",
+    "make_draw",
+]

@@ -1,0 +1,108 @@
+"""Draws: seeded sets of digit pairs, made as the course's data generator makes them.
+
+A pair set of N pairs takes 2N distinct digits of one pool (randperm(pool)[:2N].view(N, 2)),
+stacks each pair as two channels, and labels it 1 when the first digit is <= the second.
+Train pairs come from the training pool and test pairs from the test pool, each with its own
+generator derived from the seed, so one set never depends on the other's size and the global
+RNG is never touched. Normalisation statistics are fitted on training inputs only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.errors import DataError
+from models.pools import DigitPools, Digits
+
+_TRAIN_STREAM, _TEST_STREAM = 0, 1
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """N digit pairs with the comparison target and both digits' classes (for auxiliary losses)."""
+
+    input: torch.Tensor  # (N, 2, 14, 14) float32, channel k is digit k of the pair
+    target: torch.Tensor  # (N,) int64, 1 if classes[:, 0] <= classes[:, 1] else 0
+    classes: torch.Tensor  # (N, 2) int64, the two digits 0..9
+
+    def __len__(self) -> int:
+        return self.target.shape[0]
+
+    def subset(self, index: np.ndarray | torch.Tensor) -> PairSet:
+        """The pairs at `index` (integer positions, numpy as KFold gives them, or a LongTensor)."""
+        index = torch.as_tensor(index)
+        if index.dtype == torch.bool or index.is_floating_point() or index.is_complex():
+            raise TypeError(f"subset index must hold integer positions, but got dtype {index.dtype}.")
+        index = index.long()
+        return PairSet(input=self.input[index], target=self.target[index], classes=self.classes[index])
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One seeded draw: the training pairs (folds are cut from them) and the held-out test pairs."""
+
+    seed: int
+    train: PairSet
+    test: PairSet
+
+
+def make_draw(pools: DigitPools, *, seed: int, n_pairs: int = 1000) -> Draw:
+    """Draw `n_pairs` training and `n_pairs` test pairs; the same seed gives the same tensors."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, but got {seed=!r}.")
+    if n_pairs < 1:
+        raise DataError(f"n_pairs must be at least 1, but got {n_pairs=}.")
+    limit = min(len(pools.train), len(pools.test)) // 2
+    for name, digits in (("training", pools.train), ("test", pools.test)):
+        if 2 * n_pairs > len(digits):
+            raise DataError(
+                f"n_pairs={n_pairs} needs {2 * n_pairs} distinct digits but the {name} pool has {len(digits)}; "
+                f"use n_pairs <= {limit}"
+            )
+    return Draw(
+        seed=int(seed),
+        train=_pairs(pools.train, n_pairs, _generator(int(seed), _TRAIN_STREAM)),
+        test=_pairs(pools.test, n_pairs, _generator(int(seed), _TEST_STREAM)),
+    )
+
+
+def _generator(seed: int, stream: int) -> torch.Generator:
+    """A private generator per (seed, stream); SeedSequence keeps the streams of nearby seeds unrelated."""
+    state = np.random.SeedSequence(seed, spawn_key=(stream,)).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def _pairs(digits: Digits, n_pairs: int, generator: torch.Generator) -> PairSet:
+    chosen = torch.randperm(len(digits), generator=generator)[: 2 * n_pairs].view(n_pairs, 2)  # 2N distinct digits
+    classes = digits.labels[chosen]  # (N, 2)
+    return PairSet(
+        input=digits.images[chosen],  # (N, 2) indices -> (N, 2, 14, 14)
+        target=(classes[:, 0] <= classes[:, 1]).long(),
+        classes=classes,
+    )
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Scalar mean/std of training inputs, as the course normalises; applied unchanged to eval/test pairs."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, pairs: PairSet) -> Normalisation:
+        """Statistics of `pairs` alone: fit on the training fold so held-out pairs never leak into them."""
+        if len(pairs) == 0:
+            raise DataError("cannot fit a normalisation on an empty pair set.")
+        values = pairs.input.double()
+        mean, std = values.mean().item(), values.std().item()
+        if not std > 0:
+            raise DataError(f"cannot normalise: the training inputs have std={std} (all pixels equal).")
+        return cls(mean=mean, std=std)
+
+    def apply(self, pairs: PairSet) -> PairSet:
+        """A new PairSet with inputs (x - mean) / std; target and classes are shared, not copied."""
+        return PairSet(input=(pairs.input - self.mean) / self.std, target=pairs.target, classes=pairs.classes)

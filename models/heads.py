@@ -1,0 +1,53 @@
+"""Comparison heads: from the two digits' logits (B, 2, 10) to pair log-probabilities (B, 2)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from models.activations import ACTIVATIONS
+from models.configs import NetConfig
+
+N_DIGITS = 10
+# LESS_EQUAL[i, j] is True where digit i <= digit j: the pairs whose target is 1.
+LESS_EQUAL = torch.ones(N_DIGITS, N_DIGITS).triu().bool()
+
+
+class MLPHead(nn.Module):
+    """The reports' learned head: the two 10-logit outputs, concatenated, through a small MLP."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Flatten(),  # (B, 2, 10) -> (B, 20)
+            nn.Linear(2 * N_DIGITS, cfg.head_hidden),
+            ACTIVATIONS[cfg.activation](),
+            nn.Linear(cfg.head_hidden, 2),
+        )
+
+    def forward(self, digits: Tensor) -> Tensor:
+        return self.body(digits).log_softmax(-1)
+
+
+class ProbHead(nn.Module):
+    """No parameters: P(d1 <= d2) = sum over i <= j of p1(i) p2(j), from the digit softmaxes.
+
+    The comparison is then exactly as good as the digit classifiers, which is why it
+    lifts accuracy: nothing has to be learned about ordering from 1,000 pairs."""
+
+    def forward(self, digits: Tensor) -> Tensor:
+        log_p = digits.log_softmax(-1)
+        joint = log_p[:, 0, :, None] + log_p[:, 1, None, :]  # (B, 10, 10): log p1(i) p2(j)
+        mask = LESS_EQUAL.to(joint.device)
+        neg_inf = torch.finfo(joint.dtype).min
+        log_le = joint.masked_fill(~mask, neg_inf).flatten(1).logsumexp(-1)
+        log_gt = joint.masked_fill(mask, neg_inf).flatten(1).logsumexp(-1)
+        return torch.stack([log_gt, log_le], dim=-1)
+
+
+HEADS: dict[str, Callable[[NetConfig], nn.Module]] = {
+    "mlp": MLPHead,
+    "prob": lambda cfg: ProbHead(),
+}

@@ -1,0 +1,234 @@
+"""Training one model: `ModelTrainer` holds its state and advances an epoch at a time.
+
+`fit` is the plain reference loop (eager, fp32, contiguous tensors, one model); the fast
+path in `models.fast` drives several trainers with other `Speed` settings, so both paths
+share every line of the learning logic below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+from torch import Tensor
+
+from models.augment import random_shift
+from models.configs import NetConfig, TrainConfig, check_compatible
+from models.draws import Normalisation, PairSet
+from models.losses import LossWeighting, is_finite, loss_terms
+from models.nets import build_net
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = {
+    "sgd": lambda params, cfg: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
+    "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+    "rmsprop": lambda params, cfg: torch.optim.RMSprop(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    ),
+}
+EVAL_CHUNK = 2000  # pairs per forward pass when scoring
+
+
+@dataclass
+class EpochStats:
+    epoch: int  # 0-based
+    train_loss: float  # mean combined loss over the epoch's batches (nan once diverged)
+    train_accuracy: float  # pair accuracy on the training batches, as seen while training
+    eval_accuracy: float | None  # pair accuracy on the evaluation pairs after the epoch
+    eval_digit_accuracy: float | None  # digit accuracy on the evaluation pairs (siamese only)
+    lr: float  # learning rate used during the epoch
+
+
+@dataclass
+class TrainResult:
+    status: str  # "completed" | "diverged" | "stopped" (a caller's on_epoch asked to stop)
+    message: str  # why it ended, for people
+    accuracy: float | None  # final pair accuracy on the evaluation pairs
+    digit_accuracy: float | None  # final digit accuracy on the evaluation pairs
+    curves: list[EpochStats] = field(default_factory=list)
+    n_params: int = 0
+    seconds: float = 0.0  # wall time spent training and scoring this model
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How a model is computed, never what it learns (results match up to float rounding)."""
+
+    channels_last: bool = False  # NHWC memory format: faster convolutions on CPU
+    bf16: bool = False  # bfloat16 autocast for convolutions and matmuls
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None means CUDA when present, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class ModelTrainer:
+    """One model, its data (normalised with its own training statistics), optimizer and RNGs."""
+
+    def __init__(
+        self,
+        net: NetConfig,
+        train: TrainConfig,
+        pairs: PairSet,
+        *,
+        eval_pairs: PairSet | None = None,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        speed: Speed = Speed(),
+    ) -> None:
+        check_compatible(net, train)
+        self.cfg, self.speed = train, speed
+        self.device = resolve_device(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_net(net)
+            self._cpu_rng_state = torch.get_rng_state()
+        self.n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        memory = torch.channels_last if speed.channels_last else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=memory)
+        self.batch_rng = torch.Generator().manual_seed(seed)  # batch order and augmentation
+
+        # Statistics from the training pairs only; evaluation pairs get them unchanged.
+        norm = Normalisation.fit(pairs)
+        self.fill = (0.0 - norm.mean) / norm.std  # a blank pixel after normalisation
+        self.train_set = self._to_device(norm.apply(pairs))
+        self.eval_set = self._to_device(norm.apply(eval_pairs)) if eval_pairs is not None else None
+
+        self.optimizer = OPTIMIZERS[train.optimizer](self.model.parameters(), train)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=train.gamma)
+        self.weighting = LossWeighting(train)
+        self.curves: list[EpochStats] = []
+        self.status, self.message = "running", ""
+        self.seconds = 0.0
+
+    def _to_device(self, pairs: PairSet) -> PairSet:
+        return PairSet(pairs.input.to(self.device), pairs.target.to(self.device), pairs.classes.to(self.device))
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        """Dropout draws from torch's global RNG: give each model its own stream of it."""
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._cpu_rng_state)
+            yield
+            self._cpu_rng_state = torch.get_rng_state()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.speed.bf16)
+
+    def _prepare(self, x: Tensor) -> Tensor:
+        x = random_shift(x, self.cfg.shift, generator=self.batch_rng, fill=self.fill)
+        return x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x
+
+    def run_epoch(self) -> EpochStats:
+        """Train one epoch, then score the evaluation pairs; marks divergence instead of raising."""
+        start = time.perf_counter()
+        epoch = len(self.curves)
+        lr = self.optimizer.param_groups[0]["lr"]
+        data = self.train_set
+        order = torch.randperm(len(data.target), generator=self.batch_rng).to(self.device)
+        total_loss, correct, seen = 0.0, 0, 0
+        self.model.train()
+        with self._own_rng():
+            for batch in order.split(self.cfg.batch_size):
+                target, classes = data.target[batch], data.classes[batch]
+                with self._autocast():
+                    out = self.model(self._prepare(data.input[batch]))
+                main, aux = loss_terms(out, target, classes)
+                loss = self.weighting(main, aux, epoch=epoch)
+                if not is_finite(loss):
+                    self.status = "diverged"
+                    self.message = (
+                        f"loss became {loss.item()} in epoch {epoch} at lr={lr:.3g}; "
+                        "lower the learning rate or enable batch norm"
+                    )
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                total_loss += loss.item() * len(batch)
+                correct += int((out.pair_log_probs.argmax(-1) == target).sum())
+                seen += len(batch)
+        self.scheduler.step()
+        if not self.running:
+            stats = EpochStats(epoch, math.nan, math.nan, None, None, lr)
+        else:
+            accuracy, digit_accuracy = self.evaluate() if self.eval_set is not None else (None, None)
+            stats = EpochStats(epoch, total_loss / seen, correct / seen, accuracy, digit_accuracy, lr)
+            if epoch + 1 == self.cfg.epochs:
+                self.status, self.message = "completed", f"trained {self.cfg.epochs} epochs"
+        self.curves.append(stats)
+        self.seconds += time.perf_counter() - start
+        return stats
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float | None]:
+        """(pair accuracy, digit accuracy or None) on the evaluation pairs."""
+        assert self.eval_set is not None
+        data = self.eval_set
+        self.model.eval()
+        pair_hits, digit_hits, has_digits = 0, 0, False
+        for start in range(0, len(data.target), EVAL_CHUNK):
+            part = slice(start, start + EVAL_CHUNK)
+            x = data.input[part]
+            with self._autocast():
+                out = self.model(x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x)
+            pair_hits += int((out.pair_log_probs.argmax(-1) == data.target[part]).sum())
+            if out.digit_logits is not None:
+                has_digits = True
+                digit_hits += int((out.digit_logits.argmax(-1) == data.classes[part]).sum())
+        n = len(data.target)
+        return pair_hits / n, (digit_hits / (2 * n) if has_digits else None)
+
+    def stop(self, reason: str) -> None:
+        if self.running:
+            self.status, self.message = "stopped", reason
+
+    def result(self) -> TrainResult:
+        last = self.curves[-1] if self.curves and self.status != "diverged" else None
+        return TrainResult(
+            status=self.status,
+            message=self.message,
+            accuracy=last.eval_accuracy if last else None,
+            digit_accuracy=last.eval_digit_accuracy if last else None,
+            curves=list(self.curves),
+            n_params=self.n_params,
+            seconds=self.seconds,
+        )
+
+
+def fit(
+    net: NetConfig,
+    train: TrainConfig,
+    pairs: PairSet,
+    *,
+    eval_pairs: PairSet | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    on_epoch: Callable[[EpochStats], bool] | None = None,
+) -> TrainResult:
+    """Train one model the plain way (the reference every faster path is checked against).
+
+    `on_epoch` sees each epoch's statistics; returning True stops training early."""
+    trainer = ModelTrainer(net, train, pairs, eval_pairs=eval_pairs, seed=seed, device=device)
+    while trainer.running:
+        stats = trainer.run_epoch()
+        if trainer.running and on_epoch is not None and on_epoch(stats):
+            trainer.stop(f"stopped by the caller after epoch {stats.epoch}")
+        elif trainer.status == "completed" and on_epoch is not None:
+            on_epoch(stats)
+    if trainer.status == "diverged":
+        log.warning("training diverged: %s", trainer.message)
+    return trainer.result()

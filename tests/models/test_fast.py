@@ -1,0 +1,58 @@
+"""The fast path trains K models and matches the one-by-one reference loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.configs import NetConfig, TrainConfig
+from models.draws import make_draw
+from models.errors import ConfigError
+from models.fast import fit_many
+from models.pools import load_pools
+from models.train import Speed, fit
+
+torch.set_num_threads(1)
+NET = NetConfig(head="prob", batch_norm=True, activation="leaky_relu", conv_channels=(8, 16), fc_width=32)
+TRAIN = TrainConfig(lr=0.1, epochs=2, aux_loss="alpha", batch_size=50, shift=1)
+
+
+@pytest.fixture(scope="module")
+def draws():
+    pools = load_pools(None)
+    return [make_draw(pools, seed=s, n_pairs=200) for s in (1, 2, 3)]
+
+
+def test_plain_speed_matches_the_reference_exactly(draws):
+    jobs = [(d.train, d.test) for d in draws]
+    many = fit_many(NET, TRAIN, jobs, seeds=[10, 11, 12], speed=Speed())
+    one_by_one = [fit(NET, TRAIN, d.train, eval_pairs=d.test, seed=s) for d, s in zip(draws, (10, 11, 12))]
+    for a, b in zip(many, one_by_one):
+        assert [c.train_loss for c in a.curves] == [c.train_loss for c in b.curves]
+        assert a.accuracy == b.accuracy and a.digit_accuracy == b.digit_accuracy
+
+
+def test_fast_speed_matches_the_reference_within_tolerance(draws):
+    d = draws[0]
+    fast = fit_many(NET, TRAIN, [(d.train, d.test)], seeds=[5])[0]
+    ref = fit(NET, TRAIN, d.train, eval_pairs=d.test, seed=5)
+    assert fast.curves[0].train_loss == pytest.approx(ref.curves[0].train_loss, rel=2e-3)
+    assert abs(fast.accuracy - ref.accuracy) <= 0.03
+
+
+def test_on_epoch_sees_every_model_and_can_stop_all(draws):
+    calls = []
+
+    def on_epoch(epoch, stats):
+        calls.append((epoch, [s.eval_accuracy for s in stats]))
+        return True
+
+    results = fit_many(NET, TRAIN, [(d.train, d.test) for d in draws], seeds=[0, 1, 2], on_epoch=on_epoch)
+    assert len(calls) == 1 and calls[0][0] == 0 and len(calls[0][1]) == 3
+    assert all(0 <= a <= 1 for a in calls[0][1])
+    assert [r.status for r in results] == ["stopped"] * 3
+
+
+def test_one_seed_per_job(draws):
+    with pytest.raises(ConfigError, match="one seed per job"):
+        fit_many(NET, TRAIN, [(draws[0].train, None)], seeds=[1, 2])

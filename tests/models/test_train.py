@@ -1,0 +1,85 @@
+"""The reference training loop: results, curves, early stop, divergence, no normalisation leakage."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from models.augment import random_shift
+from models.configs import NetConfig, TrainConfig
+from models.draws import PairSet, make_draw
+from models.pools import load_pools
+from models.train import fit
+
+torch.set_num_threads(1)
+NET = NetConfig(head="prob", batch_norm=True, activation="leaky_relu", conv_channels=(8, 16), fc_width=32)
+TRAIN = TrainConfig(lr=0.1, epochs=3, aux_loss="alpha", batch_size=50)
+
+
+@pytest.fixture(scope="module")
+def draw():
+    return make_draw(load_pools(None), seed=7, n_pairs=300)
+
+
+def test_fit_learns_and_records_curves(draw):
+    result = fit(NET, TRAIN, draw.train, eval_pairs=draw.test, seed=0)
+    assert result.status == "completed"
+    assert len(result.curves) == 3 and [c.epoch for c in result.curves] == [0, 1, 2]
+    assert result.curves[-1].train_loss < result.curves[0].train_loss
+    assert 0.75 < result.accuracy <= 1.0  # far above the 0.55 a constant guess gets
+    assert 0.5 < result.digit_accuracy <= 1.0
+    assert result.n_params > 0 and result.seconds > 0
+
+
+def test_same_seed_same_result(draw):
+    cfg = dataclasses.replace(TRAIN, epochs=1, shift=1)
+    net = dataclasses.replace(NET, dropout=0.3)
+    a = fit(net, cfg, draw.train, eval_pairs=draw.test, seed=3)
+    b = fit(net, cfg, draw.train, eval_pairs=draw.test, seed=3)
+    c = fit(net, cfg, draw.train, eval_pairs=draw.test, seed=4)
+    assert a.curves[0].train_loss == b.curves[0].train_loss and a.accuracy == b.accuracy
+    assert a.curves[0].train_loss != c.curves[0].train_loss
+
+
+def test_on_epoch_can_stop_training(draw):
+    seen = []
+    result = fit(NET, TRAIN, draw.train, eval_pairs=draw.test, on_epoch=lambda s: seen.append(s.epoch) or True)
+    assert result.status == "stopped" and seen == [0] and len(result.curves) == 1
+
+
+def test_divergence_is_a_status_not_an_exception(draw):
+    wild = TrainConfig(optimizer="sgd", lr=1e6, epochs=2, aux_loss="alpha")
+    result = fit(NetConfig(family="siamese", conv_channels=(4, 8), fc_width=16), wild, draw.train, eval_pairs=draw.test)
+    assert result.status == "diverged"
+    assert "lower the learning rate" in result.message and result.accuracy is None
+
+
+def test_evaluation_pairs_do_not_leak_into_training(draw):
+    """Normalisation comes from the training pairs: rescaling the test inputs changes no training step."""
+    scaled = PairSet(draw.test.input * 100 + 5, draw.test.target, draw.test.classes)
+    cfg = dataclasses.replace(TRAIN, epochs=2)
+    a = fit(NET, cfg, draw.train, eval_pairs=draw.test, seed=1)
+    b = fit(NET, cfg, draw.train, eval_pairs=scaled, seed=1)
+    assert [c.train_loss for c in a.curves] == [c.train_loss for c in b.curves]
+    assert a.accuracy != b.accuracy  # the test inputs were seen only when scoring
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_each_optimizer_with_decay_and_staging(draw, optimizer):
+    lr = {"sgd": 0.05, "adam": 1e-3, "rmsprop": 1e-3}[optimizer]
+    cfg = TrainConfig(optimizer=optimizer, lr=lr, gamma=0.5, epochs=2, staged_epochs=1, aux_loss="normalized")
+    result = fit(NET, cfg, draw.train, eval_pairs=draw.test)
+    assert result.status == "completed"
+    assert result.curves[1].lr == pytest.approx(lr * 0.5)
+
+
+def test_random_shift_moves_digits_within_bounds():
+    x = torch.zeros(4, 2, 14, 14)
+    x[:, :, 7, 7] = 1.0
+    shifted = random_shift(x, 2, generator=torch.Generator().manual_seed(0), fill=0.0)
+    assert shifted.shape == x.shape and torch.equal(shifted.sum((2, 3)), x.sum((2, 3)))
+    rows, cols = shifted.nonzero()[:, 2], shifted.nonzero()[:, 3]
+    assert rows.min() >= 5 and rows.max() <= 9 and cols.min() >= 5 and cols.max() <= 9
+    assert not torch.equal(shifted, x)
