@@ -56,3 +56,27 @@ def test_on_epoch_sees_every_model_and_can_stop_all(draws):
 def test_one_seed_per_job(draws):
     with pytest.raises(ConfigError, match="one seed per job"):
         fit_many(NET, TRAIN, [(draws[0].train, None)], seeds=[1, 2])
+
+
+def test_stacked_batched_models_match_the_reference(draws):
+    """One vmapped computation for K models: same init, batches and augmentation as the reference loop."""
+    jobs = [(d.train, d.test) for d in draws]
+    stacked = fit_many(NET, TRAIN, jobs, seeds=[10, 11, 12], strategy="stacked")
+    one_by_one = [fit(NET, TRAIN, d.train, eval_pairs=d.test, seed=s) for d, s in zip(draws, (10, 11, 12))]
+    for a, b in zip(stacked, one_by_one):
+        assert a.status == "completed" and len(a.curves) == TRAIN.epochs
+        assert a.curves[0].train_loss == pytest.approx(b.curves[0].train_loss, rel=1e-3)
+        assert a.curves[-1].train_loss == pytest.approx(b.curves[-1].train_loss, rel=5e-2)
+        assert abs(a.accuracy - b.accuracy) <= 0.03 and abs(a.digit_accuracy - b.digit_accuracy) <= 0.03
+
+
+def test_stacked_stops_a_diverging_model_without_an_exception(draws):
+    wild = TrainConfig(lr=1e6, epochs=2, aux_loss="alpha")
+    results = fit_many(NET, wild, [(d.train, d.test) for d in draws[:2]], seeds=[0, 1], strategy="stacked")
+    assert [r.status for r in results] == ["diverged", "diverged"]
+    assert all("lower the learning rate" in r.message and r.accuracy is None for r in results)
+
+
+def test_unknown_strategy_is_rejected(draws):
+    with pytest.raises(ConfigError, match="strategy must be one of"):
+        fit_many(NET, TRAIN, [(draws[0].train, None)], seeds=[1], strategy="parallel")

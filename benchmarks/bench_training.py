@@ -1,0 +1,106 @@
+"""Accuracy and speed of the learning core on the study's recommended recipe.
+
+Trains the siamese / weight sharing / auxiliary loss / `prob` head / batch norm recipe on
+N fresh draws (fast path) and reports mean ± std test accuracy; times the same 5 models
+through the fast path and through the plain one-by-one eager fp32 loop.
+
+    python benchmarks/bench_training.py [--draws N] [--epochs E] [--data-dir DIR] [--threads T] [--json]
+
+With --json the last line is one JSON object: accuracy_mean, accuracy_std, draws, epochs,
+batched_seconds, sequential_seconds, speedup, and the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from models.configs import NetConfig, TrainConfig
+from models.draws import make_draw
+from models.fast import FAST, fit_many
+from models.pools import load_pools
+from models.train import fit
+
+RECIPE_NET = NetConfig(
+    family="siamese",
+    weight_sharing=True,
+    head="prob",
+    batch_norm=True,
+    activation="leaky_relu",
+    conv_channels=(32, 64),
+    kernel_size=3,
+    fc_width=128,
+)
+RECIPE_TRAIN = TrainConfig(
+    optimizer="sgd", lr=0.1, momentum=0.9, gamma=0.95, batch_size=100, epochs=25, aux_loss="alpha", alpha=1.0, shift=1
+)
+TIMED_MODELS = 5
+FIRST_DRAW_SEED = 1000  # the same draw seeds `search evaluate-best` uses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=RECIPE_TRAIN.epochs)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--bf16", action="store_true", help="fast path with bfloat16 autocast")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    train = dataclasses.replace(RECIPE_TRAIN, epochs=args.epochs)
+    speed = dataclasses.replace(FAST, bf16=args.bf16)
+    pools = load_pools(args.data_dir)
+    seeds = [FIRST_DRAW_SEED + i for i in range(max(args.draws, TIMED_MODELS))]
+    draws = [make_draw(pools, seed=s) for s in seeds]
+
+    accuracies: list[float] = []
+    batched_seconds = 0.0
+    for start in range(0, len(draws), TIMED_MODELS):
+        chunk = draws[start : start + TIMED_MODELS]
+        began = time.perf_counter()
+        results = fit_many(RECIPE_NET, train, [(d.train, d.test) for d in chunk], seeds=[d.seed for d in chunk], speed=speed)
+        if start == 0:
+            batched_seconds = time.perf_counter() - began
+        accuracies += [r.accuracy for r in results if r.accuracy is not None]
+        print(f"draws {start}-{start + len(chunk) - 1}: " + " ".join(f"{r.accuracy:.3f}" for r in results), flush=True)
+    accuracies = accuracies[: args.draws]
+
+    began = time.perf_counter()
+    for d in draws[:TIMED_MODELS]:
+        fit(RECIPE_NET, train, d.train, eval_pairs=d.test, seed=d.seed)
+    sequential_seconds = time.perf_counter() - began
+
+    summary = {
+        "accuracy_mean": statistics.mean(accuracies),
+        "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "draws": len(accuracies),
+        "epochs": args.epochs,
+        "batched_seconds": round(batched_seconds, 2),
+        "sequential_seconds": round(sequential_seconds, 2),
+        "speedup": round(sequential_seconds / batched_seconds, 2),
+        "models_timed": TIMED_MODELS,
+        "threads": args.threads,
+        "bf16": args.bf16,
+        "data": pools.source,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+    }
+    print(
+        f"test accuracy {summary['accuracy_mean']:.4f} ± {summary['accuracy_std']:.4f} over {summary['draws']} draws; "
+        f"{TIMED_MODELS} models: fast {batched_seconds:.1f} s, plain {sequential_seconds:.1f} s "
+        f"({summary['speedup']:.2f}x)"
+    )
+    if args.json:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
