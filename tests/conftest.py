@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
-from collections.abc import Callable
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,3 +28,61 @@ def _write_idx(path: Path, array: np.ndarray, *, code: int = 0x08) -> Path:
 def write_idx() -> Callable[..., Path]:
     """write_idx(path, array, *, code=0x08) -> path."""
     return _write_idx
+
+
+# --- Storages and the installed `search` executable (search/ tests) --------------------------------
+
+PG_ENV = "SEARCH_TEST_PG_URL"  # postgresql+psycopg://search:search@127.0.0.1:5432/search_test (.ci/run)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite storage URL for a fresh file in the test's temp dir."""
+    return f"sqlite:///{tmp_path / 'search.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL for a database of this test alone, created on SEARCH_TEST_PG_URL's server and dropped after.
+
+    Without SEARCH_TEST_PG_URL the test skips, except under CI=true where it fails: CI must test PostgreSQL.
+    """
+    base = os.environ.get(PG_ENV)
+    if not base:
+        message = f"{PG_ENV} is not set (e.g. postgresql+psycopg://search:search@127.0.0.1:5432/search_test)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI must run the PostgreSQL tests.")
+        pytest.skip(message)
+    import sqlalchemy
+
+    name = f"search_t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sqlalchemy.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest) -> str:
+    """Each storage backend in turn: a fresh SQLite file, then a fresh PostgreSQL database."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def run_search(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """run_search(*args, timeout=120, env=None) runs the installed `search` executable in tmp_path."""
+    executable = Path(sys.executable).with_name("search")
+    assert executable.exists(), f"{executable} missing: run `pip install -e '.[dev]'`"
+
+    def run(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"} | {"COLUMNS": "200"} | (env or {})
+        return subprocess.run(
+            [str(executable), *args], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout
+        )
+
+    return run

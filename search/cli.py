@@ -1,0 +1,382 @@
+"""`search`, the command line: each command parses its options, calls one library function and prints.
+
+The library raises `SearchError` / `ModelsError`; only this module turns them into one red line on
+stderr and exit code 1 (see `_user_errors`). Options shared by several commands are declared once below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import optuna
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from models.errors import ModelsError
+from search.errors import SearchError
+
+if TYPE_CHECKING:
+    from search.report import TextTable
+    from search.runner import RunProgress
+
+app = typer.Typer(
+    help="Hyperparameter search for the MNIST digit-pair comparison study.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+# Options several commands share; a new command reuses these instead of redeclaring them.
+StorageOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--storage",
+        envvar="SEARCH_STORAGE",
+        help="Optuna storage URL (sqlite:///file.db, postgresql+psycopg://user:pw@host/db, grpc://host:port); "
+        "default sqlite:///search.db in the current directory.",
+        show_default=False,
+    ),
+]
+StudyOption = Annotated[str, typer.Option("--study", help="A study name from studies/ or the path of a TOML definition.")]
+
+
+@app.callback()
+def main() -> None:
+    """Hyperparameter search for the MNIST digit-pair comparison study."""
+    _log_to(err_console, level=logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _log_to(target: Console, *, level: int = logging.INFO) -> None:
+    """Send the library's log records (logger "search") to `target`, above any live progress display."""
+    search_logger = logging.getLogger("search")
+    if target.is_terminal:
+        handler: logging.Handler = RichHandler(console=target, show_path=False, show_time=False, markup=False)
+    else:  # a log file or a pipe: one plain line per record, never wrapped
+        handler = logging.StreamHandler(target.file)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    search_logger.handlers = [handler]
+    search_logger.setLevel(level)
+    search_logger.propagate = False
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the library's deliberate errors into one red line on stderr and exit code 1 (no traceback)."""
+    try:
+        yield
+    except (SearchError, ModelsError) as exc:
+        line = " ".join(str(exc).split()) or type(exc).__name__
+        err_console.print(Text.assemble(("error: ", "bold red"), (line, "red")), soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _warn(message: str) -> None:
+    """One yellow line on stderr."""
+    err_console.print(Text(f"warning: {message}", style="yellow"), soft_wrap=True)
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+@app.command()
+def run(
+    study: StudyOption,
+    trials: Annotated[int, typer.Option("--trials", help="New finished trials (complete or pruned) to add, over all workers.")],
+    storage: StorageOption = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Worker processes on this machine; default: the measured best layout (search.runner.DEFAULT_WORKERS).", show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the definition's epochs.")] = None,
+    folds: Annotated[Optional[int], typer.Option("--folds", help="Override the definition's cross-validation folds.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Sampler seed (default: the definition's seed).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Stop starting new trials after this many seconds.")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per worker; default 1 with --workers, else search.runner.DEFAULT_THREADS.", show_default=False)] = None,
+    heartbeat_interval: Annotated[Optional[float], typer.Option("--heartbeat-interval", help="Seconds between a running trial's heartbeats.", show_default="30")] = None,
+    grace_period: Annotated[Optional[float], typer.Option("--grace-period", help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval.", show_default="90")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Log per-fold results.")] = False,
+) -> None:
+    """Run (or resume) a study: add TRIALS new finished trials with WORKERS processes."""
+    from search.runner import run_study
+
+    if verbose:
+        _log_to(console)
+    with _user_errors():
+        definition = _load_definition(study, epochs=epochs, folds=folds)
+        with _RunProgressView(console, definition.name) as view:
+            summary = run_study(
+                definition,
+                storage_url=storage,
+                n_trials=trials,
+                n_workers=workers,
+                data_dir=data_dir,
+                seed=seed,
+                timeout=timeout,
+                threads=threads,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                verbose=verbose,
+                on_progress=view.update,
+                on_warning=_warn,
+            )
+    console.print(summary.describe(), soft_wrap=True, highlight=False)
+    if summary.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def studies(storage: StorageOption = None) -> None:
+    """List the available study definitions and the studies in a storage."""
+    from search.definitions import available_definitions
+    from search.storage import list_studies
+
+    with _user_errors():
+        names = available_definitions()
+        rows = list_studies(storage)
+    console.print(Text("definitions: ", style="bold") + Text(", ".join(names) or "(none)"), soft_wrap=True)
+    table = Table(title="studies in storage")
+    for column in ("study", "complete", "pruned", "failed", "running", "best value"):
+        table.add_column(column, justify="left" if column == "study" else "right")
+    for row in rows:
+        table.add_row(row.name, str(row.n_complete), str(row.n_pruned), str(row.n_failed), str(row.n_running), _fmt(row.best_value))
+    console.print(table if rows else Text("no studies in this storage yet"))
+
+
+@app.command()
+def show(
+    study: StudyOption,
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many best trials to show.")] = 10,
+) -> None:
+    """Show a study's best trials: value, fold std, key parameters, parameter count."""
+    from search.storage import best_trials
+
+    with _user_errors():
+        name = _study_name(study)
+        rows = best_trials(storage, name, top=top)
+    table = Table(title=f"best trials of {name}")
+    for column in ("trial", "value", "fold std", "n_params", "params"):
+        table.add_column(column, justify="left" if column == "params" else "right")
+    for trial in rows:
+        params = ", ".join(f"{key}={_fmt_param(value)}" for key, value in sorted(trial.params.items()))
+        table.add_row(
+            str(trial.number),
+            ", ".join(_fmt(v) for v in trial.values),
+            _fmt(trial.user_attrs.get("fold_std")),
+            str(trial.user_attrs.get("n_params", "-")),
+            params,
+        )
+    console.print(table)
+
+
+DrawsOption = Annotated[int, typer.Option("--draws", help="Fresh draws (new train/test pairs and initialisation) per configuration, 1-100.")]
+EvalEpochsOption = Annotated[Optional[int], typer.Option("--epochs", help="Override the configuration's training epochs.", show_default=False)]
+DataDirOption = Annotated[Optional[Path], typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+
+
+@app.command("evaluate-best")
+def evaluate_best(
+    study: StudyOption,
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", help="How many of the best complete trials to evaluate.")] = 1,
+    draws: DrawsOption = 25,
+    epochs: EvalEpochsOption = None,
+    data_dir: DataDirOption = None,
+    workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel.")] = 1,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per process.", show_default=False)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Retrain the best trials on fresh draws and print mean ± std test accuracy with a 95 % CI (ablation: per cell, with paired tests)."""
+    from search.evaluation import evaluate_best as evaluate
+    from search.report import comparison_table, configuration_table
+
+    with _user_errors(), _stop_on_interrupt():
+        name = _study_name(study)
+        with _draw_progress(f"evaluating {name}", quiet=as_json) as progress:
+            summary = evaluate(
+                name, storage_url=storage, top=top, draws=draws, epochs=epochs, data_dir=data_dir,
+                workers=workers, threads=threads, progress=progress,
+            )  # fmt: skip
+    if as_json:
+        console.print_json(data=summary.to_dict())
+        return
+    _print_table(configuration_table(summary, title=f"{name}: fresh-draw test accuracy ({summary.n_trained} draws trained now)", compact=True))
+    if summary.comparisons:
+        _print_table(comparison_table(summary))
+
+
+@app.command()
+def reproduce(
+    draws: DrawsOption = 10,
+    presets: Annotated[Optional[str], typer.Option("--presets", help="Comma-separated preset names; default all.", show_default=False)] = None,
+    storage: StorageOption = None,
+    epochs: EvalEpochsOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the published models (presets) on fresh draws and print each next to its published accuracy."""
+    from search.evaluation import reproduce as reproduce_presets
+    from search.report import reproduction_table
+
+    names = None if presets is None else [name.strip() for name in presets.split(",") if name.strip()]
+    with _user_errors(), _stop_on_interrupt(), _draw_progress("reproducing presets", quiet=as_json) as progress:
+        summary = reproduce_presets(names, storage_url=storage, draws=draws, epochs=epochs, data_dir=data_dir, progress=progress)
+    if as_json:
+        console.print_json(data=summary.to_dict())
+        return
+    _print_table(reproduction_table(summary))
+
+
+@app.command()
+def report(
+    study: StudyOption,
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.md and its PNG plots (created if missing).")],
+    storage: StorageOption = None,
+) -> None:
+    """Write a Markdown report with tables and PNG plots of a study and its evaluations."""
+    from search.report import write_report
+
+    with _user_errors():
+        path = write_report(_study_name(study), storage_url=storage, out_dir=out)
+    console.print(f"report written to {path}", soft_wrap=True, highlight=False)
+
+
+def _print_table(table: TextTable) -> None:
+    """A report table (search.report.TextTable) as a rich table, its notes below it."""
+    shown = Table(title=table.title)
+    for header in table.headers:
+        shown.add_column(header, overflow="fold")  # a long name wraps instead of ending in "…"
+    for row in table.rows:
+        shown.add_row(*row)
+    console.print(shown)
+    for note in table.notes:
+        console.print(Text(note, style="dim"), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[None]:
+    """Ctrl-C while draws train: what was trained is committed already; say so, without a traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(Text("interrupted: the draws trained so far are stored; run the command again to train the rest.", style="yellow"), soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+@contextlib.contextmanager
+def _draw_progress(description: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over the draws being trained, on a terminal; no display otherwise."""
+    if quiet or not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("draws"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@app.command()
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind. The dashboard has no authentication: keep loopback unless it is protected.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve optuna-dashboard over the storage: every study, its trials and plots in the browser."""
+    from search.dashboard import exposure_warning, open_dashboard
+
+    if (warning := exposure_warning(host)) is not None:
+        err_console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+    with _user_errors():
+        server = open_dashboard(storage, host=host, port=port)
+    console.print(f"optuna-dashboard at {server.url} (Ctrl-C to stop)", soft_wrap=True, highlight=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+@app.command()
+def proxy(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (the proxy has no authentication).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 13000,
+) -> None:
+    """Serve the storage through Optuna's gRPC proxy; workers then run with --storage grpc://HOST:PORT."""
+    from search.proxy import serve_proxy
+
+    console.print(
+        f"gRPC storage proxy on {host}:{port}: workers use --storage grpc://{host}:{port} "
+        "(trials behind the proxy send no heartbeats, so a killed worker's trial is not retried). Ctrl-C to stop.",
+        soft_wrap=True,
+        highlight=False,
+    )
+    with _user_errors(), contextlib.suppress(KeyboardInterrupt):
+        serve_proxy(storage, host=host, port=port)
+
+
+def _fmt_param(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _load_definition(study: str, *, epochs: int | None = None, folds: int | None = None):
+    from search.definitions import load_definition
+
+    definition = load_definition(study)
+    if epochs is not None or folds is not None:
+        definition = definition.with_overrides(epochs=epochs, n_folds=folds)
+    return definition
+
+
+def _study_name(study: str) -> str:
+    """`--study` of a reading command: a definition name/path gives its name; any other text is taken as a study name."""
+    from search.definitions import available_definitions
+
+    if study.endswith(".toml") or study in available_definitions():
+        return _load_definition(study).name
+    return study
+
+
+class _RunProgressView:
+    """Live progress of `search run` on a terminal: trials done / asked, best value, elapsed, ETA; silent otherwise."""
+
+    def __init__(self, console: Console, study_name: str) -> None:
+        self._live = console.is_terminal
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("trials · {task.fields[running]} running · best {task.fields[best]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._progress.add_task(study_name, total=None, running=0, best="-")
+
+    def __enter__(self) -> _RunProgressView:
+        if self._live:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live:
+            self._progress.stop()
+
+    def update(self, progress: RunProgress) -> None:
+        self._progress.update(
+            self._task,
+            completed=progress.n_done,
+            total=progress.n_trials,
+            running=progress.n_running,
+            best=_fmt(progress.best_value),
+        )

@@ -1,0 +1,111 @@
+"""Summaries and paired tests over per-draw accuracies: pure functions on plain numbers (scipy).
+
+Accuracies of different configurations are measured on the same draw seeds, so configurations are
+compared draw by draw (paired) rather than as two independent samples.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _scipy_stats
+
+CONFIDENCE = 0.95  # level of every confidence interval we print
+SIGNIFICANCE = 0.05  # p-value below which a paired difference is called real
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample std (ddof=1) and the t-distribution confidence interval of the mean."""
+
+    n: int
+    mean: float  # nan when n == 0
+    std: float  # ddof=1; nan when n < 2
+    ci_low: float  # nan when n < 2
+    ci_high: float
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {key: _finite_or_none(value) for key, value in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class PairedTests:
+    """Paired t test and Wilcoxon signed-rank test of a - b over the same draws."""
+
+    n: int  # number of pairs
+    mean_difference: float  # mean of a - b
+    t_statistic: float
+    t_pvalue: float
+    wilcoxon_statistic: float
+    wilcoxon_pvalue: float
+
+    def significant(self, level: float = SIGNIFICANCE) -> bool:
+        """Both tests agree that the difference is real at `level` (nan p-values never are)."""
+        return self.t_pvalue < level and self.wilcoxon_pvalue < level
+
+    def to_dict(self) -> dict[str, float | int | bool | None]:
+        data: dict[str, float | int | bool | None] = {k: _finite_or_none(v) for k, v in self.__dict__.items()}
+        data["significant"] = self.significant()
+        return data
+
+
+def summarize(values: Sequence[float], *, confidence: float = CONFIDENCE) -> Summary:
+    """Mean, std (ddof=1), n and the `confidence` t interval of the mean of `values`."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1 exclusive, but got {confidence=}.")
+    x = np.asarray(values, dtype=float)
+    n = int(x.size)
+    if n == 0:
+        return Summary(n=0, mean=math.nan, std=math.nan, ci_low=math.nan, ci_high=math.nan)
+    mean = float(x.mean())
+    if n == 1:
+        return Summary(n=1, mean=mean, std=math.nan, ci_low=math.nan, ci_high=math.nan)
+    if np.ptp(x) == 0.0:  # identical values: scipy returns nan for a zero scale; the interval is the point
+        value = float(x[0])  # not the mean, which float summation can move by an ulp
+        return Summary(n=n, mean=value, std=0.0, ci_low=value, ci_high=value)
+    std = float(x.std(ddof=1))
+    low, high = _scipy_stats.t.interval(confidence, df=n - 1, loc=mean, scale=std / math.sqrt(n))
+    return Summary(n=n, mean=mean, std=std, ci_low=float(low), ci_high=float(high))
+
+
+def paired_tests(a: Sequence[float], b: Sequence[float]) -> PairedTests:
+    """Paired t test (scipy.stats.ttest_rel) and Wilcoxon signed-rank test of a against b.
+
+    Zero differences (the same accuracy on a draw, common with accuracies in steps of 1/N) stay in the
+    Wilcoxon test with their ranks split between the signs (zero_method="zsplit"), so n matches the
+    t test. When every difference is zero neither test has evidence of a difference: p = 1.
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"paired tests need two 1-D sequences of one length, but got {x.shape} and {y.shape}.")
+    n = int(x.size)
+    # Accuracies are multiples of 1/N: round away float noise so equal differences tie in the ranks.
+    diff = np.round(x - y, 12)
+    if n < 2:
+        mean = float(diff.mean()) if n else math.nan
+        return PairedTests(n, mean, math.nan, math.nan, math.nan, math.nan)
+    if not diff.any():
+        return PairedTests(n, 0.0, 0.0, 1.0, math.nan, 1.0)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant differences: t = ±inf, p = 0 is the answer
+        t = _scipy_stats.ttest_rel(x, y)
+        w = _scipy_stats.wilcoxon(diff, zero_method="zsplit")
+    return PairedTests(
+        n=n,
+        mean_difference=float(diff.mean()),
+        t_statistic=float(t.statistic),
+        t_pvalue=float(t.pvalue),
+        wilcoxon_statistic=float(w.statistic),
+        wilcoxon_pvalue=float(w.pvalue),
+    )
+
+
+def _finite_or_none(value: float | int) -> float | int | None:
+    """JSON has no nan or inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

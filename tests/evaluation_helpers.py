@@ -1,0 +1,45 @@
+"""Tiny studies for the evaluation, report and CLI tests: trials added directly, as `search run` would leave them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+from models.configs import NetConfig, TrainConfig
+
+N_PAIRS = 100  # pairs per draw in the library tests (the CLI always uses 1,000)
+
+
+def tiny_configs(*, weight_sharing: bool = True, aux_loss: str = "alpha", alpha: float = 1.0, lr: float = 0.05, epochs: int = 1):
+    """A siamese net of a few thousand parameters that trains an epoch on 100 pairs in a blink."""
+    net = NetConfig(conv_channels=(4, 8), fc_width=16, head_hidden=8, weight_sharing=weight_sharing)
+    train = TrainConfig(lr=lr, epochs=epochs, aux_loss=aux_loss, alpha=alpha)
+    return net, train
+
+
+def add_trials(storage_url: str, study_name: str, trials: Iterable[Mapping[str, Any]], *, directions=("maximize",)) -> optuna.Study:
+    """Create the study and add one COMPLETE trial per entry: params (weight_sharing, aux_loss, alpha, lr), value."""
+    study = optuna.create_study(study_name=study_name, storage=storage_url, directions=list(directions))
+    for spec in trials:
+        params = {key: spec[key] for key in ("weight_sharing", "aux_loss", "alpha", "lr") if key in spec}
+        net, train = tiny_configs(**params, epochs=spec.get("epochs", 1))
+        distributions = {
+            "weight_sharing": CategoricalDistribution([True, False]),
+            "aux_loss": CategoricalDistribution(["none", "alpha"]),
+            "alpha": FloatDistribution(0.1, 10.0, log=True),
+            "lr": FloatDistribution(1e-3, 1.0, log=True),
+        }
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={key: distributions[key] for key in params},
+                values=spec["values"] if "values" in spec else None,
+                value=spec.get("value"),
+                user_attrs={"net_config": net.to_dict(), "train_config": train.to_dict(), "n_params": 1000},
+                intermediate_values=spec.get("curve"),
+            )
+        )
+    return study

@@ -1,0 +1,192 @@
+import datetime
+import json
+
+import pytest
+import sqlalchemy
+import torch
+from evaluation_helpers import N_PAIRS, add_trials, tiny_configs
+from sqlalchemy import func, select
+
+from search.errors import EvaluationError, StorageError
+from search.evaluation import (
+    DRAW_SEED_BASE,
+    EvaluationRow,
+    config_key,
+    evaluate_best,
+    open_evaluations,
+    reproduce,
+)
+
+torch.set_num_threads(1)
+
+CELLS = [  # (weight_sharing, aux_loss) of the `ablation` definition's four cells
+    (False, "none"),
+    (True, "none"),
+    (False, "alpha"),
+    (True, "alpha"),
+]
+
+
+def _rows(url: str, **where) -> list[EvaluationRow]:
+    with open_evaluations(url) as engine, sqlalchemy.orm.Session(engine) as session:
+        query = select(EvaluationRow).filter_by(**where).order_by(EvaluationRow.id)
+        rows = list(session.scalars(query))
+        session.expunge_all()
+    return rows
+
+
+def test_rows_are_written_once_and_rerun_trains_only_missing_draws(storage_url):
+    add_trials(storage_url, "tiny", [{"lr": 0.05, "value": 0.6}, {"lr": 0.1, "value": 0.7}])
+
+    summary = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS)
+
+    (result,) = summary.configurations
+    assert result.candidate.trial_number == 1  # the best value
+    assert summary.n_trained == 3 and summary.draw_seeds == (1000, 1001, 1002)
+    assert sorted(result.accuracies) == [1000, 1001, 1002]
+    assert all(0.3 <= a <= 1.0 for a in result.accuracies.values())
+    assert result.accuracy.n == 3 and result.accuracy.ci_low <= result.accuracy.mean <= result.accuracy.ci_high
+    rows = _rows(storage_url, study_name="tiny")
+    assert [r.draw_seed for r in rows] == [1000, 1001, 1002]
+    row = rows[0]
+    assert (row.trial_number, row.preset, row.status, row.data_source, row.n_pairs, row.epochs) == (1, None, "completed", "embedded", N_PAIRS, 1)
+    assert row.config_key == result.candidate.key and row.n_params == result.n_params > 0
+    assert row.test_digit_accuracy is not None and row.train_seconds > 0
+    assert abs(row.created_at.replace(tzinfo=None) - datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)).total_seconds() < 600
+
+    again = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS)
+    assert again.n_trained == 0 and len(_rows(storage_url)) == 3
+    assert again.configurations[0].accuracies == result.accuracies
+
+    more = evaluate_best("tiny", storage_url=storage_url, draws=5, n_pairs=N_PAIRS)
+    assert more.n_trained == 2 and len(_rows(storage_url)) == 5
+
+
+def test_top_two_are_evaluated_on_the_same_draw_seeds(sqlite_url):
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.8}, {"lr": 0.1, "value": 0.6}, {"lr": 0.2, "value": 0.7}])
+    seen = []
+
+    summary = evaluate_best("tiny", storage_url=sqlite_url, top=2, draws=2, n_pairs=N_PAIRS, progress=lambda d, t: seen.append((d, t)))
+
+    assert [r.candidate.trial_number for r in summary.configurations] == [0, 2]
+    assert [sorted(r.accuracies) for r in summary.configurations] == [[1000, 1001], [1000, 1001]]
+    for number in (0, 2):
+        assert [r.draw_seed for r in _rows(sqlite_url, trial_number=number)] == [1000, 1001]
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
+    assert summary.comparisons == ()  # only studies with cells get paired tests
+    data = summary.to_dict()
+    assert data["draws"] == 2 and [c["trial_number"] for c in data["configurations"]] == [0, 2]
+
+
+def test_ablation_compares_the_best_trial_of_each_of_four_cells(sqlite_url):
+    # Two trials per cell, as the CellSampler leaves them; the second of each cell is its best.
+    trials = [
+        {"weight_sharing": ws, "aux_loss": aux, "lr": lr, "value": 0.5 + 0.1 * k + (0.05 if lr > 0.05 else 0)}
+        for lr in (0.05, 0.1)
+        for k, (ws, aux) in enumerate(CELLS)
+    ]
+    add_trials(sqlite_url, "ablation", trials)  # the `ablation` definition's cells: weight_sharing x aux_loss
+
+    summary = evaluate_best("ablation", storage_url=sqlite_url, draws=3, n_pairs=N_PAIRS)
+
+    labels = [r.candidate.label for r in summary.configurations]
+    assert labels == [f"weight_sharing={ws}, aux_loss={aux}" for ws, aux in CELLS]
+    assert [r.candidate.trial_number for r in summary.configurations] == [4, 5, 6, 7]
+    assert [r.candidate.cell for r in summary.configurations] == [{"weight_sharing": ws, "aux_loss": aux} for ws, aux in CELLS]
+    assert len(summary.comparisons) == 6  # every pair of the four cells
+    for comparison in summary.comparisons:
+        assert comparison.tests.n == 3
+        assert 0.0 <= comparison.tests.wilcoxon_pvalue <= 1.0
+    assert (summary.comparisons[2].a, summary.comparisons[2].b) == (labels[0], labels[3])
+
+
+def test_diverged_draws_are_kept_but_left_out_of_the_statistics(sqlite_url):
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
+    net, train = tiny_configs(lr=0.05)
+    with open_evaluations(sqlite_url) as engine, engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.insert(EvaluationRow),
+            [{
+                "study_name": "tiny", "trial_number": 0, "config_key": config_key(net, train),
+                "config_json": json.dumps({"net": net.to_dict(), "train": train.to_dict()}),
+                "draw_seed": DRAW_SEED_BASE, "n_pairs": N_PAIRS, "data_source": "embedded", "epochs": 1,
+                "status": "diverged", "message": "loss is nan", "test_accuracy": None, "train_seconds": 0.1,
+                "n_params": 10, "created_at": datetime.datetime.now(datetime.timezone.utc),
+            }],
+        )  # fmt: skip
+
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+
+    (result,) = summary.configurations
+    assert summary.n_trained == 1  # the diverged draw is stored: not trained again
+    assert result.n_diverged == 1 and sorted(result.accuracies) == [1001] and result.accuracy.n == 1
+
+
+def test_the_unique_index_refuses_a_second_row_for_one_draw(storage_url):
+    net, train = tiny_configs()
+    row = {
+        "study_name": "s", "preset": None, "config_key": config_key(net, train), "config_json": "{}", "draw_seed": 1000,
+        "n_pairs": 100, "data_source": "embedded", "epochs": 1, "status": "completed", "test_accuracy": 0.9,
+        "train_seconds": 1.0, "n_params": 10, "created_at": datetime.datetime.now(datetime.timezone.utc),
+    }  # fmt: skip
+    with open_evaluations(storage_url) as engine:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.insert(EvaluationRow), [row, {**row, "study_name": None, "preset": "s"}])
+        for duplicate in (row, {**row, "study_name": None, "preset": "s"}):
+            with pytest.raises(sqlalchemy.exc.IntegrityError), engine.begin() as connection:
+                connection.execute(sqlalchemy.insert(EvaluationRow), [duplicate])
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(EvaluationRow)) == 2
+
+
+def test_reproduce_two_presets_stores_rows_with_the_preset(sqlite_url):
+    summary = reproduce(["mlp-baseline", "seed002-cnn-ws"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+
+    assert [r.candidate.label for r in summary.configurations] == ["mlp-baseline", "seed002-cnn-ws"]
+    assert [r.candidate.published_mean for r in summary.configurations] == [0.765, 0.842]
+    assert all(r.accuracy.n == 2 and 0.3 <= r.accuracy.mean <= 1.0 for r in summary.configurations)
+    rows = _rows(sqlite_url)
+    assert {(r.preset, r.study_name, r.trial_number, r.epochs) for r in rows} == {
+        ("mlp-baseline", None, None, 1),
+        ("seed002-cnn-ws", None, None, 1),
+    }
+    assert len(rows) == 4
+    assert summary.to_dict()["configurations"][0]["difference"] == pytest.approx(summary.configurations[0].accuracy.mean - 0.765)
+    assert reproduce(["mlp-baseline"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS).n_trained == 0
+
+
+def test_workers_train_chunks_in_parallel_processes(sqlite_url):
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
+
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=6, n_pairs=N_PAIRS, workers=2, threads=1)
+
+    assert summary.n_trained == 6 and sorted(summary.configurations[0].accuracies) == list(range(1000, 1006))
+    assert len(_rows(sqlite_url)) == 6
+
+
+def test_epochs_override_is_a_new_configuration(sqlite_url):
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 2}])
+
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS)
+
+    assert summary.configurations[0].candidate.train.epochs == 1
+    assert [r.epochs for r in _rows(sqlite_url)] == [1]
+
+
+def test_bad_input_gets_one_clear_message(sqlite_url):
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
+    add_trials(sqlite_url, "empty", [])
+    with pytest.raises(StorageError, match="has no study 'nope'; it holds: empty, tiny"):
+        evaluate_best("nope", storage_url=sqlite_url, draws=1)
+    with pytest.raises(EvaluationError, match="'empty' has no completed trial"):
+        evaluate_best("empty", storage_url=sqlite_url, draws=1)
+    for draws in (0, 101):
+        with pytest.raises(EvaluationError, match=rf"draws must be between 1 and 100, but got draws={draws}"):
+            evaluate_best("tiny", storage_url=sqlite_url, draws=draws)
+    with pytest.raises(EvaluationError, match="top must be at least 1"):
+        evaluate_best("tiny", storage_url=sqlite_url, top=0)
+    with pytest.raises(EvaluationError, match=r"Unknown preset\(s\) 'nope'; the known presets are: mlp-baseline, "):
+        reproduce(["nope", "mlp-baseline"], storage_url=sqlite_url, draws=1)
+    with pytest.raises(EvaluationError, match="needs a direct database URL"):
+        evaluate_best("tiny", storage_url="grpc://127.0.0.1:1", draws=1)
+    assert _rows(sqlite_url) == []

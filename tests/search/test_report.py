@@ -1,0 +1,108 @@
+import re
+
+import pytest
+import torch
+from evaluation_helpers import N_PAIRS, add_trials
+
+from search.errors import StorageError
+from search.evaluation import evaluate_best, reproduce
+from search.report import PUBLISHED_NAMES, configuration_table, write_report
+
+torch.set_num_threads(1)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ALL_PLOTS = {
+    "optimization_history.png",
+    "param_importances.png",
+    "accuracy_vs_alpha.png",
+    "learning_curves.png",
+    "accuracy_distribution.png",
+    "preset_distribution.png",
+}
+
+
+def _images(markdown: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+
+
+def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
+    trials = [
+        {
+            "weight_sharing": k % 2 == 0,
+            "aux_loss": "alpha" if k % 3 else "none",
+            "alpha": 0.5 + k / 4,
+            "lr": 0.02 + 0.01 * k,
+            "value": 0.6 + 0.01 * ((k * 3) % 8),  # best: trial 5, then trial 2
+            "curve": {0: 0.5, 1: 0.55 + 0.01 * k},
+        }
+        for k in range(8)
+    ]
+    add_trials(sqlite_url, "tiny", trials)
+    evaluate_best("tiny", storage_url=sqlite_url, top=2, draws=3, n_pairs=N_PAIRS)
+    reproduce(["mlp-baseline"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+
+    path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path / "out")
+
+    assert path == tmp_path / "out" / "report.md"
+    text = path.read_text()
+    assert set(_images(text)) == ALL_PLOTS
+    for name in ALL_PLOTS:
+        data = (path.parent / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 5_000, name
+    assert "Not drawn" not in text
+    assert text.index("| trial 5 | 5 | siamese conv |") < text.index("| trial 2 | 2 | siamese conv |")  # best first
+    assert "8 complete, 0 pruned" in text
+    # the published reference rows, with our number beside the one preset reproduced
+    for name in PUBLISHED_NAMES.values():
+        assert f"| {name} |" in text
+    assert "| LeNet-like+BN+WS+AL | 97.96 ± 0.27 % | seed003-lenet-bn-ws-al | not run | - |" in text
+    assert re.search(r"\| MLP \| 76\.50 % \| mlp-baseline \| \d+\.\d\d ± \d+\.\d\d % \(R=2, embedded\) \| [+-]\d+\.\d\d \|", text)
+    assert "published on full MNIST" in text
+
+
+def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path):
+    cells = [(False, "none"), (True, "none"), (False, "alpha"), (True, "alpha")]
+    add_trials(storage_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)])
+    evaluate_best("ablation", storage_url=storage_url, draws=2, n_pairs=N_PAIRS)
+
+    text = write_report("ablation", storage_url=storage_url, out_dir=tmp_path).read_text()
+
+    assert "paired significance tests between cells" in text
+    table = text.split("paired significance tests between cells")[1]
+    assert len(re.findall(r"^\| weight_sharing=", table, flags=re.M)) == 6
+    assert "| trial 3 (weight_sharing=True, aux_loss=alpha) | 3 |" in text
+
+
+def test_plots_without_data_are_left_out_with_a_note(sqlite_url, tmp_path):
+    add_trials(sqlite_url, "tiny", [{"aux_loss": "none", "value": 0.7}])
+    (tmp_path / "param_importances.png").write_bytes(b"stale")
+
+    path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path)
+
+    text = path.read_text()
+    assert _images(text) == ["optimization_history.png"]
+    assert "parameter importances need at least 2 complete trials, and the study has 1" in text
+    assert "no complete trial trained with the alpha-weighted auxiliary loss" in text
+    assert "run `search evaluate-best`" in text and "run `search reproduce`" in text
+    assert not (tmp_path / "param_importances.png").exists()  # no stale picture beside a new report
+    assert "| MLP | 76.50 % | mlp-baseline | not run | - |" in text
+
+
+def test_report_of_an_unknown_study_names_the_studies(sqlite_url, tmp_path):
+    add_trials(sqlite_url, "tiny", [])
+    with pytest.raises(StorageError, match="no study 'nope'; it holds: tiny"):
+        write_report("nope", storage_url=sqlite_url, out_dir=tmp_path)
+
+
+def test_configuration_table_formats_percentages(sqlite_url):
+    add_trials(sqlite_url, "tiny", [{"aux_loss": "none", "value": 0.7}])
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+
+    table = configuration_table(summary)
+
+    (row,) = table.rows
+    accuracy = summary.configurations[0].accuracy
+    assert row[0] == "trial 0" and row[2:6] == ("siamese conv", "yes", "no", "mlp 8")
+    assert row[8] == f"{100 * accuracy.mean:.2f} ± {100 * accuracy.std:.2f} %" and row[10] == "2"
+    assert "draw seeds 1000-1001" in table.notes[0]
+    assert table.markdown().count("\n| ") == 3  # header, separator, one row

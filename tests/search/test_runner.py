@@ -1,0 +1,148 @@
+"""search/runner.py: create/resume a study, exact trial counts over several workers, refusals, Ctrl-C.
+
+The smoke study (2 folds, 2 epochs, 200 pairs), one torch thread per worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search import runner
+from search.definitions import load_definition
+from search.errors import SearchError, StorageError
+from search.runner import DEFAULT_THREADS, DEFAULT_WORKERS, OPTUNA_MAJOR_ATTR, prepare_study, run_study
+from search.storage import open_storage
+
+SMOKE = load_definition("smoke")
+
+
+def _states(url: str) -> list[TrialState]:
+    return [t.state for t in optuna.load_study(study_name="smoke", storage=url).get_trials(deepcopy=False)]
+
+
+def test_smoke_study_completes_then_resumes(sqlite_url: str) -> None:
+    first = run_study(SMOKE, storage_url=sqlite_url, n_trials=2, n_workers=1, threads=1)
+    assert (first.n_added, first.n_failed, first.n_finished_total, first.interrupted) == (2, 0, 2, False)
+    assert first.best_value is not None and 0.0 <= first.best_value <= 1.0
+
+    study = optuna.load_study(study_name="smoke", storage=sqlite_url)  # plain Optuna reads it back
+    assert study.user_attrs["definition_fingerprint"] == SMOKE.fingerprint()
+    assert (study.user_attrs["data_seed"], study.user_attrs["n_pairs"]) == (SMOKE.data_seed, SMOKE.n_pairs)
+    assert study.user_attrs[OPTUNA_MAJOR_ATTR] == optuna.__version__.split(".")[0]
+    for trial in study.trials:
+        assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        assert 0.0 <= trial.value <= 1.0
+        assert {"fold_accuracies", "fold_std", "digit_accuracy", "n_params", "train_seconds", "net_config", "train_config"} <= set(trial.user_attrs)
+
+    second = run_study(SMOKE, storage_url=sqlite_url, n_trials=1, n_workers=1, threads=1)
+    assert (second.n_added, second.n_finished_total) == (1, 3)
+    assert [t.number for t in optuna.load_study(study_name="smoke", storage=sqlite_url).trials] == [0, 1, 2]
+    assert "1/1 new finished trials" in second.describe() and "of 3 finished" in second.describe()
+
+
+def test_a_changed_definition_is_refused(sqlite_url: str) -> None:
+    prepare_study(open_storage(sqlite_url), SMOKE)
+    with pytest.raises(StorageError, match=r"'smoke' in .* was created from a different definition .*never mixed"):
+        run_study(SMOKE.with_overrides(n_folds=3), storage_url=sqlite_url, n_trials=1, n_workers=1)
+    prepare_study(open_storage(sqlite_url), load_definition("smoke"))  # the same definition loads fine
+
+
+def test_a_study_of_another_optuna_major_is_refused(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url)
+    study = prepare_study(storage, SMOKE)
+    storage.set_study_user_attr(study._study_id, OPTUNA_MAJOR_ATTR, "4")
+    with pytest.raises(StorageError, match=r"created with Optuna 4\.x but this worker runs Optuna 5\."):
+        prepare_study(storage, SMOKE)
+
+
+def test_a_study_search_did_not_create_is_refused(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "ATTRS_WAIT_SECONDS", 0.2)
+    optuna.create_study(study_name="smoke", storage=sqlite_url, direction="maximize")
+    with pytest.raises(StorageError, match="that `search` did not create"):
+        prepare_study(open_storage(sqlite_url), SMOKE)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_trials": 0}, r"--trials must be at least 1 .*but got 0"),
+        ({"n_trials": -3}, r"--trials must be at least 1 .*but got -3"),
+        ({"n_trials": 1, "n_workers": 0}, "--workers must be at least 1"),
+        ({"n_trials": 1, "threads": 0}, "--threads must be at least 1"),
+        ({"n_trials": 1, "timeout": 0}, "--timeout must be a positive"),
+    ],
+)
+def test_run_arguments_are_checked_before_anything_runs(sqlite_url: str, kwargs: dict, match: str) -> None:
+    with pytest.raises(SearchError, match=match):
+        run_study(SMOKE, storage_url=sqlite_url, **kwargs)
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
+
+
+def test_worker_layout_defaults() -> None:
+    assert runner._check_run_args(1, None, None, None) == (DEFAULT_WORKERS, DEFAULT_THREADS)
+    assert runner._check_run_args(1, 3, None, None) == (3, 1)  # --workers alone: one thread each
+    assert runner._check_run_args(1, 2, 2, None) == (2, 2)
+
+
+@pytest.mark.slow
+def test_four_workers_add_exactly_the_asked_trials(storage_url: str) -> None:
+    progress = []
+    summary = run_study(SMOKE, storage_url=storage_url, n_trials=5, n_workers=4, threads=1, on_progress=progress.append)
+    trials = optuna.load_study(study_name="smoke", storage=storage_url).trials
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == summary.n_added == 5  # not 4, not 8: tickets, not per-worker quotas
+    assert summary.n_failed == 0 and not [t for t in trials if t.state == TrialState.RUNNING]
+    assert sorted(t.number for t in trials) == list(range(len(trials)))  # distinct numbers, none lost
+    assert progress[-1].n_done == 5 and progress[-1].n_trials == 5 and progress[-1].n_running == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigint_stops_cleanly_and_leaves_nothing_running(sqlite_url: str, tmp_path: Path, workers: int) -> None:
+    search = Path(sys.executable).with_name("search")
+    args = [str(search), "run", "--study", "smoke", "--trials", "200", "--workers", str(workers), "--threads", "1", "--storage", sqlite_url]
+    # Its own process group, so the SIGINT below reaches every process of the run, as Ctrl-C in a terminal does.
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until the workers train: one trial done, one running
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.2)
+            try:  # read-only, with sqlite3: opening it with Optuna would race the run to create the tables
+                with contextlib.closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db:
+                    states = {state for (state,) in db.execute("SELECT state FROM trials")}
+            except sqlite3.OperationalError:  # no tables yet
+                continue
+            if {"COMPLETE", "RUNNING"} <= states:
+                break
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "(interrupted)" in stdout
+    states = _states(sqlite_url)
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    assert states.count(TrialState.FAIL) <= workers  # at most the trials that were training
+    failed = [t for t in optuna.load_study(study_name="smoke", storage=sqlite_url).trials if t.state == TrialState.FAIL]
+    assert all(t.user_attrs.get("failure_reason", "").startswith("interrupted") for t in failed)
+
+
+def test_timeout_stops_starting_trials(sqlite_url: str) -> None:
+    summary = run_study(SMOKE, storage_url=sqlite_url, n_trials=50, n_workers=1, threads=1, timeout=0.01)
+    assert 1 <= summary.n_added < 50 and not summary.interrupted  # the trial under way finishes, no new one starts
+    assert TrialState.RUNNING not in _states(sqlite_url)

@@ -1,0 +1,246 @@
+"""search/storage.py: URL resolution and checks, SQLite pragmas, PostgreSQL pool, retries, what a storage holds."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+
+from search import storage as storage_module
+from search.errors import StorageError
+from search.storage import (
+    DEFAULT_STORAGE_URL,
+    best_trials,
+    check_heartbeat,
+    list_studies,
+    load_study,
+    mask_url,
+    open_storage,
+    resolve_storage_url,
+)
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # studies built with ask/tell
+
+
+def _add_trials(url: str, name: str, values: list[float | None], *, direction: str = "maximize") -> optuna.Study:
+    """A study of finished trials (None: a pruned one) written through plain Optuna."""
+    study = optuna.create_study(study_name=name, storage=open_storage(url), direction=direction)
+    for value in values:
+        trial = study.ask()
+        trial.suggest_float("lr", 0.01, 0.1)
+        trial.set_user_attr("fold_std", 0.01)
+        if value is None:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, value)
+    return study
+
+
+# --- resolve_storage_url / mask_url -------------------------------------------------------------------
+
+
+def test_resolve_prefers_flag_then_env_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEARCH_STORAGE", "sqlite:///env.db")
+    assert resolve_storage_url("sqlite:///flag.db") == "sqlite:///flag.db"
+    assert resolve_storage_url(None) == "sqlite:///env.db"
+    monkeypatch.delenv("SEARCH_STORAGE")
+    assert resolve_storage_url(None) == DEFAULT_STORAGE_URL == "sqlite:///search.db"
+    assert resolve_storage_url("  ") == DEFAULT_STORAGE_URL
+
+
+def test_mask_url_hides_the_password_only() -> None:
+    assert mask_url("postgresql+psycopg://search:s3cret@db:5432/x") == "postgresql+psycopg://search:***@db:5432/x"
+    assert mask_url("sqlite:///a.db") == "sqlite:///a.db"
+
+
+# --- bad URLs and paths: one StorageError line each --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("not a url", "Malformed storage URL"),
+        ("redis://localhost:6379/0", "Unsupported storage URL"),
+        ("postgresql+psycopg://u:pw@localhost:5432", "names no database"),
+        ("sqlite://", "in-memory SQLite"),
+        ("sqlite:///:memory:", "in-memory SQLite"),
+        ("grpc://localhost:notaport", "port must be a number"),
+        ("grpc://localhost", "expected grpc://host:port"),
+    ],
+)
+def test_bad_urls_are_refused(url: str, match: str) -> None:
+    with pytest.raises(StorageError, match=match):
+        open_storage(url)
+
+
+def test_sqlite_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match=r"directory .*missing.* does not exist"):
+        open_storage(f"sqlite:///{tmp_path / 'missing' / 'search.db'}")
+
+
+def test_sqlite_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="it is a directory"):
+        open_storage(f"sqlite:///{tmp_path}")
+
+
+def test_sqlite_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are not the tables you are looking for\n" * 100)
+    with pytest.raises(StorageError, match="Cannot open the SQLite storage"):
+        open_storage(f"sqlite:///{path}")
+
+
+def test_unreachable_postgres_names_the_url_with_the_password_masked() -> None:
+    started = time.monotonic()
+    with pytest.raises(StorageError, match=r"Cannot reach the storage postgresql\+psycopg://search:\*\*\*@127\.0\.0\.1:1/x") as error:
+        open_storage("postgresql+psycopg://search:topsecret@127.0.0.1:1/x")
+    assert "topsecret" not in str(error.value)
+    assert time.monotonic() - started < 15
+
+
+def test_unreachable_grpc_proxy_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage_module, "GRPC_READY_TIMEOUT", 0.5)
+    with pytest.raises(StorageError, match="No gRPC storage proxy answers at 127.0.0.1:1 .*search proxy"):
+        open_storage("grpc://127.0.0.1:1")
+
+
+# --- heartbeat settings ---------------------------------------------------------------------------
+
+
+def test_heartbeat_defaults() -> None:
+    assert check_heartbeat(None, None) == (30.0, 90.0)
+    assert check_heartbeat(60, None) == (60.0, 180.0)  # the default grace period grows with the interval
+    assert check_heartbeat(1, 3) == (1.0, 3.0)
+
+
+@pytest.mark.parametrize(("interval", "grace", "match"), [(0, 10, "positive"), (-1, 10, "positive"), (30, 60, "more than twice"), (10, 5, "more than twice")])
+def test_heartbeat_pairs_that_would_fail_live_trials_are_refused(interval: float, grace: float, match: str) -> None:
+    with pytest.raises(StorageError, match=match):
+        check_heartbeat(interval, grace)
+
+
+def test_storage_carries_heartbeat_and_retry_of_stale_trials(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url, heartbeat_interval=2, grace_period=7)
+    assert storage.get_heartbeat_interval() == 2
+    assert storage.grace_period == 7
+    callback = storage.get_heartbeat_stale_trial_callback()
+    assert isinstance(callback, optuna.storages.RetryHeartbeatStaleTrialCallback)
+    assert callback._max_retry == 1
+
+
+# --- SQLite: WAL, busy timeout, retry ---------------------------------------------------------------
+
+
+def test_sqlite_storage_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    storage = open_storage(f"sqlite:///{path}")
+    assert storage.engine.dialect.name == "sqlite"
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert storage.engine_kwargs["connect_args"]["timeout"] >= 30
+
+
+def test_a_locked_sqlite_file_is_retried_until_the_lock_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.1)
+    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3))
+    path = tmp_path / "locked.db"
+    storage = open_storage(f"sqlite:///{path}")
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "locked")
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(1.0, lambda: blocker.execute("COMMIT"))
+    release.start()
+    try:
+        storage.set_study_user_attr(study_id, "written", True)  # "database is locked" until the timer commits
+    finally:
+        release.join()
+        blocker.close()
+    assert storage.get_study_user_attrs(study_id) == {"written": True}
+
+
+def test_a_lock_that_never_goes_ends_in_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.05, 0.05))
+    path = tmp_path / "stuck.db"
+    storage = open_storage(f"sqlite:///{path}")
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "stuck")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StorageError, match=r"Lost the connection to the storage .*database is locked.*gave up after 3 attempts"):
+            storage.set_study_user_attr(study_id, "written", True)
+    finally:
+        blocker.close()
+
+
+def test_a_heartbeat_that_cannot_be_written_is_logged_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Optuna records heartbeats in a thread of its own: raising there would stop the beats of a live trial.
+    monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.05,))
+    path = tmp_path / "beats.db"
+    storage = open_storage(f"sqlite:///{path}", heartbeat_interval=1, grace_period=3)
+    trial_id = storage.create_new_trial(storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "beats"))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        storage.record_heartbeat(trial_id)
+    finally:
+        blocker.close()
+    assert f"heartbeat of trial id {trial_id} not recorded" in caplog.text
+    storage.record_heartbeat(trial_id)  # the lock is gone: the next beat lands
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_postgres_pool_pings_before_use_and_survives_dropped_connections(pg_url: str) -> None:
+    storage = open_storage(pg_url)
+    assert storage.engine.pool._pre_ping is True
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "dropped")
+    # The server drops every idle connection of this database (as an idle timeout or a restart would).
+    admin = sqlalchemy.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
+    with admin.connect() as connection:
+        killed = connection.execute(
+            sqlalchemy.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    admin.dispose()
+    assert killed >= 1
+    storage.set_study_user_attr(study_id, "after_drop", 1)
+    assert storage.get_study_user_attrs(study_id) == {"after_drop": 1}
+
+
+# --- what a storage holds ---------------------------------------------------------------------------
+
+
+def test_list_studies_counts_states_and_best_value(storage_url: str) -> None:
+    _add_trials(storage_url, "b-study", [0.7, 0.9, None])
+    _add_trials(storage_url, "a-study", [0.3], direction="minimize")
+    rows = list_studies(storage_url)
+    assert [r.name for r in rows] == ["a-study", "b-study"]
+    assert (rows[1].n_complete, rows[1].n_pruned, rows[1].n_failed, rows[1].n_running) == (2, 1, 0, 0)
+    assert rows[1].best_value == pytest.approx(0.9)
+    assert rows[0].best_value == pytest.approx(0.3)
+
+
+def test_best_trials_are_sorted_best_first(sqlite_url: str) -> None:
+    _add_trials(sqlite_url, "s", [0.7, 0.9, None, 0.8])
+    assert [t.values[0] for t in best_trials(sqlite_url, "s", top=2)] == [pytest.approx(0.9), pytest.approx(0.8)]
+
+
+def test_load_study_names_the_studies_there(sqlite_url: str) -> None:
+    _add_trials(sqlite_url, "present", [0.5])
+    assert load_study(sqlite_url, "present").study_name == "present"
+    with pytest.raises(StorageError, match=r"has no study 'absent'; it holds: present"):
+        load_study(sqlite_url, "absent")

@@ -1,0 +1,106 @@
+"""`search evaluate-best`, `search reproduce` and `search report` from the command line (1,000 pairs per draw)."""
+
+import json
+
+import pytest
+import torch
+from evaluation_helpers import add_trials
+from typer.testing import CliRunner
+
+from search.cli import app
+
+torch.set_num_threads(1)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_evaluate_best_then_report_with_the_installed_executable(sqlite_url, run_search, tmp_path):
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "curve": {0: 0.5, 1: 0.6}}, {"lr": 0.1, "value": 0.7, "curve": {0: 0.6, 1: 0.7}}])
+
+    done = run_search("evaluate-best", "--study", "tiny", "--storage", sqlite_url, "--top", "2", "--draws", "2", "--epochs", "1", "--threads", "1", "--json")
+
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["study_name"], data["draws"], data["n_pairs"], data["n_trained"]) == ("tiny", 2, 1000, 4)
+    assert [c["trial_number"] for c in data["configurations"]] == [1, 0]
+    for configuration in data["configurations"]:
+        assert list(configuration["per_draw"]) == ["1000", "1001"]  # the same draws for both
+        assert configuration["accuracy"]["n"] == 2 and 0.3 <= configuration["accuracy"]["mean"] <= 1.0
+        assert configuration["train_config"]["epochs"] == 1
+
+    done = run_search("report", "--study", "tiny", "--storage", sqlite_url, "--out", "report")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "report written to report/report.md"
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| trial 1 | 1 | siamese conv |" in text
+    for name in ("optimization_history.png", "learning_curves.png", "accuracy_distribution.png"):
+        assert (tmp_path / "report" / name).read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_evaluate_best_on_the_ablation_prints_cells_and_paired_tests(sqlite_url):
+    cells = [(False, "none"), (True, "none"), (False, "alpha"), (True, "alpha")]
+    add_trials(sqlite_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)])
+
+    result = invoke("evaluate-best", "--study", "ablation", "--storage", sqlite_url, "--draws", "2", "--epochs", "1", "--threads", "1")
+
+    assert result.exit_code == 0, result.output
+    assert "ablation: fresh-draw test accuracy (8 draws trained now)" in result.stdout
+    assert "paired significance tests between cells" in result.stdout
+    assert result.stdout.count("siamese conv, WS") == 4
+
+
+def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url):
+    args = ("reproduce", "--presets", "mlp-baseline, seed002-cnn-ws", "--draws", "1", "--epochs", "1", "--storage", sqlite_url)
+
+    result = invoke(*args)
+
+    assert result.exit_code == 0, result.output
+    assert "published models, reproduced" in result.stdout
+    assert "76.50 %" in result.stdout and "84.20 %" in result.stdout
+    again = invoke(*args, "--json")  # stored: nothing trained again
+    data = json.loads(again.stdout)
+    assert data["n_trained"] == 0
+    assert [(c["preset"], c["published_mean"], c["accuracy"]["n"]) for c in data["configurations"]] == [
+        ("mlp-baseline", 0.765, 1),
+        ("seed002-cnn-ws", 0.842, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("evaluate-best", "--study", "nope"), "has no study 'nope'; it holds: empty, tiny"),
+        (("evaluate-best", "--study", "empty"), "'empty' has no completed trial"),
+        (("evaluate-best", "--study", "tiny", "--draws", "0"), "draws must be between 1 and 100, but got draws=0"),
+        (("reproduce", "--presets", "nope"), "Unknown preset(s) 'nope'; the known presets are: mlp-baseline,"),
+        (("reproduce", "--draws", "0"), "draws must be between 1 and 100"),
+        (("report", "--study", "nope", "--out", "x"), "has no study 'nope'"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(sqlite_url, args, message):
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
+    add_trials(sqlite_url, "empty", [])
+
+    result = invoke(*args, "--storage", sqlite_url)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line
+
+
+def test_bad_input_from_the_installed_executable(sqlite_url, run_search):
+    add_trials(sqlite_url, "empty", [])
+
+    done = run_search("evaluate-best", "--study", "empty", "--storage", sqlite_url)
+
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "error: The study 'empty' has no completed trial with a stored configuration to evaluate; "
+        "run `search run --study empty --trials N` until one completes."
+    ]

@@ -1,0 +1,128 @@
+"""`search run`, `search studies`, `search show` end to end: the installed executable in real subprocesses.
+
+Argument-only checks use typer's CliRunner (in-process, fast); everything touching a storage, the data
+or the training runs the `search` console script (the `run_search` fixture, in the test's temp dir).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from search.cli import app
+
+SEARCH = str(Path(sys.executable).with_name("search"))
+
+
+def one_error_line(result: subprocess.CompletedProcess[str] | object) -> str:
+    """The single `error: ...` line a failed command printed, checking it printed nothing else on stderr."""
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+# --- argument checks (CliRunner) ---------------------------------------------------------------------
+
+
+def test_unknown_study_lists_the_known_ones(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--study", "nope", "--trials", "1", "--storage", f"sqlite:///{tmp_path}/x.db"])
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert "unknown study 'nope'" in line and "smoke" in line and "siamese" in line
+
+
+@pytest.mark.parametrize("trials", ["0", "-2"])
+def test_trials_below_one_are_refused(tmp_path: Path, trials: str) -> None:
+    result = CliRunner().invoke(app, ["run", "--study", "smoke", "--trials", trials, "--storage", f"sqlite:///{tmp_path}/x.db"])
+    assert result.exit_code == 1
+    assert f"--trials must be at least 1 (new finished trials to add), but got {trials}." in one_error_line(result)
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_definition_with_errors_is_rejected_with_its_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\n[search]\nn_folds = 2\nepochs = 1\n[params.learning_rate]\ntype = "float"\nlow = 0.1\nhigh = 0.01\n')
+    result = CliRunner().invoke(app, ["run", "--study", str(bad), "--trials", "1", "--storage", f"sqlite:///{tmp_path}/x.db"])
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert "bad.toml" in line and "learning_rate" in line
+
+
+def test_bad_heartbeat_pair_is_refused(tmp_path: Path) -> None:
+    args = ["run", "--study", "smoke", "--trials", "1", "--heartbeat-interval", "30", "--grace-period", "40"]
+    result = CliRunner().invoke(app, [*args, "--storage", f"sqlite:///{tmp_path}/x.db"])
+    assert result.exit_code == 1
+    assert "grace period must be more than twice the heartbeat interval" in one_error_line(result)
+
+
+def test_run_help_lists_every_flag() -> None:
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for flag in ("--study", "--trials", "--storage", "--workers", "--epochs", "--folds", "--data-dir", "--seed",
+                 "--timeout", "--threads", "--heartbeat-interval", "--grace-period", "--verbose", "SEARCH_STORAGE"):  # fmt: skip
+        assert flag in result.output
+
+
+# --- bad inputs through the installed executable -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--storage", "definitely not a url"], "Malformed storage URL"),
+        (["--storage", "sqlite:///no/such/dir/search.db"], "does not exist. Create it first or choose another path."),
+        (["--storage", "sqlite:///search.db", "--data-dir", "empty"], "empty: missing train-images-idx3-ubyte"),
+    ],
+    ids=["malformed-url", "unwritable-sqlite", "data-dir-without-mnist"],
+)
+def test_bad_input_is_one_clear_line(run_search, tmp_path: Path, extra: list[str], expected: str) -> None:
+    (tmp_path / "empty").mkdir()
+    result = run_search("run", "--study", "smoke", "--trials", "1", "--workers", "1", "--threads", "1", *extra)
+    assert result.returncode == 1, result.stdout
+    assert expected in one_error_line(result)
+
+
+def test_storage_comes_from_the_environment(run_search, tmp_path: Path) -> None:
+    result = run_search("studies", env={"SEARCH_STORAGE": f"sqlite:///{tmp_path}/missing/env.db"})
+    assert result.returncode == 1
+    assert "missing" in one_error_line(result) and "env.db" in result.stderr
+
+
+# --- two commands share one study, then studies/show read it ------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_commands_share_one_study_then_studies_and_show_read_it(storage_url: str, run_search, tmp_path: Path) -> None:
+    # Two `search run` processes at once on one storage (as on two machines): each adds exactly its 3.
+    args = [SEARCH, "run", "--study", "smoke", "--trials", "3", "--workers", "1", "--threads", "1", "--storage", storage_url]
+    runs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=240) for run in runs]
+    for run, (stdout, stderr) in zip(runs, outputs):
+        assert run.returncode == 0, stderr
+        assert "study smoke: 3/3 new finished trials" in stdout
+    trials = optuna.load_study(study_name="smoke", storage=storage_url).trials
+    assert sorted(t.number for t in trials) == list(range(6))  # distinct numbers: none lost, none duplicated
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+
+    studies = run_search("studies", "--storage", storage_url)
+    assert studies.returncode == 0, studies.stderr
+    assert "smoke" in studies.stdout and "siamese" in studies.stdout  # a study in the storage, and definitions
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    assert f"│ smoke │ {complete:>8} │" in studies.stdout
+
+    show = run_search("show", "--study", "smoke", "--storage", storage_url, "--top", "2")
+    assert show.returncode == 0, show.stderr
+    best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert f"{best.value:.4f}" in show.stdout and "lr=" in show.stdout
+
+    changed = run_search("run", "--study", "smoke", "--trials", "1", "--folds", "3", "--storage", storage_url)
+    assert changed.returncode == 1
+    assert "was created from a different definition" in one_error_line(changed)
