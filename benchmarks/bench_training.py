@@ -4,7 +4,7 @@ Trains the siamese / weight sharing / auxiliary loss / `prob` head / batch norm 
 N fresh draws (fast path) and reports mean ± std test accuracy; times the same 5 models
 through the fast path and through the plain one-by-one eager fp32 loop.
 
-    python benchmarks/bench_training.py [--draws N] [--epochs E] [--data-dir DIR] [--threads T] [--json]
+    python benchmarks/bench_training.py [--draws N] [--epochs E] [--data-dir DIR] [--threads T] [--fp32] [--json]
 
 With --json the last line is one JSON object: accuracy_mean, accuracy_std, draws, epochs,
 batched_seconds, sequential_seconds, speedup, and the machine it ran on.
@@ -52,12 +52,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=RECIPE_TRAIN.epochs)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--bf16", action="store_true", help="fast path with bfloat16 autocast")
+    parser.add_argument("--fp32", action="store_true", help="fast path without bfloat16 autocast")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train = dataclasses.replace(RECIPE_TRAIN, epochs=args.epochs)
-    speed = dataclasses.replace(FAST, bf16=args.bf16)
+    speed = dataclasses.replace(FAST, bf16=False) if args.fp32 else FAST
     pools = load_pools(args.data_dir)
     seeds = [FIRST_DRAW_SEED + i for i in range(max(args.draws, TIMED_MODELS))]
     draws = [make_draw(pools, seed=s) for s in seeds]
@@ -89,7 +89,7 @@ def main() -> None:
         "speedup": round(sequential_seconds / batched_seconds, 2),
         "models_timed": TIMED_MODELS,
         "threads": args.threads,
-        "bf16": args.bf16,
+        "bf16": speed.bf16,
         "data": pools.source,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
     }

@@ -2,7 +2,8 @@
 
 Two strategies, both checked against the plain one-by-one loop in tests/models/test_fast.py:
 - "lockstep": the K models take turns, an epoch each, in the NHWC (channels_last) memory
-  format. On the 2-core CPU machine this wins: channels_last alone makes a model ~1.7x faster.
+  format with bfloat16 autocast where the CPU has native bf16. On the 2-core CPU machine this
+  wins: channels_last makes a training step ~1.7x faster, bf16 another ~1.3x.
 - "stacked": the K models as ONE batched computation (torch.func.stack_module_state + vmap),
   one optimizer step for all. Fewer, larger kernels: what a GPU wants. On the CPU it measured
   ~2x slower than lockstep (vmap turns convolutions into grouped ones), so "auto" picks it on
@@ -30,7 +31,18 @@ from models.train import EVAL_CHUNK, OPTIMIZERS, EpochStats, ModelTrainer, Speed
 
 STRATEGIES = ("auto", "lockstep", "stacked")
 
-FAST = Speed(channels_last=True, bf16=False)
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX); emulated bf16 is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+# Measured on the 2-core machine, 25 epochs of the study's recipe over 10 draws: bf16 autocast
+# made the fast path 1.97x faster than the plain loop (1.54x without) at the same accuracy
+# (98.52 % +- 0.25 vs 98.54 % +- 0.16).
+FAST = Speed(channels_last=True, bf16=native_bf16())
 
 
 def fit_many(
@@ -66,7 +78,7 @@ def fit_many(
         for (pairs, eval_pairs), seed in zip(jobs, seeds)
     ]
     for epoch in range(train.epochs):
-        stats = [t.run_epoch() if t.running else t.curves[-1] for t in trainers]
+        stats = [t.run_epoch(evaluate=on_epoch is not None) if t.running else t.curves[-1] for t in trainers]
         if not any(t.running for t in trainers):
             if on_epoch is not None:
                 on_epoch(epoch, stats)
@@ -128,7 +140,7 @@ class StackedTrainer:
         digits = out.digit_logits if out.digit_logits is not None else torch.zeros(x.shape[0], 2, 10, device=x.device)
         return out.pair_log_probs, digits
 
-    def run_epoch(self, epoch: int) -> list[EpochStats]:
+    def run_epoch(self, epoch: int, *, evaluate: bool = True) -> list[EpochStats]:
         start = time.perf_counter()
         k, members = len(self.members), self.members
         lr = self.optimizer.param_groups[0]["lr"]
@@ -161,7 +173,8 @@ class StackedTrainer:
             loss_sum += loss.detach().nan_to_num() * target.shape[1]
             hits += (log_probs.argmax(-1) == target).sum(1)
         self.scheduler.step()
-        evaluated = self.evaluate()
+        last = epoch + 1 == self.cfg.epochs
+        evaluated = self.evaluate() if evaluate or last else [(None, None)] * k
         stats = []
         for i, m in enumerate(members):
             if m.status == "diverged":
@@ -169,7 +182,7 @@ class StackedTrainer:
             else:
                 accuracy, digit_accuracy = evaluated[i]
                 s = EpochStats(epoch, loss_sum[i].item() / n, hits[i].item() / n, accuracy, digit_accuracy, lr)
-                if epoch + 1 == self.cfg.epochs:
+                if last:
                     m.status, m.message = "completed", f"trained {self.cfg.epochs} epochs"
             m.curves.append(s)
             stats.append(s)
@@ -199,7 +212,7 @@ class StackedTrainer:
 
     def run(self, on_epoch: Callable[[int, list[EpochStats]], bool] | None) -> list[TrainResult]:
         for epoch in range(self.cfg.epochs):
-            stats = self.run_epoch(epoch)
+            stats = self.run_epoch(epoch, evaluate=on_epoch is not None)
             if not any(m.running for m in self.members):
                 if on_epoch is not None:
                     on_epoch(epoch, stats)

@@ -99,7 +99,7 @@ def run(
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the definition's epochs.")] = None,
     folds: Annotated[Optional[int], typer.Option("--folds", help="Override the definition's cross-validation folds.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Sampler seed (default: the definition's seed).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Sampler seed for a reproducible run (default: a fresh seed per process, so workers never replay each other).")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="Stop starting new trials after this many seconds.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per worker; default 1 with --workers, else search.runner.DEFAULT_THREADS.", show_default=False)] = None,
     heartbeat_interval: Annotated[Optional[float], typer.Option("--heartbeat-interval", help="Seconds between a running trial's heartbeats.", show_default="30")] = None,

@@ -5,12 +5,18 @@ folds (`KFold(shuffle=True, random_state=data_seed)`), so trials differ only by 
 test pairs of the draw are never touched while searching. The K fold models train together
 (`models.fast.fit_many`); after each epoch their mean validation accuracy is reported so the pruner
 can stop a bad trial early.
+
+Besides its scores a trial records how it ran, for benchmarks/bench_search.py: `train_seconds` (wall
+time of the K-fold training), `report_seconds` (the part of it spent reporting to the pruner: storage
+reads and writes), `worker_pid` and `worker_rss_mib` (the worker process's peak RSS so far).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,14 +101,17 @@ class Objective:
         seeds = [self.definition.seed * 1000 + fold for fold in range(len(jobs))]
         can_prune = self.n_objectives == 1  # Optuna cannot prune multi-objective trials
         stop_reason: str | None = None
+        report_seconds = 0.0
 
         def on_epoch(epoch: int, stats: list[EpochStats]) -> bool:
-            nonlocal stop_reason
+            nonlocal stop_reason, report_seconds
             accuracies = [s.eval_accuracy for s in stats if s.eval_accuracy is not None]
             if accuracies and can_prune:
+                reported = time.perf_counter()
                 trial.report(float(np.mean(accuracies)), epoch)
                 if trial.should_prune():
                     stop_reason = "pruned"
+                report_seconds += time.perf_counter() - reported
             if self.should_stop():
                 stop_reason = "interrupted"
             return stop_reason is not None
@@ -111,7 +120,7 @@ class Objective:
         results = fit_many(net, train, jobs, seeds=seeds, device=self.device, on_epoch=on_epoch)
         seconds = time.perf_counter() - started
 
-        self._record(trial, net, train, results, seconds)
+        self._record(trial, net, train, results, seconds, report_seconds)
         diverged = [(k, r) for k, r in enumerate(results) if r.status == "diverged"]
         if diverged:
             fold, result = diverged[0]
@@ -131,7 +140,13 @@ class Objective:
         return accuracy
 
     def _record(
-        self, trial: optuna.Trial, net: NetConfig, train: TrainConfig, results: list[TrainResult], seconds: float
+        self,
+        trial: optuna.Trial,
+        net: NetConfig,
+        train: TrainConfig,
+        results: list[TrainResult],
+        seconds: float,
+        report_seconds: float,
     ) -> None:
         """The user attrs other modules read back (see the module contract)."""
         fold_accuracies = [r.accuracy for r in results]
@@ -142,6 +157,9 @@ class Objective:
         trial.set_user_attr("digit_accuracy", float(np.mean(digit)) if digit else None)
         trial.set_user_attr("n_params", int(results[0].n_params))
         trial.set_user_attr("train_seconds", round(seconds, 3))
+        trial.set_user_attr("report_seconds", round(report_seconds, 3))
+        trial.set_user_attr("worker_pid", os.getpid())
+        trial.set_user_attr("worker_rss_mib", round(_peak_rss_mib(), 1))
         trial.set_user_attr("net_config", net.to_dict())
         trial.set_user_attr("train_config", train.to_dict())
         for fold, result in enumerate(results):
@@ -150,6 +168,11 @@ class Objective:
                 trial.number, fold + 1, len(results), result.status, _fmt(result.accuracy),
                 _fmt(result.digit_accuracy), len(result.curves),
             )  # fmt: skip
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB (ru_maxrss counts KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _fmt(value: float | None) -> str:

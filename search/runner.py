@@ -15,6 +15,7 @@ import logging
 import logging.handlers
 import multiprocessing as mp
 import queue
+import secrets
 import signal
 import threading
 import time
@@ -107,9 +108,11 @@ def run_study(
 ) -> RunSummary:
     """Create or resume the study `definition.name` and add `n_trials` finished trials to it.
 
-    `seed` overrides the sampler seed only (worker i samples with seed + i, shifted on a resumed
-    study so it does not replay the first run's samples); the training draw and the folds always
-    follow the definition, so every trial of a study is scored on the same data.
+    `seed` sets the sampler seed only (worker i samples with seed + i, shifted on a resumed
+    study so it does not replay the first run's samples). Without it each process draws its own
+    seed, so `search run` processes started together on several machines (or compose replicas)
+    do not propose the same configurations; pass `seed` for a reproducible run. The training
+    draw and the folds always follow the definition, so every trial is scored on the same data.
     `timeout` stops starting new trials after that many seconds; running ones finish.
     """
     n_workers, threads = _check_run_args(n_trials, n_workers, threads, timeout)
@@ -122,7 +125,9 @@ def run_study(
     pairs = Objective(definition, data_dir=data_dir).training_pairs()  # a bad --data-dir fails here, once
     study = prepare_study(storage, definition)
     n_existing = len(study.get_trials(deepcopy=False))
-    base_seed = (definition.seed if seed is None else seed) + 1000 * n_existing  # a resumed run samples anew
+    if seed is None:
+        seed = definition.seed + secrets.randbelow(2**31)  # distinct across processes and machines
+    base_seed = seed + 1000 * n_existing  # a resumed run samples anew
 
     ctx = _process_context()
     shared = _Shared(ctx, n_trials=n_trials, n_workers=n_workers, best=_best_value(study), maximize=_maximize(study))
