@@ -9,9 +9,9 @@ and thread settings never leak into the next) and each on a fresh study:
 - every backend of --storage-check: a shorter --overhead-trials study in the runner's default layout;
   the storage overhead per trial = trial duration (start to complete) minus the time spent training
   (the objective's `train_seconds` less its `report_seconds`, the pruner's storage reads and writes),
-  plus the gap between a worker's trials. The overhead run has fewer trials than the sampler's
-  startup trials, so it samples at random and its overhead is storage alone; a layout run's time
-  outside training also holds the TPE sampler's time.
+  as a share of the trial duration; the gap between a worker's trials is shown beside it. While the
+  sampler is in its startup trials (20 for siamese) it samples at random, so up to there the overhead
+  is storage alone; a layout run's time outside training also holds the TPE sampler's time.
 
 Targets: 200 trials of `siamese` in <= 20 min at >= 98 % mean CV accuracy in the default layout (the
 fastest); storage overhead < 2 % of trial time; peak RSS <= 600 MiB per worker and flat (< 5 % growth).
@@ -28,7 +28,7 @@ With --json the last line is one JSON object (--out FILE writes it there too):
   study, epochs, n_folds, n_pairs, seed, trials, overhead_trials, default_layout, fastest_layout, machine,
   layouts: [{layout, workers, threads, trials, n_complete, n_pruned, n_failed, interrupted, wall_seconds,
              trials_per_minute, minutes_for_200, minutes_projected, best_value, overhead: COSTS,
-             workers: [MEMORY], peak_rss_mib, max_rss_growth_pct}],
+             workers_memory: [MEMORY], peak_rss_mib, max_rss_growth_pct, storage}],
   storage: [{backend, storage, layout, trials, n_complete, n_pruned, n_failed, wall_seconds, overhead: COSTS}],
   checks: [{name, target, value, unit, passed, note}],  notes: [str]
   COSTS = {n_trials, trial_seconds_mean, training_seconds_mean, report_seconds_mean, overhead_seconds_mean,
@@ -39,6 +39,7 @@ With --json the last line is one JSON object (--out FILE writes it there too):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -61,6 +62,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from search.definitions import StudyDefinition, load_definition
+from search.errors import SearchError
 from search.runner import DEFAULT_THREADS, DEFAULT_WORKERS, RunProgress, run_study
 from search.storage import mask_url, open_storage
 
@@ -78,7 +80,10 @@ PG_URL_ENVVAR = "SEARCH_TEST_PG_URL"
 
 def main() -> None:
     args = _parse_args()
-    definition = load_definition(args.study).with_overrides(epochs=args.epochs)
+    try:
+        definition = load_definition(args.study).with_overrides(epochs=args.epochs)
+    except SearchError as error:
+        raise SystemExit(str(error)) from None
     seed = definition.seed if args.seed is None else args.seed
     default_layout = f"{DEFAULT_WORKERS}x{DEFAULT_THREADS}"
     notes: list[str] = []
@@ -215,14 +220,15 @@ def _measure_run(
             trials = optuna.load_study(study_name=definition.name, storage=open_storage(url)).get_trials(deepcopy=False)
         finally:
             if not url.startswith("sqlite"):
-                optuna.delete_study(study_name=definition.name, storage=open_storage(url))
+                with contextlib.suppress(KeyError):  # KeyError: the run failed before it created the study
+                    optuna.delete_study(study_name=definition.name, storage=open_storage(url))
     memory = _worker_memory(trials)
     n_finished = summary.n_complete + summary.n_pruned
     per_minute = n_finished / (wall / 60)
     if n_trials == TARGET_TRIALS:
-        minutes_for_target = wall / 60
+        minutes_for_target: float | None = wall / 60
     else:
-        minutes_for_target = TARGET_TRIALS / per_minute if per_minute else float("inf")
+        minutes_for_target = TARGET_TRIALS / per_minute if per_minute else None
     return {
         "layout": f"{workers}x{threads}",
         "workers": workers,
@@ -235,7 +241,7 @@ def _measure_run(
         "interrupted": summary.interrupted,
         "wall_seconds": round(wall, 1),
         "trials_per_minute": round(per_minute, 2),
-        "minutes_for_200": round(minutes_for_target, 1),
+        "minutes_for_200": None if minutes_for_target is None else round(minutes_for_target, 1),
         "minutes_projected": n_trials != TARGET_TRIALS,
         "best_value": summary.best_value,
         "overhead": _trial_costs(trials),
@@ -371,8 +377,9 @@ def _checks(
     for run in layouts:
         layout = run["layout"]
         projected = f"projected from {run['trials']} trials" if run["minutes_projected"] else ""
-        check(f"{layout} time for 200 trials", f"<= {TARGET_MINUTES:g}", run["minutes_for_200"], "min",
-              run["minutes_for_200"] <= TARGET_MINUTES, projected)  # fmt: skip
+        minutes = run["minutes_for_200"]
+        check(f"{layout} time for 200 trials", f"<= {TARGET_MINUTES:g}", minutes, "min",
+              minutes is not None and minutes <= TARGET_MINUTES, projected)  # fmt: skip
         best = run["best_value"]
         check(f"{layout} best mean CV accuracy", f">= {TARGET_ACCURACY:g}", best, "",
               best is not None and best >= TARGET_ACCURACY, fidelity_note)  # fmt: skip
@@ -396,9 +403,10 @@ def _print_summary(result: dict[str, Any]) -> None:
           f"{result['machine']}")  # fmt: skip
     for run in result["layouts"]:
         best = "-" if run["best_value"] is None else f"{run['best_value']:.4f}"
+        stopped = " (interrupted)" if run["interrupted"] else ""
         print(
             f"layout {run['layout']}: {run['n_complete']} complete, {run['n_pruned']} pruned, {run['n_failed']} failed "
-            f"in {run['wall_seconds'] / 60:.1f} min = {run['trials_per_minute']:.2f} trials/min; best {best}"
+            f"in {run['wall_seconds'] / 60:.1f} min{stopped} = {run['trials_per_minute']:.2f} trials/min; best {best}"
         )
         print(f"  outside training: {_describe_costs(run['overhead'])}")
         for m in run["workers_memory"]:
@@ -413,7 +421,7 @@ def _print_summary(result: dict[str, Any]) -> None:
     for c in result["checks"]:
         value = c["value"] if isinstance(c["value"], str) or c["value"] is None else f"{c['value']:g}"
         verdict = "PASS" if c["passed"] else "MISS"
-        note = f"  ({c['note']})" if c["note"] else ""
+        note = f" ({c['note']})" if c["note"] else ""
         unit = f" {c['unit']}" if c["unit"] else ""
         print(f"  {verdict}  {c['name']}: {value}{unit} (target {c['target']}{unit}){note}")
     for line in result["notes"]:

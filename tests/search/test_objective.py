@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,8 @@ def test_a_smoke_trial_scores_and_records_its_user_attrs() -> None:
     assert attrs["net_config"]["family"] == "siamese"
     assert attrs["train_config"]["epochs"] == definition.epochs
     assert sorted(trial.intermediate_values) == list(range(definition.epochs))  # one report per epoch
+    assert attrs["worker_pid"] == os.getpid() and attrs["worker_rss_mib"] > 0
+    assert 0 <= attrs["report_seconds"] <= attrs["train_seconds"]
 
 
 def test_training_pairs_are_the_draws_training_pairs_and_folds_are_stable(tmp_path: Path) -> None:
