@@ -30,6 +30,7 @@ One file per named study; every key is optional unless marked:
     when = {optimizer = "sgd"}        # only when categorical params above took these values (a list: any of them)
 
     [[cells]]                         # ablation: fixed combinations, each tuned with the same budget
+    [[enqueue]]                       # starting points: trials run first with these param values (the rest sampled)
     weight_sharing = true             # (see sampling.CellSampler); their keys become categorical params
     aux_loss = "none"
 
@@ -68,7 +69,7 @@ logger = logging.getLogger(__name__)
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
 DIRECTIONS = (("maximize",), ("maximize", "minimize"))
 PARAM_TYPES = ("float", "int", "categorical")
-_TOP_KEYS = ("name", "description", "search", "sampler", "pruner", "fixed", "params", "cells")
+_TOP_KEYS = ("name", "description", "search", "sampler", "pruner", "fixed", "params", "cells", "enqueue")
 _SEARCH_KEYS = ("n_folds", "epochs", "n_pairs", "data_seed", "seed", "directions")
 _PARAM_KEYS = {"float": ("low", "high", "log", "step"), "int": ("low", "high", "log", "step"), "categorical": ("choices",)}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -115,6 +116,7 @@ class StudyDefinition:
     params: tuple[ParamSpec, ...]
     fixed: dict[str, Any]  # field or derived parameter -> value (lists as tuples)
     cells: tuple[dict[str, Any], ...] = ()  # each: cell parameter -> value
+    enqueue: tuple[dict[str, Any], ...] = ()  # starting points run first: param name -> value (others sampled)
 
     @property
     def source(self) -> str:
@@ -128,8 +130,8 @@ class StudyDefinition:
         directions, n_pairs, data_seed, epochs and n_folds. Trials scored with other epochs or folds
         measure something else, so `with_overrides` changes the fingerprint and a stored study whose
         fingerprint differs is not resumed: give a quick run its own study name. Left out: name and
-        description (labels), seed (another seed adds samples of the same experiment), sampler and
-        pruner (how points are picked, not what a point scores; switching them on resume is fine).
+        description (labels), seed (another seed adds samples of the same experiment), sampler,
+        pruner and enqueue (how points are picked, not what a point scores; switching them on resume is fine).
         """
         content = {
             "version": 1,
@@ -270,7 +272,38 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
         params=tuple(specs),
         fixed=fixed,
         cells=tuple(cells),
+        enqueue=_parse_enqueue(src, data.get("enqueue", []), specs, cells),
     )
+
+
+def _parse_enqueue(src: str, points: Any, specs: list[ParamSpec], cells: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """[[enqueue]]: known-good starting points (e.g. a published recipe), each a table of searched params."""
+    if points == []:
+        return ()
+    if not isinstance(points, list) or not all(isinstance(p, dict) and p for p in points):
+        raise _fail(src, f"[[enqueue]] must be tables of parameter values, but got {points!r}.")
+    if cells:
+        raise _fail(src, "[[enqueue]] cannot be combined with [[cells]]: the cells decide each trial's cell parameters.")
+    by_name = {spec.name: spec for spec in specs}
+    parsed = []
+    for number, point in enumerate(points, start=1):
+        where = f"[[enqueue]] point {number}:"
+        values: dict[str, Any] = {}
+        for name, value in point.items():
+            spec = by_name.get(name)
+            if spec is None:
+                raise _fail(src, f"{where} {name!r} is not a searched parameter; searched: {', '.join(by_name)}.")
+            if spec.type == "categorical":
+                if value not in spec.choices or (isinstance(value, bool) != any(isinstance(c, bool) for c in spec.choices)):
+                    raise _fail(src, f"{where} {name}={value!r} is not one of its choices {list(spec.choices)}.")
+            elif not _is_number(value) or (spec.type == "int" and not _is_int(value)) or not spec.low <= value <= spec.high:
+                raise _fail(src, f"{where} {name}={value!r} must be a {spec.type} in [{spec.low}, {spec.high}].")
+            values[name] = value
+        inactive = [n for n in values if not by_name[n].is_active(values)]
+        if inactive:
+            raise _fail(src, f"{where} {', '.join(inactive)} would not be suggested with the other values given (see their `when`).")
+        parsed.append(values)
+    return tuple(parsed)
 
 
 def _settable(src: str, where: str, key: str) -> None:

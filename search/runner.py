@@ -184,7 +184,11 @@ def prepare_study(storage: BaseStorage, definition: StudyDefinition) -> optuna.S
     else:
         for key, value in {**attrs, OPTUNA_MAJOR_ATTR: major}.items():
             storage.set_study_user_attr(study_id, key, value)
-        logger.info("created study %s", definition.name)
+        study = optuna.load_study(study_name=definition.name, storage=storage)
+        for params in definition.enqueue:  # the definition's starting points run first
+            study.enqueue_trial(params, skip_if_exists=True)
+        logger.info("created study %s (%d starting points queued)", definition.name, len(definition.enqueue))
+        return study
     return optuna.load_study(study_name=definition.name, storage=storage)
 
 

@@ -178,6 +178,15 @@ REJECTS = {
     "cell parameter searched": (BASE + "[[cells]]\nweight_sharing = true\n[[cells]]\nweight_sharing = false\n[params.weight_sharing]\ntype = \"categorical\"\nchoices = [true]\n", r"\[params\.weight_sharing\] weight_sharing is already a \[\[cells\]\] parameter"),
     "cell parameter fixed": (BASE + "[fixed]\nweight_sharing = true\n[[cells]]\nweight_sharing = true\n[[cells]]\nweight_sharing = false\n", r"\[\[cells\]\] set weight_sharing, which \[fixed\] weight_sharing also sets"),
     "cells with hyperband": (BASE + '[pruner]\ntype = "hyperband"\n[[cells]]\nweight_sharing = true\n[[cells]]\nweight_sharing = false\n', r"hyperband keeps brackets of its own"),
+    "enqueue an unknown param": (BASE + "[[enqueue]]\nlrr = 0.05\n", r"\[\[enqueue\]\] point 1: 'lrr' is not a searched parameter; searched: lr"),
+    "enqueue out of range": (BASE + "[[enqueue]]\nlr = 0.5\n", r"\[\[enqueue\]\] point 1: lr=0\.5 must be a float in \[0\.01, 0\.1\]"),
+    "enqueue not a choice": (BASE + '[params.head]\ntype = "categorical"\nchoices = ["mlp", "prob"]\n[[enqueue]]\nhead = "max"\n', r"point 1: head='max' is not one of its choices"),
+    "enqueue an inactive param": (
+        BASE + '[params.aux_loss]\ntype = "categorical"\nchoices = ["none", "alpha"]\n[params.alpha]\ntype = "float"\nlow = 0.1\nhigh = 2.0\nwhen = {aux_loss = "alpha"}\n'
+        '[[enqueue]]\naux_loss = "none"\nalpha = 1.0\n',
+        r"point 1: alpha would not be suggested with the other values given",
+    ),
+    "enqueue with cells": (BASE + "[[cells]]\nweight_sharing = true\n[[cells]]\nweight_sharing = false\n[[enqueue]]\nlr = 0.05\n", r"\[\[enqueue\]\] cannot be combined with \[\[cells\]\]"),
 }
 
 
@@ -205,6 +214,7 @@ ACCEPTS = {
     "two objectives": BASE.replace("n_pairs = 200", 'n_pairs = 200\ndirections = ["maximize", "minimize"]') + '[sampler]\ntype = "nsga2"\npopulation_size = 8\n',
     "staged epochs below epochs": BASE + "[fixed]\nstaged_epochs = 1\n",
     "auto min_resource": BASE + '[pruner]\ntype = "successive_halving"\nmin_resource = "auto"\nreduction_factor = 3\n',
+    "starting points": BASE + "[[enqueue]]\nlr = 0.05\n[[enqueue]]\nlr = 0.02\n",
 }
 
 
@@ -278,3 +288,9 @@ def test_error_names_a_relative_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DefinitionError, match=re.escape("studies/bad.toml: [params.lr] low=0.01 must be below high=0.001.")):
         load_definition("studies/bad.toml")
+
+
+def test_siamese_starts_from_the_known_good_recipe() -> None:
+    first = load_definition("siamese").enqueue[0]
+    assert first["weight_sharing"] is True and first["aux_loss"] == "alpha" and first["head"] == "prob"
+    assert first["optimizer"] == "sgd" and first["batch_norm"] is True and first["shift"] == 1

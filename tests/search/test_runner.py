@@ -6,6 +6,7 @@ The smoke study (2 folds, 2 epochs, 200 pairs), one torch thread per worker.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -49,6 +50,16 @@ def test_smoke_study_completes_then_resumes(sqlite_url: str) -> None:
     assert (second.n_added, second.n_finished_total) == (1, 3)
     assert [t.number for t in optuna.load_study(study_name="smoke", storage=sqlite_url).trials] == [0, 1, 2]
     assert "1/1 new finished trials" in second.describe() and "of 3 finished" in second.describe()
+
+
+def test_starting_points_run_first_and_only_once(sqlite_url: str) -> None:
+    point = {"weight_sharing": True, "aux_loss": "alpha", "alpha": 1.5, "lr": 0.1, "conv_width": 6}
+    definition = dataclasses.replace(SMOKE, enqueue=(point,))
+    run_study(definition, storage_url=sqlite_url, n_trials=2, n_workers=1, threads=1)
+    run_study(definition, storage_url=sqlite_url, n_trials=1, n_workers=1, threads=1)  # resumed: not queued again
+    trials = optuna.load_study(study_name="smoke", storage=sqlite_url).trials
+    assert trials[0].params == point
+    assert sum(t.params == point for t in trials) == 1 and len(trials) == 3
 
 
 def test_a_changed_definition_is_refused(sqlite_url: str) -> None:
