@@ -28,6 +28,7 @@ _FULL_MNIST = "published on full MNIST"
 
 _LENET = dict(conv_channels=(32, 64), kernel_size=5, fc_width=128)
 _ADAM = TrainConfig(optimizer="adam", lr=1e-3, epochs=25, batch_size=100)
+_ADAM_AUX = TrainConfig(optimizer="adam", lr=1e-3, epochs=25, batch_size=100, aux_loss="alpha", alpha=1.0)
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -63,7 +64,7 @@ PRESETS: dict[str, Preset] = {
             "seed002-cnn-al",
             "Two CNN towers without weight sharing, learned head, auxiliary digit loss",
             NetConfig(family="siamese", weight_sharing=False, head="mlp", **_LENET),
-            TrainConfig(optimizer="adam", lr=1e-3, epochs=25, batch_size=100, aux_loss="alpha", alpha=1.0),
+            _ADAM_AUX,
             0.867,
             None,
             f"seed002 report, CNN+AL; {_FULL_MNIST}",
@@ -72,7 +73,7 @@ PRESETS: dict[str, Preset] = {
             "seed002-cnn-ws-al",
             "Siamese CNN with weight sharing and auxiliary digit loss, learned head",
             NetConfig(family="siamese", weight_sharing=True, head="mlp", **_LENET),
-            TrainConfig(optimizer="adam", lr=1e-3, epochs=25, batch_size=100, aux_loss="alpha", alpha=1.0),
+            _ADAM_AUX,
             0.924,
             None,
             f"seed002 report, CNN+WS+AL; {_FULL_MNIST}",
@@ -90,7 +91,7 @@ PRESETS: dict[str, Preset] = {
             "seed001-a-w-net-dropout",
             "a_w_net: siamese, weight sharing, auxiliary loss, dropout 0.25",
             NetConfig(family="siamese", weight_sharing=True, head="mlp", dropout=0.25, **_LENET),
-            TrainConfig(optimizer="adam", lr=1e-3, epochs=25, batch_size=100, aux_loss="alpha", alpha=1.0),
+            _ADAM_AUX,
             0.952,
             None,
             f"seed001 report, a_w_net+dropout; {_FULL_MNIST}",
