@@ -22,6 +22,7 @@ import json
 import logging
 import multiprocessing
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -549,9 +550,21 @@ def load_evaluations(storage_url: str | None, *, study_name: str | None = None) 
     summaries = []
     for (source, n_pairs), results in settings.items():
         results.sort(key=lambda r: (r.candidate.preset or "", r.candidate.trial_number or 0))
+        results = _distinct_labels(results)
         seeds = sorted({seed for r in results for seed in r.accuracies})
         summaries.append(EvaluationSummary(study_name, source, n_pairs, tuple(seeds), tuple(results)))
     return summaries
+
+
+def _distinct_labels(results: list[ConfigurationResult]) -> list[ConfigurationResult]:
+    """One trial evaluated at several --epochs gets the epochs in its label, so tables and plots tell them apart."""
+    counts = Counter(r.candidate.label for r in results)
+    return [
+        dataclasses.replace(r, candidate=dataclasses.replace(r.candidate, label=f"{r.candidate.label} ({r.candidate.train.epochs} ep)"))
+        if counts[r.candidate.label] > 1
+        else r
+        for r in results
+    ]
 
 
 def _stored_candidate(rows: Sequence[EvaluationRow]) -> Candidate:

@@ -13,6 +13,7 @@ from search.evaluation import (
     EvaluationRow,
     config_key,
     evaluate_best,
+    load_evaluations,
     open_evaluations,
     reproduce,
 )
@@ -171,6 +172,10 @@ def test_epochs_override_is_a_new_configuration(sqlite_url):
 
     assert summary.configurations[0].candidate.train.epochs == 1
     assert [r.epochs for r in _rows(sqlite_url)] == [1]
+
+    evaluate_best("tiny", storage_url=sqlite_url, draws=1, epochs=2, n_pairs=N_PAIRS)
+    (stored,) = load_evaluations(sqlite_url, study_name="tiny")
+    assert sorted(r.candidate.label for r in stored.configurations) == ["trial 0 (1 ep)", "trial 0 (2 ep)"]
 
 
 def test_bad_input_gets_one_clear_message(sqlite_url):
