@@ -229,10 +229,8 @@ def fit(
     trainer = ModelTrainer(net, train, pairs, eval_pairs=eval_pairs, seed=seed, device=device)
     while trainer.running:
         stats = trainer.run_epoch(evaluate=on_epoch is not None)
-        if trainer.running and on_epoch is not None and on_epoch(stats):
+        if on_epoch is not None and trainer.status != "diverged" and on_epoch(stats) and trainer.running:
             trainer.stop(f"stopped by the caller after epoch {stats.epoch}")
-        elif trainer.status == "completed" and on_epoch is not None:
-            on_epoch(stats)
     if trainer.status == "diverged":
         log.warning("training diverged: %s", trainer.message)
     return trainer.result()

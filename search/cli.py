@@ -296,7 +296,7 @@ def dashboard(
     from search.dashboard import exposure_warning, open_dashboard
 
     if (warning := exposure_warning(host)) is not None:
-        err_console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+        _warn(warning)
     with _user_errors():
         server = open_dashboard(storage, host=host, port=port)
     console.print(f"optuna-dashboard at {server.url} (Ctrl-C to stop)", soft_wrap=True, highlight=False)

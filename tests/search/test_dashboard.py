@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from ports import free_port
 
 from search.dashboard import exposure_warning, is_loopback
 
@@ -20,12 +21,6 @@ SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 STUDY = "dashboard-check"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _make_study(path: Path) -> str:
@@ -61,7 +56,7 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = 60.0) -> No
 def dashboard(tmp_path: Path) -> Iterator[str]:
     """A `search dashboard` subprocess over a fresh study; yields its base URL."""
     storage = _make_study(tmp_path / "study.db")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [SEARCH, "dashboard", "--storage", storage, "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -191,7 +186,7 @@ def test_cli_warns_for_public_host_and_reports_busy_port(tmp_path: Path) -> None
 def test_cli_rejects_unreachable_storage(tmp_path: Path) -> None:
     missing_dir = tmp_path / "no-such-dir" / "study.db"
     result = subprocess.run(
-        [SEARCH, "dashboard", "--storage", f"sqlite:///{missing_dir}", "--port", str(_free_port())],
+        [SEARCH, "dashboard", "--storage", f"sqlite:///{missing_dir}", "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,17 +11,12 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from ports import free_port
 
 from search.errors import SearchError
 from search.proxy import serve_proxy
 
 SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console script of this venv
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -37,7 +32,7 @@ def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 60.0)
 
 def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'behind-proxy.db'}"
-    port = _free_port()
+    port = free_port()
     proxy = subprocess.Popen(
         [SEARCH, "proxy", "--storage", database, "--port", str(port)],
         stdout=subprocess.PIPE,
