@@ -19,6 +19,7 @@ ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh")
 TOWER_NAMES = ("conv", "fc")
 HEAD_NAMES = ("mlp", "prob")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
+SCHEDULE_NAMES = ("exponential", "cosine")
 AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
 
 
@@ -92,17 +93,21 @@ class TrainConfig:
     momentum: float = 0.9  # sgd and rmsprop momentum
     weight_decay: float = 0.0  # L2 penalty in the optimizer
     gamma: float = 1.0  # per-epoch exponential learning-rate decay, in (0, 1]
+    schedule: str = "exponential"  # exponential: lr * gamma**epoch | cosine: lr annealed to 0 over the epochs (gamma unused)
     batch_size: int = 100  # pairs per step
     epochs: int = 25  # passes over the training pairs
     aux_loss: str = "none"  # none | alpha: main + alpha*(CE(d1)+CE(d2)) | ratio: ratio*main + aux | normalized: each loss / its initial value
     alpha: float = 1.0  # weight of the auxiliary loss (alpha scheme; also the cnn2ch intermediate head's weight)
     ratio: float = 1.0  # weight of the main loss in the ratio scheme
     shift: int = 0  # augmentation: random shift of each digit by up to this many pixels (0 = off)
+    rotate: float = 0.0  # augmentation: random rotation of each digit by up to this many degrees (0 = off)
+    scale: float = 0.0  # augmentation: random zoom of each digit by a factor in [1 - scale, 1 + scale] (0 = off)
     staged_epochs: int = 0  # staged scheme: train on the digit loss alone for this many epochs first
 
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
         _choice("aux_loss", self.aux_loss, AUX_LOSS_NAMES)
+        _choice("schedule", self.schedule, SCHEDULE_NAMES)
         _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, but got {self.lr!r}.")
         _require(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), but got {self.momentum!r}.")
         _require(self.weight_decay >= 0, f"weight_decay must be >= 0, but got {self.weight_decay!r}.")
@@ -112,6 +117,8 @@ class TrainConfig:
         _require(self.alpha >= 0, f"alpha must be >= 0, but got {self.alpha!r}.")
         _require(self.ratio > 0, f"ratio must be > 0, but got {self.ratio!r}.")
         _require(0 <= self.shift <= 3, f"shift must be between 0 and 3 pixels, but got {self.shift!r}.")
+        _require(0.0 <= self.rotate <= 45.0, f"rotate must be between 0 and 45 degrees, but got {self.rotate!r}.")
+        _require(0.0 <= self.scale < 0.5, f"scale must be in [0, 0.5), but got {self.scale!r}.")
         _require(
             0 <= self.staged_epochs < self.epochs,
             f"staged_epochs must be >= 0 and below epochs ({self.epochs}), but got {self.staged_epochs!r}.",

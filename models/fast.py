@@ -27,7 +27,7 @@ from models.configs import NetConfig, TrainConfig
 from models.draws import PairSet
 from models.errors import ConfigError
 from models.losses import LossWeighting, loss_terms
-from models.train import EVAL_CHUNK, OPTIMIZERS, EpochStats, ModelTrainer, Speed, TrainResult, resolve_device
+from models.train import EVAL_CHUNK, OPTIMIZERS, EpochStats, ModelTrainer, Speed, TrainResult, make_scheduler, resolve_device
 
 STRATEGIES = ("auto", "lockstep", "stacked")
 
@@ -125,7 +125,7 @@ class StackedTrainer:
         self.params = {name: p.detach().requires_grad_() for name, p in params.items()}
         self.base = copy.deepcopy(self.members[0].model).to("meta")  # the code, without weights
         self.optimizer = OPTIMIZERS[train.optimizer](list(self.params.values()), train)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=train.gamma)
+        self.scheduler = make_scheduler(self.optimizer, train)
         self.weighting = LossWeighting(train)
         self.alive = torch.ones(len(self.members), dtype=torch.bool, device=device)
         self.seconds = 0.0

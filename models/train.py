@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from models.augment import random_shift
+from models.augment import random_affine, random_shift
 from models.configs import NetConfig, TrainConfig, check_compatible
 from models.draws import Normalisation, PairSet
 from models.losses import LossWeighting, is_finite, loss_terms
@@ -32,6 +32,16 @@ OPTIMIZERS = {
         params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     ),
 }
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-epoch learning-rate schedule: a cosine one ends at 0 on the last epoch, so a short
+    run is a complete run (what a search at few epochs needs to rank configurations fairly)."""
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.gamma)
+
+
 EVAL_CHUNK = 250  # pairs per forward pass when scoring: larger chunks fall out of the CPU caches (2x slower at 2000)
 
 
@@ -104,7 +114,7 @@ class ModelTrainer:
         self.eval_set = self._to_device(norm.apply(eval_pairs)) if eval_pairs is not None else None
 
         self.optimizer = OPTIMIZERS[train.optimizer](self.model.parameters(), train)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=train.gamma)
+        self.scheduler = make_scheduler(self.optimizer, train)
         self.weighting = LossWeighting(train)
         self.curves: list[EpochStats] = []
         self.status, self.message = "running", ""
@@ -129,6 +139,7 @@ class ModelTrainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.speed.bf16)
 
     def _prepare(self, x: Tensor) -> Tensor:
+        x = random_affine(x, self.cfg.rotate, self.cfg.scale, generator=self.batch_rng, fill=self.fill)
         x = random_shift(x, self.cfg.shift, generator=self.batch_rng, fill=self.fill)
         return x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x
 

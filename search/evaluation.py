@@ -265,9 +265,13 @@ def describe_fields(net: NetConfig, train: TrainConfig) -> dict[str, str]:
     details = [shape, net.activation]
     details += ["BN"] if net.batch_norm else []
     details += [f"dropout {net.dropout:.2g}"] if net.dropout else []
-    details.append(f"{train.optimizer} lr {train.lr:.3g}" + (f" γ {train.gamma:.3g}" if train.gamma != 1 else ""))
+    schedule = " cosine" if train.schedule == "cosine" else (f" γ {train.gamma:.3g}" if train.gamma != 1 else "")
+    details.append(f"{train.optimizer} lr {train.lr:.3g}{schedule}")
+    details += [f"wd {train.weight_decay:.2g}"] if train.weight_decay else []
     details.append(f"bs {train.batch_size}, {train.epochs} ep")
     details += [f"shift ±{train.shift}"] if train.shift else []
+    details += [f"rotate ±{train.rotate:.3g}°"] if train.rotate else []
+    details += [f"zoom ±{train.scale:.2g}"] if train.scale else []
     details += [f"staged {train.staged_epochs} ep"] if train.staged_epochs else []
     return {
         "family": family,

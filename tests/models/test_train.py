@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -83,3 +84,12 @@ def test_random_shift_moves_digits_within_bounds():
     rows, cols = shifted.nonzero()[:, 2], shifted.nonzero()[:, 3]
     assert rows.min() >= 5 and rows.max() <= 9 and cols.min() >= 5 and cols.max() <= 9
     assert not torch.equal(shifted, x)
+
+
+def test_cosine_schedule_anneals_to_zero_on_the_last_epoch(draw):
+    cfg = dataclasses.replace(TRAIN, epochs=4, schedule="cosine", gamma=0.5, rotate=10.0, scale=0.1)
+    result = fit(NET, cfg, draw.train, eval_pairs=draw.test, seed=0)
+    lrs = [c.lr for c in result.curves]
+    expected = [0.1 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]  # gamma is not used
+    assert lrs == pytest.approx(expected) and result.status == "completed"
+    assert result.accuracy > 0.75

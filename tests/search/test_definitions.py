@@ -58,7 +58,7 @@ def test_shipped_study_loads_by_name(name: str) -> None:
 
 def test_siamese_fidelity_fits_the_time_budget() -> None:
     definition = load_definition("siamese")
-    assert definition.n_folds == 5 and 15 <= definition.epochs <= 25 and definition.n_pairs == 1000
+    assert definition.n_folds == 4 and 15 <= definition.epochs <= 25 and definition.n_pairs == 1000
     assert (definition.sampler, definition.sampler_options["multivariate"]) == ("tpe", True)
     assert definition.pruner == "median"
     assert definition.fixed["family"] == "siamese"
@@ -294,3 +294,8 @@ def test_siamese_starts_from_the_known_good_recipe() -> None:
     first = load_definition("siamese").enqueue[0]
     assert first["weight_sharing"] is True and first["aux_loss"] == "alpha" and first["head"] == "prob"
     assert first["optimizer"] == "sgd" and first["batch_norm"] is True and first["shift"] == 1
+    augmented = load_definition("siamese").enqueue[1]
+    assert {k: augmented[k] for k in ("schedule", "rotate", "scale", "weight_decay")} == {
+        "schedule": "cosine", "rotate": 10.0, "scale": 0.1, "weight_decay": 5e-4
+    }
+    assert "gamma" not in augmented  # a cosine schedule does not use it

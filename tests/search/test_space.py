@@ -69,6 +69,8 @@ def test_conditions_of_the_siamese_space() -> None:
         assert ("rmsprop_momentum" in trial.params) == (train.optimizer == "rmsprop")
         assert ("head_hidden" in trial.params) == (net.head == "mlp")
         assert 2 <= len(net.conv_channels) <= 3 and 0 <= train.shift <= 2
+        assert ("gamma" in trial.params) == (train.schedule == "exponential")
+        assert 0 <= train.rotate <= 20 and 0 <= train.scale <= 0.2
 
 
 def test_architecture_suggests_only_what_the_family_uses() -> None:
@@ -117,8 +119,8 @@ def test_known_good_region_is_inside_the_space(name: str) -> None:
                 "momentum": 0.9, "batch_size": batch_size, "gamma": 0.95, "activation": "leaky_relu", "batch_norm": True,
                 "dropout": 0.0, "head": "prob", "n_conv": 2, "conv_width": 32, "fc_width": 128, "shift": 1,
             }  # fmt: skip
-            if "weight_decay" in specs:  # siamese searches it; the ablation does not
-                point["weight_decay"] = 1e-4
+            if "weight_decay" in specs:  # siamese searches it and the augmentation; the ablation does not
+                point.update(weight_decay=5e-4, schedule="exponential", rotate=10.0, scale=0.1)
             assert set(point) == {s.name for s in definition.params if s.is_active(point)}
             assert all(in_range(specs[k], v) for k, v in point.items()), point
             net, train = build_configs(definition, point)
