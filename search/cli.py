@@ -191,7 +191,14 @@ def evaluate_best(
     storage: StorageOption = None,
     top: Annotated[int, typer.Option("--top", help="How many of the best complete trials to evaluate.")] = 1,
     draws: DrawsOption = 25,
-    epochs: EvalEpochsOption = None,
+    epochs: Annotated[
+        Optional[int],
+        typer.Option(
+            "--epochs",
+            help="Training epochs; default the definition's evaluate_epochs (siamese: 40), else the trial's own.",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
     workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel.")] = 1,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per process.", show_default=False)] = None,

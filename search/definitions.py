@@ -12,6 +12,7 @@ One file per named study; every key is optional unless marked:
     data_seed = 0
     seed = 0                          # sampler seed (and the objective's training seeds)
     directions = ["maximize"]         # or ["maximize", "minimize"]: accuracy, then parameter count
+    evaluate_epochs = 40              # `search evaluate-best` retrains for this long (default: the trial's epochs)
 
     [sampler]                         # default type "tpe"
     type = "tpe"                      # tpe | random | cmaes | grid | nsga2, plus its options (sampling.SAMPLER_OPTIONS)
@@ -70,7 +71,7 @@ STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
 DIRECTIONS = (("maximize",), ("maximize", "minimize"))
 PARAM_TYPES = ("float", "int", "categorical")
 _TOP_KEYS = ("name", "description", "search", "sampler", "pruner", "fixed", "params", "cells", "enqueue")
-_SEARCH_KEYS = ("n_folds", "epochs", "n_pairs", "data_seed", "seed", "directions")
+_SEARCH_KEYS = ("n_folds", "epochs", "n_pairs", "data_seed", "seed", "directions", "evaluate_epochs")
 _PARAM_KEYS = {"float": ("low", "high", "log", "step"), "int": ("low", "high", "log", "step"), "categorical": ("choices",)}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -117,6 +118,7 @@ class StudyDefinition:
     fixed: dict[str, Any]  # field or derived parameter -> value (lists as tuples)
     cells: tuple[dict[str, Any], ...] = ()  # each: cell parameter -> value
     enqueue: tuple[dict[str, Any], ...] = ()  # starting points run first: param name -> value (others sampled)
+    evaluate_epochs: int | None = None  # `search evaluate-best` trains this long unless --epochs; None: as searched
 
     @property
     def source(self) -> str:
@@ -131,7 +133,8 @@ class StudyDefinition:
         measure something else, so `with_overrides` changes the fingerprint and a stored study whose
         fingerprint differs is not resumed: give a quick run its own study name. Left out: name and
         description (labels), seed (another seed adds samples of the same experiment), sampler,
-        pruner and enqueue (how points are picked, not what a point scores; switching them on resume is fine).
+        pruner and enqueue (how points are picked, not what a point scores; switching them on resume is
+        fine), evaluate_epochs (what happens after the search).
         """
         content = {
             "version": 1,
@@ -273,6 +276,7 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
         fixed=fixed,
         cells=tuple(cells),
         enqueue=_parse_enqueue(src, data.get("enqueue", []), specs, cells),
+        evaluate_epochs=_int(src, "evaluate_epochs", search["evaluate_epochs"], minimum=1) if "evaluate_epochs" in search else None,
     )
 
 

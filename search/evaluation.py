@@ -315,6 +315,7 @@ def evaluate_best(
     _check_counts(top=top, draws=draws, epochs=epochs, workers=workers, threads=threads)
     database_url(storage_url)
     cells = study_cells(study_name) if cells is None else tuple(cells)
+    epochs = study_evaluate_epochs(study_name) if epochs is None else epochs
     # Best first; an unknown study is a StorageError naming the studies there. With cells: all trials.
     ranked = best_trials(storage_url, study_name, top=sys.maxsize if cells else top)
     ranked = [t for t in ranked if {"net_config", "train_config"} <= t.user_attrs.keys()]
@@ -449,6 +450,17 @@ def study_cells(study_name: str) -> tuple[dict[str, Any], ...]:
     if study_name not in available_definitions():
         return ()
     return tuple(dict(cell) for cell in load_definition(study_name).cells)
+
+
+def study_evaluate_epochs(study_name: str) -> int | None:
+    """The `evaluate_epochs` of the definition named like the study: a study searched at a cheap
+    fidelity (e.g. 15 epochs of a cosine schedule) is evaluated at the full one; None keeps each
+    trial's own epochs (also when there is no such definition)."""
+    from search.definitions import available_definitions, load_definition
+
+    if study_name not in available_definitions():
+        return None
+    return load_definition(study_name).evaluate_epochs
 
 
 def cell_label(cell: Mapping[str, Any]) -> str:

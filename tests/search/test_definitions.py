@@ -64,6 +64,20 @@ def test_siamese_fidelity_fits_the_time_budget() -> None:
     assert definition.fixed["family"] == "siamese"
 
 
+def test_evaluate_epochs_is_read_validated_and_outside_the_fingerprint(tmp_path: Path) -> None:
+    siamese = load_definition("siamese")
+    assert siamese.evaluate_epochs is not None and siamese.evaluate_epochs > siamese.epochs
+    assert load_definition("baseline").evaluate_epochs is None
+    text = (STUDIES_DIR / "siamese.toml").read_text()
+    longer = tmp_path / "longer.toml"
+    longer.write_text(text.replace("evaluate_epochs = 40", "evaluate_epochs = 60"))
+    assert load_definition(longer).fingerprint() == siamese.fingerprint()
+    zero = tmp_path / "zero.toml"
+    zero.write_text(text.replace("evaluate_epochs = 40", "evaluate_epochs = 0"))
+    with pytest.raises(DefinitionError, match=r"zero.toml: \[search\] evaluate_epochs must be an integer >= 1, but got 0."):
+        load_definition(zero)
+
+
 def test_smoke_is_tiny() -> None:
     definition = load_definition("smoke")
     assert (definition.n_folds, definition.n_pairs) == (2, 200) and definition.epochs <= 2

@@ -178,6 +178,18 @@ def test_epochs_override_is_a_new_configuration(sqlite_url):
     assert sorted(r.candidate.label for r in stored.configurations) == ["trial 0 (1 ep)", "trial 0 (2 ep)"]
 
 
+def test_a_definitions_evaluate_epochs_is_the_default_and_epochs_overrides_it(sqlite_url):
+    add_trials(sqlite_url, "smoke", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # smoke: evaluate_epochs = 3
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # no definition of that name
+
+    evaluate_best("smoke", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS)
+    evaluate_best("smoke", storage_url=sqlite_url, draws=1, epochs=2, n_pairs=N_PAIRS)
+    evaluate_best("tiny", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS)
+
+    assert [r.epochs for r in _rows(sqlite_url, study_name="smoke")] == [3, 2]
+    assert [r.epochs for r in _rows(sqlite_url, study_name="tiny")] == [1]
+
+
 def test_bad_input_gets_one_clear_message(sqlite_url):
     add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
     add_trials(sqlite_url, "empty", [])
