@@ -3,8 +3,8 @@
 Trains the siamese / weight sharing / auxiliary loss / `prob` head / batch norm recipe on
 N fresh draws (fast path) and reports mean ± std test accuracy; times the same 5 models
 through the fast path and through the plain one-by-one eager fp32 loop. `--augmented` trains
-the same network with weight decay 5e-4, random rotations (±10°) and zooms (±10 %) and a
-cosine schedule: the second starting point of the `siamese` study.
+the same network with weight decay 5e-4, random rotations (±10°) and zooms (±10 %), a cosine
+schedule and test-time shifts: the second starting point of the `siamese` study.
 
     python benchmarks/bench_training.py [--augmented] [--draws N] [--epochs E] [--data-dir DIR]
                                         [--threads T] [--fp32] [--json]
@@ -45,7 +45,9 @@ RECIPE_NET = NetConfig(
 RECIPE_TRAIN = TrainConfig(
     optimizer="sgd", lr=0.1, momentum=0.9, gamma=0.95, batch_size=100, epochs=25, aux_loss="alpha", alpha=1.0, shift=1
 )
-AUGMENTED_TRAIN = dataclasses.replace(RECIPE_TRAIN, weight_decay=5e-4, schedule="cosine", rotate=10.0, scale=0.1)
+AUGMENTED_TRAIN = dataclasses.replace(
+    RECIPE_TRAIN, weight_decay=5e-4, schedule="cosine", rotate=10.0, scale=0.1, tta="shift"
+)
 TIMED_MODELS = 5
 FIRST_DRAW_SEED = 1000  # the same draw seeds `search evaluate-best` uses
 

@@ -1,4 +1,5 @@
-"""Augmentation of the digits of a batch of pairs: random shifts and small random affine warps.
+"""Augmentation of the digits of a batch of pairs: random shifts and small random affine warps while
+training, fixed shifted views for test-time augmentation.
 
 Each of the 2B digits of a (B, 2, H, W) batch gets its own draw from the model's own generator,
 so augmentation is reproducible per model and independent across the models trained together.
@@ -44,3 +45,16 @@ def random_affine(x: Tensor, degrees: float, scale: float, *, generator: torch.G
     flat = x.reshape(n, 1, h, w).float() - fill  # warp around the background level, so borders fill with it
     warped = F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return (warped + fill).reshape(b, c, h, w).to(x.dtype)
+
+
+_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def tta_views(x: Tensor, tta: str, *, fill: float) -> list[Tensor]:
+    """The views a model scores and averages at test time: `none`, the batch itself; `shift`, the batch
+    and its four 1-pixel shifts (up, down, left, right; both digits alike), borders filled with `fill`."""
+    if tta == "none":
+        return [x]
+    padded = F.pad(x, (1, 1, 1, 1), value=fill)
+    h, w = x.shape[-2:]
+    return [padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _SHIFTS]

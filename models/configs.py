@@ -20,6 +20,7 @@ TOWER_NAMES = ("conv", "fc")
 HEAD_NAMES = ("mlp", "prob")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
 SCHEDULE_NAMES = ("exponential", "cosine")
+TTA_NAMES = ("none", "shift")  # models.augment.tta_views
 AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
 
 
@@ -103,11 +104,13 @@ class TrainConfig:
     rotate: float = 0.0  # augmentation: random rotation of each digit by up to this many degrees (0 = off)
     scale: float = 0.0  # augmentation: random zoom of each digit by a factor in [1 - scale, 1 + scale] (0 = off)
     staged_epochs: int = 0  # staged scheme: train on the digit loss alone for this many epochs first
+    tta: str = "none"  # test-time augmentation of the final score: none | shift (mean over the pairs and their 4 one-pixel shifts)
 
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
         _choice("aux_loss", self.aux_loss, AUX_LOSS_NAMES)
         _choice("schedule", self.schedule, SCHEDULE_NAMES)
+        _choice("tta", self.tta, TTA_NAMES)
         _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, but got {self.lr!r}.")
         _require(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), but got {self.momentum!r}.")
         _require(self.weight_decay >= 0, f"weight_decay must be >= 0, but got {self.weight_decay!r}.")

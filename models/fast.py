@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
+from models.augment import tta_views
 from models.configs import NetConfig, TrainConfig
 from models.draws import PairSet
 from models.errors import ConfigError
@@ -174,7 +175,7 @@ class StackedTrainer:
             hits += (log_probs.argmax(-1) == target).sum(1)
         self.scheduler.step()
         last = epoch + 1 == self.cfg.epochs
-        evaluated = self.evaluate() if evaluate or last else [(None, None)] * k
+        evaluated = self.evaluate(final=last) if evaluate or last else [(None, None)] * k
         stats = []
         for i, m in enumerate(members):
             if m.status == "diverged":
@@ -192,22 +193,28 @@ class StackedTrainer:
         return stats
 
     @torch.no_grad()
-    def evaluate(self) -> list[tuple[float, float | None]]:
-        """(pair accuracy, digit accuracy or None) of every model on its evaluation pairs."""
+    def evaluate(self, *, final: bool = True) -> list[tuple[float, float | None]]:
+        """(pair accuracy, digit accuracy or None) of every model on its evaluation pairs (as
+        `ModelTrainer.evaluate`: the final score averages over the test-time views)."""
         members = self.members
         self.base.eval()
         n = len(members[0].eval_set.target)
+        tta = self.cfg.tta if final else "none"
         pair_hits = torch.zeros(len(members), device=self.alive.device)
         digit_hits = torch.zeros(len(members), device=self.alive.device)
         forward = vmap(self._outputs)
         for begin in range(0, n, EVAL_CHUNK):
             part = slice(begin, begin + EVAL_CHUNK)
-            x = torch.stack([m.eval_set.input[part] for m in members])
-            log_probs, digits = forward(self.params, self.buffers, x)
+            per_member = [tta_views(m.eval_set.input[part], tta, fill=m.fill) for m in members]
+            pair_probs, digit_probs = 0.0, 0.0
+            for views in zip(*per_member):
+                log_probs, digits = forward(self.params, self.buffers, torch.stack(views))
+                pair_probs = pair_probs + log_probs.float().exp()
+                digit_probs = digit_probs + digits.float().softmax(-1)
             target = torch.stack([m.eval_set.target[part] for m in members])
             classes = torch.stack([m.eval_set.classes[part] for m in members])
-            pair_hits += (log_probs.argmax(-1) == target).sum(1)
-            digit_hits += (digits.argmax(-1) == classes).sum((1, 2))
+            pair_hits += (pair_probs.argmax(-1) == target).sum(1)
+            digit_hits += (digit_probs.argmax(-1) == classes).sum((1, 2))
         return [(p / n, (d / (2 * n) if self.has_digits else None)) for p, d in zip(pair_hits.tolist(), digit_hits.tolist())]
 
     def run(self, on_epoch: Callable[[int, list[EpochStats]], bool] | None) -> list[TrainResult]:

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from models.augment import random_affine, random_shift
+from models.augment import random_affine, random_shift, tta_views
 from models.configs import NetConfig, TrainConfig, check_compatible
 from models.draws import Normalisation, PairSet
 from models.losses import LossWeighting, is_finite, loss_terms
@@ -179,7 +179,7 @@ class ModelTrainer:
         else:
             last = epoch + 1 == self.cfg.epochs
             score = self.eval_set is not None and (evaluate or last)
-            accuracy, digit_accuracy = self.evaluate() if score else (None, None)
+            accuracy, digit_accuracy = self.evaluate(final=last) if score else (None, None)
             stats = EpochStats(epoch, total_loss / seen, correct / seen, accuracy, digit_accuracy, lr)
             if last:
                 self.status, self.message = "completed", f"trained {self.cfg.epochs} epochs"
@@ -188,21 +188,27 @@ class ModelTrainer:
         return stats
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float | None]:
-        """(pair accuracy, digit accuracy or None) on the evaluation pairs."""
+    def evaluate(self, *, final: bool = True) -> tuple[float, float | None]:
+        """(pair accuracy, digit accuracy or None) on the evaluation pairs; the final score averages
+        the probabilities over the configured test-time views (per-epoch scores stay one cheap pass)."""
         assert self.eval_set is not None
         data = self.eval_set
         self.model.eval()
+        tta = self.cfg.tta if final else "none"
         pair_hits, digit_hits, has_digits = 0, 0, False
         for start in range(0, len(data.target), EVAL_CHUNK):
             part = slice(start, start + EVAL_CHUNK)
-            x = data.input[part]
-            with self._autocast():
-                out = self.model(x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x)
-            pair_hits += int((out.pair_log_probs.argmax(-1) == data.target[part]).sum())
-            if out.digit_logits is not None:
+            pair_probs, digit_probs = 0.0, 0.0
+            for x in tta_views(data.input[part], tta, fill=self.fill):
+                with self._autocast():
+                    out = self.model(x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x)
+                pair_probs = pair_probs + out.pair_log_probs.float().exp()
+                if out.digit_logits is not None:
+                    digit_probs = digit_probs + out.digit_logits.float().softmax(-1)
+            pair_hits += int((pair_probs.argmax(-1) == data.target[part]).sum())
+            if isinstance(digit_probs, Tensor):
                 has_digits = True
-                digit_hits += int((out.digit_logits.argmax(-1) == data.classes[part]).sum())
+                digit_hits += int((digit_probs.argmax(-1) == data.classes[part]).sum())
         n = len(data.target)
         return pair_hits / n, (digit_hits / (2 * n) if has_digits else None)
 

@@ -272,6 +272,7 @@ def describe_fields(net: NetConfig, train: TrainConfig) -> dict[str, str]:
     details += [f"shift ±{train.shift}"] if train.shift else []
     details += [f"rotate ±{train.rotate:.3g}°"] if train.rotate else []
     details += [f"zoom ±{train.scale:.2g}"] if train.scale else []
+    details += ["test-time shifts"] if train.tta == "shift" else []
     details += [f"staged {train.staged_epochs} ep"] if train.staged_epochs else []
     return {
         "family": family,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from models.augment import random_affine
+from models.augment import random_affine, tta_views
 from models.configs import TrainConfig
 from models.errors import ConfigError
 
@@ -68,3 +68,15 @@ def test_a_quarter_turn_turns_the_image():
 def test_bad_augmentation_settings_are_rejected(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{field: value})
+
+
+def test_tta_views_are_the_batch_and_its_four_one_pixel_shifts():
+    x = torch.full((3, 2, 14, 14), -0.5)
+    x[:, :, 7, 7] = 1.0
+    assert tta_views(x, "none", fill=-0.5) == [x]
+    views = tta_views(x, "shift", fill=-0.5)
+    assert len(views) == 5 and torch.equal(views[0], x)
+    dots = {tuple(int(i) for i in divmod(int(v[0, 0].argmax()), 14)) for v in views}
+    assert dots == {(7, 7), (8, 7), (6, 7), (7, 8), (7, 6)}
+    for v in views:  # both digits of a pair move alike; the uncovered border is background
+        assert v.shape == x.shape and torch.equal(v[:, 0], v[:, 1]) and (v == -0.5).sum() == 3 * 2 * (14 * 14 - 1)

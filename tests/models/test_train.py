@@ -93,3 +93,12 @@ def test_cosine_schedule_anneals_to_zero_on_the_last_epoch(draw):
     expected = [0.1 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]  # gamma is not used
     assert lrs == pytest.approx(expected) and result.status == "completed"
     assert result.accuracy > 0.75
+
+
+def test_test_time_views_change_only_the_final_score(draw):
+    plain = fit(NET, TRAIN, draw.train, eval_pairs=draw.test, seed=2)
+    views = fit(NET, dataclasses.replace(TRAIN, tta="shift"), draw.train, eval_pairs=draw.test, seed=2)
+    assert [c.train_loss for c in plain.curves] == [c.train_loss for c in views.curves]  # training is untouched
+    assert [c.eval_accuracy for c in plain.curves[:-1]] == [c.eval_accuracy for c in views.curves[:-1]]
+    assert views.curves[-1].eval_accuracy == views.accuracy != plain.accuracy  # the final score averages 5 views
+    assert abs(views.accuracy - plain.accuracy) < 0.05
