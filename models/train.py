@@ -135,8 +135,8 @@ class ModelTrainer:
             yield
             self._cpu_rng_state = torch.get_rng_state()
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.speed.bf16)
+    def _autocast(self, enabled: bool = True) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.speed.bf16 and enabled)
 
     def _prepare(self, x: Tensor) -> Tensor:
         x = random_affine(x, self.cfg.rotate, self.cfg.scale, generator=self.batch_rng, fill=self.fill)
@@ -189,8 +189,9 @@ class ModelTrainer:
 
     @torch.no_grad()
     def evaluate(self, *, final: bool = True) -> tuple[float, float | None]:
-        """(pair accuracy, digit accuracy or None) on the evaluation pairs; the final score averages
-        the probabilities over the configured test-time views (per-epoch scores stay one cheap pass)."""
+        """(pair accuracy, digit accuracy or None) on the evaluation pairs. The final score is computed
+        in float32 and averages the probabilities over the configured test-time views; per-epoch scores
+        stay one cheap pass (in bfloat16 where training uses it)."""
         assert self.eval_set is not None
         data = self.eval_set
         self.model.eval()
@@ -200,7 +201,7 @@ class ModelTrainer:
             part = slice(start, start + EVAL_CHUNK)
             pair_probs, digit_probs = 0.0, 0.0
             for x in tta_views(data.input[part], tta, fill=self.fill):
-                with self._autocast():
+                with self._autocast(enabled=not final):
                     out = self.model(x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x)
                 pair_probs = pair_probs + out.pair_log_probs.float().exp()
                 if out.digit_logits is not None:

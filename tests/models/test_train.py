@@ -12,7 +12,7 @@ from models.augment import random_shift
 from models.configs import NetConfig, TrainConfig
 from models.draws import PairSet, make_draw
 from models.pools import load_pools
-from models.train import fit
+from models.train import ModelTrainer, Speed, fit
 
 torch.set_num_threads(1)
 NET = NetConfig(head="prob", batch_norm=True, activation="leaky_relu", conv_channels=(8, 16), fc_width=32)
@@ -102,3 +102,13 @@ def test_test_time_views_change_only_the_final_score(draw):
     assert [c.eval_accuracy for c in plain.curves[:-1]] == [c.eval_accuracy for c in views.curves[:-1]]
     assert views.curves[-1].eval_accuracy == views.accuracy != plain.accuracy  # the final score averages 5 views
     assert abs(views.accuracy - plain.accuracy) < 0.05
+
+
+def test_the_final_score_is_float32_even_when_training_uses_bfloat16(draw):
+    trainer = ModelTrainer(NET, dataclasses.replace(TRAIN, epochs=1), draw.train, eval_pairs=draw.test, speed=Speed(bf16=True))
+    trainer.run_epoch(evaluate=False)
+    trainer.model.eval()
+    with torch.no_grad():
+        out = trainer.model(trainer.eval_set.input)  # float32: no autocast here
+    hits = int((out.pair_log_probs.argmax(-1) == trainer.eval_set.target).sum())
+    assert trainer.evaluate(final=True)[0] == hits / len(trainer.eval_set.target)
