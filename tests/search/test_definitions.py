@@ -58,7 +58,7 @@ def test_shipped_study_loads_by_name(name: str) -> None:
 
 def test_siamese_fidelity_fits_the_time_budget() -> None:
     definition = load_definition("siamese")
-    assert definition.n_folds == 4 and 15 <= definition.epochs <= 25 and definition.n_pairs == 1000
+    assert definition.n_folds == 4 and 12 <= definition.epochs <= 25 and definition.n_pairs == 1000
     assert (definition.sampler, definition.sampler_options["multivariate"]) == ("tpe", True)
     assert definition.pruner == "median"
     assert definition.fixed["family"] == "siamese"
