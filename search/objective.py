@@ -1,10 +1,10 @@
 """The K-fold cross-validation objective: one trial = one configuration trained on K folds at once.
 
 Every trial of a study sees the same training pairs (the draw `data_seed` of `n_pairs`) and the same
-folds (`KFold(shuffle=True, random_state=data_seed)`), so trials differ only by their configuration. The
-test pairs of the draw are never touched while searching. The K fold models train together
-(`models.fast.fit_many`); after each epoch their mean validation accuracy is reported so the pruner
-can stop a bad trial early.
+folds (`models.draws.kfold`: scikit-learn's `KFold(shuffle=True, random_state=data_seed)`), so trials
+differ only by their configuration. The test pairs of the draw are never touched while searching. The
+K fold models train together (`models.fast.fit_many`); after each epoch their mean validation accuracy
+is reported so the pruner can stop a bad trial early.
 
 Besides its scores a trial records how it ran, for benchmarks/bench_search.py: `train_seconds` (wall
 time of the K-fold training), `report_seconds` (the part of it spent reporting to the pruner: storage
@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from sklearn.model_selection import KFold
 
 from models.configs import NetConfig, TrainConfig
-from models.draws import PairSet, make_draw
+from models.draws import PairSet, kfold, make_draw
 from models.errors import ModelsError
 from models.fast import fit_many
 from models.pools import load_pools
@@ -80,8 +79,7 @@ class Objective:
         if not self._folds:
             # Folds follow data_seed, not seed: they are part of the data every trial of the study shares
             # (the definition's fingerprint covers data_seed; a new seed only adds samples to the same study).
-            splitter = KFold(n_splits=self.definition.n_folds, shuffle=True, random_state=self.definition.data_seed)
-            self._folds = list(splitter.split(np.arange(len(self._pairs))))
+            self._folds = kfold(len(self._pairs), self.definition.n_folds, seed=self.definition.data_seed)
         return self._pairs
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:

