@@ -4,8 +4,7 @@ A pair set of N pairs takes 2N distinct digits of one pool (randperm(pool)[:2N].
 stacks each pair as two channels, and labels it 1 when the first digit is <= the second.
 Train pairs come from the training pool and test pairs from the test pool, each with its own
 generator derived from the seed, so one set never depends on the other's size and the global
-RNG is never touched. Normalisation statistics are fitted on training inputs only; `kfold` cuts
-training pairs into the cross-validation folds a search scores its trials on.
+RNG is never touched. Normalisation statistics are fitted on training inputs only.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ class PairSet:
         return self.target.shape[0]
 
     def subset(self, index: np.ndarray | torch.Tensor) -> PairSet:
-        """The pairs at `index` (integer positions, numpy as `kfold` gives them, or a LongTensor)."""
+        """The pairs at `index` (integer positions, numpy as KFold gives them, or a LongTensor)."""
         index = torch.as_tensor(index)
         if index.dtype == torch.bool or index.is_floating_point() or index.is_complex():
             raise TypeError(f"subset index must hold integer positions, but got dtype {index.dtype}.")
@@ -84,27 +83,6 @@ def _pairs(digits: Digits, n_pairs: int, generator: torch.Generator) -> PairSet:
         target=(classes[:, 0] <= classes[:, 1]).long(),
         classes=classes,
     )
-
-
-def kfold(n: int, n_folds: int, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(fit, validation) sorted index arrays of `n` items, exactly as scikit-learn's
-    `KFold(n_folds, shuffle=True, random_state=seed).split` gives them.
-
-    Written out in numpy so that a search worker never imports scikit-learn: that import (with the
-    scipy and pandas it pulls in) was ~110 MiB of each worker's resident memory.
-    """
-    if not 2 <= n_folds <= n:
-        raise DataError(f"n_folds must be between 2 and the number of items ({n}), but got {n_folds=}.")
-    order = np.arange(n)
-    np.random.RandomState(seed).shuffle(order)
-    sizes = np.full(n_folds, n // n_folds)
-    sizes[: n % n_folds] += 1  # the first n % n_folds folds take one item more
-    folds = []
-    for stop, size in zip(np.cumsum(sizes), sizes):
-        held_out = np.zeros(n, dtype=bool)
-        held_out[order[stop - size : stop]] = True
-        folds.append((np.flatnonzero(~held_out), np.flatnonzero(held_out)))
-    return folds
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The K-fold cross-validation objective: one trial = one configuration trained on K folds at once.
 
 Every trial of a study sees the same training pairs (the draw `data_seed` of `n_pairs`) and the same
-folds (`models.draws.kfold`: scikit-learn's `KFold(shuffle=True, random_state=data_seed)`), so trials
-differ only by their configuration. The test pairs of the draw are never touched while searching. The
+folds (scikit-learn's `KFold(shuffle=True, random_state=data_seed)`), so trials differ only by their
+configuration. The test pairs of the draw are never touched while searching. The
 K fold models train together (`models.fast.fit_many`); after each epoch their mean validation accuracy
 is reported so the pruner can stop a bad trial early.
 
@@ -18,7 +18,7 @@ import math
 import os
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ import optuna
 import torch
 
 from models.configs import NetConfig, TrainConfig
-from models.draws import PairSet, kfold, make_draw
+from models.draws import PairSet, make_draw
 from models.errors import ModelsError
 from models.fast import fit_many
 from models.pools import load_pools
@@ -44,8 +44,9 @@ class TrialInterrupted(Exception):
 class Objective:
     """Callable(trial) -> mean validation pair accuracy (and the parameter count for two objectives).
 
-    The training pairs are drawn once, on the first trial, unless given as `pairs` (a parent process
-    draws them once for all its workers). `should_stop` is polled after every epoch: when it says so,
+    The training pairs are drawn and split once, on the first trial, unless given as `pairs` and
+    `folds` (a parent process draws and splits them once for all its workers, so that workers never
+    import scikit-learn: with the scipy and pandas it pulls in, ~110 MiB of each worker's memory). `should_stop` is polled after every epoch: when it says so,
     training stops and the trial fails with `TrialInterrupted`.
     """
 
@@ -58,6 +59,7 @@ class Objective:
         device: str | None = None,
         should_stop: Callable[[], bool] | None = None,
         pairs: PairSet | None = None,
+        folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         self.definition = definition
         self.data_dir = data_dir
@@ -65,7 +67,7 @@ class Objective:
         self.device = device
         self.should_stop = should_stop or (lambda: False)
         self._pairs = pairs
-        self._folds: list[tuple[np.ndarray, np.ndarray]] = []
+        self._folds: list[tuple[np.ndarray, np.ndarray]] = list(folds) if folds is not None else []
 
     @property
     def n_objectives(self) -> int:
@@ -76,11 +78,20 @@ class Objective:
         if self._pairs is None:
             pools = load_pools(self.data_dir)
             self._pairs = make_draw(pools, seed=self.definition.data_seed, n_pairs=self.definition.n_pairs).train
-        if not self._folds:
-            # Folds follow data_seed, not seed: they are part of the data every trial of the study shares
-            # (the definition's fingerprint covers data_seed; a new seed only adds samples to the same study).
-            self._folds = kfold(len(self._pairs), self.definition.n_folds, seed=self.definition.data_seed)
         return self._pairs
+
+    def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(fit, validation) positions in the training pairs: scikit-learn's shuffled `KFold`.
+
+        Folds follow data_seed, not seed: they are part of the data every trial of the study shares
+        (the definition's fingerprint covers data_seed; a new seed only adds samples to the same study).
+        """
+        if not self._folds:
+            from sklearn.model_selection import KFold  # here, not at the top: see the class docstring
+
+            splitter = KFold(n_splits=self.definition.n_folds, shuffle=True, random_state=self.definition.data_seed)
+            self._folds = list(splitter.split(np.arange(len(self.training_pairs()))))
+        return self._folds
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         try:
@@ -94,7 +105,7 @@ class Objective:
             torch.set_num_threads(self.threads)
         net, train = suggest_configs(trial, self.definition)
         pairs = self.training_pairs()
-        jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self._folds]
+        jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.folds()]
         # The same model seeds for every trial: configurations are compared on equal terms.
         seeds = [self.definition.seed * 1000 + fold for fold in range(len(jobs))]
         can_prune = self.n_objectives == 1  # Optuna cannot prune multi-objective trials

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -123,7 +124,8 @@ def run_study(
         on_warning(
             "the gRPC storage proxy sends no heartbeats: a trial whose worker dies stays RUNNING and is not retried."
         )
-    pairs = Objective(definition, data_dir=data_dir).training_pairs()  # a bad --data-dir fails here, once
+    data = Objective(definition, data_dir=data_dir)
+    pairs, folds = data.training_pairs(), data.folds()  # a bad --data-dir fails here, once
     study = prepare_study(storage, definition)
     n_existing = len(study.get_trials(deepcopy=False))
     if seed is None:
@@ -134,7 +136,7 @@ def run_study(
     shared = _Shared(ctx, n_trials=n_trials, n_workers=n_workers, best=_best_value(study), maximize=_maximize(study))
     jobs = [
         _WorkerJob(
-            index=i, definition=definition, storage_url=url, pairs=pairs, sampler_seed=base_seed + i,
+            index=i, definition=definition, storage_url=url, pairs=pairs, folds=folds, sampler_seed=base_seed + i,
             threads=threads, heartbeat_interval=heartbeat_interval, grace_period=grace_period, verbose=verbose,
             deadline=None if timeout is None else time.time() + timeout,
         )
@@ -305,6 +307,7 @@ class _WorkerJob:
     definition: StudyDefinition
     storage_url: str
     pairs: PairSet  # the study's training pairs, drawn once by the parent
+    folds: list[tuple[np.ndarray, np.ndarray]]  # and their KFold splits, so workers never import scikit-learn
     sampler_seed: int
     threads: int
     heartbeat_interval: float | None
@@ -326,7 +329,7 @@ def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage, after_trial
         sampler=build_sampler(definition, seed=job.sampler_seed),
         pruner=build_pruner(definition),
     )
-    objective = Objective(definition, pairs=job.pairs, threads=job.threads, should_stop=shared.stop.is_set)
+    objective = Objective(definition, pairs=job.pairs, folds=job.folds, threads=job.threads, should_stop=shared.stop.is_set)
 
     def tracked(trial: optuna.Trial) -> float | tuple[float, float]:
         shared.current[job.index] = trial._trial_id

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import optuna
 import sqlalchemy
+import sqlalchemy.event
 import sqlalchemy.exc
 from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import BaseStorage, GrpcStorageProxy, RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -104,13 +105,16 @@ def open_storage(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeat_interval is "experimental" in Optuna 5
             try:
-                return _RetryingRDBStorage(
+                storage = _RetryingRDBStorage(
                     parsed.render_as_string(hide_password=False),
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=interval,
                     grace_period=grace,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
                 )
+                if parsed.get_backend_name() == "sqlite":
+                    _serialise_sqlite_transactions(storage.engine)
+                return storage
             except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as error:
                 # Workers opening a new database at once race to create Optuna's tables; the loser finds them made.
                 if _lost_table_race(error) and attempt < 2:
@@ -123,6 +127,27 @@ def open_storage(
                     f"(this worker runs Optuna {optuna.__version__}): {_one_line(error)}"
                 ) from error
     raise AssertionError("unreachable")
+
+
+def _serialise_sqlite_transactions(engine: sqlalchemy.engine.Engine) -> None:
+    """Make every SQLite transaction take the write lock when it begins (BEGIN IMMEDIATE).
+
+    Optuna claims a waiting trial (an enqueued starting point, a retried trial) with SELECT ... FOR
+    UPDATE, then marks it RUNNING; SQLite has no FOR UPDATE, and Python's sqlite3 starts a transaction
+    only at the first write, so two workers could both read the trial as WAITING, both run it, and the
+    second one's result was refused ("Cannot tell a COMPLETE trial"): the worker crashed. With the lock
+    taken at BEGIN the claim is atomic; the busy timeout makes the other worker wait its turn.
+    """
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # sqlite3 emits no BEGIN of its own; the hook below does
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sqlalchemy.engine.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made while Optuna created its tables predate the hooks
 
 
 def check_heartbeat(heartbeat_interval: float | None, grace_period: float | None) -> tuple[float, float]:

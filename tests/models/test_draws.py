@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.draws import Normalisation, PairSet, kfold, make_draw
+from models.draws import Normalisation, PairSet, make_draw
 from models.errors import DataError
 from models.pools import DigitPools, Digits, load_pools
 
@@ -136,22 +136,3 @@ def test_normalisation_refuses_constant_or_empty_inputs():
         Normalisation.fit(constant)
     with pytest.raises(DataError, match="empty pair set"):
         Normalisation.fit(pairs.subset(np.array([], dtype=np.int64)))
-
-
-@pytest.mark.parametrize("n, n_folds, seed", [(1000, 5, 0), (1000, 4, 0), (203, 7, 12345), (10, 10, 3), (11, 2, 1)])
-def test_kfold_gives_the_folds_of_scikit_learns_shuffled_kfold(n, n_folds, seed):
-    from sklearn.model_selection import KFold  # the reference; the search itself no longer imports it
-
-    expected = list(KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.arange(n)))
-    folds = kfold(n, n_folds, seed=seed)
-    assert len(folds) == n_folds
-    for (fit, held_out), (fit_ref, held_out_ref) in zip(folds, expected):
-        assert np.array_equal(fit, fit_ref) and np.array_equal(held_out, held_out_ref)
-        assert fit.dtype == fit_ref.dtype
-    assert sorted(np.concatenate([held_out for _, held_out in folds]).tolist()) == list(range(n))
-
-
-@pytest.mark.parametrize("n, n_folds", [(10, 1), (10, 11), (0, 2)])
-def test_kfold_refuses_impossible_fold_counts(n, n_folds):
-    with pytest.raises(DataError, match=rf"n_folds must be between 2 and the number of items \({n}\), but got n_folds={n_folds}"):
-        kfold(n, n_folds, seed=0)

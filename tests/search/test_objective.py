@@ -75,10 +75,13 @@ def test_training_pairs_are_the_draws_training_pairs_and_folds_are_stable(tmp_pa
     pairs = first.training_pairs()
     expected = make_draw(load_pools(None), seed=definition.data_seed, n_pairs=definition.n_pairs).train
     assert torch.equal(pairs.input, expected.input) and torch.equal(pairs.target, expected.target)
-    second.training_pairs()
-    for (fit_a, val_a), (fit_b, val_b) in zip(first._folds, second._folds):
+    folds = first.folds()
+    assert len(folds) == definition.n_folds
+    for (fit_a, val_a), (fit_b, val_b) in zip(folds, second.folds()):
         assert np.array_equal(fit_a, fit_b) and np.array_equal(val_a, val_b)
-    assert sorted(np.concatenate([val for _, val in first._folds]).tolist()) == list(range(definition.n_pairs))
+    assert sorted(np.concatenate([val for _, val in folds]).tolist()) == list(range(definition.n_pairs))
+    handed = Objective(definition, pairs=pairs, folds=folds[::-1])  # what a worker gets from its parent
+    assert handed.training_pairs() is pairs and handed.folds() == folds[::-1]
 
 
 def test_a_trial_the_pruner_rejects_ends_pruned(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -244,3 +246,34 @@ def test_load_study_names_the_studies_there(sqlite_url: str) -> None:
     assert load_study(sqlite_url, "present").study_name == "present"
     with pytest.raises(StorageError, match=r"has no study 'absent'; it holds: present"):
         load_study(sqlite_url, "absent")
+
+
+CLAIMING_WORKER = """
+import sys, time
+import optuna
+from search.storage import open_storage
+
+url, start = sys.argv[1], float(sys.argv[2])
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+study = optuna.load_study(study_name="race", storage=open_storage(url))
+time.sleep(max(0.0, start - time.time()))  # all workers claim at once
+study.optimize(lambda trial: trial.suggest_int("x", 0, 99), n_trials=10)
+"""
+
+
+def test_workers_never_claim_the_same_enqueued_trial_on_sqlite(tmp_path: Path) -> None:
+    """Four processes pop 40 enqueued starting points at once: each runs exactly once, no worker crashes."""
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    study = optuna.create_study(study_name="race", storage=open_storage(url), direction="maximize")
+    for x in range(40):
+        study.enqueue_trial({"x": x})
+    start = time.time() + 6.0  # after every worker has imported and opened the storage
+    workers = [
+        subprocess.Popen([sys.executable, "-c", CLAIMING_WORKER, url, str(start)], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [worker.communicate(timeout=120)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0, 0, 0], errors
+    trials = optuna.load_study(study_name="race", storage=url).get_trials(deepcopy=False)
+    assert sorted(t.params["x"] for t in trials) == list(range(40))
+    assert {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}
