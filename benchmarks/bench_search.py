@@ -33,7 +33,11 @@ With --json the last line is one JSON object (--out FILE writes it there too):
   checks: [{name, target, value, unit, passed, note}],  notes: [str]
   COSTS = {n_trials, trial_seconds_mean, training_seconds_mean, report_seconds_mean, overhead_seconds_mean,
            overhead_pct, gap_seconds_mean, overhead_with_gaps_pct}
-  MEMORY = {pid, n_trials, peak_rss_mib, reference_trial, reference_rss_mib, rss_growth_mib, rss_growth_pct}
+  MEMORY = {pid, n_trials, peak_rss_mib, reference_trial, reference_rss_mib, rss_growth_mib, rss_growth_pct,
+            retained_reference_mib, retained_last_mib, retained_growth_pct}
+  (peak: the running maximum RSS after each trial, which rises whenever a trial trains a bigger model
+  than any before; retained: the RSS when a trial starts, i.e. what earlier trials left behind. The
+  flatness target is checked on the retained memory: growth there is a leak, growth of the peak is not.)
 """
 
 from __future__ import annotations
@@ -248,6 +252,7 @@ def _measure_run(
         "workers_memory": memory,
         "peak_rss_mib": max((m["peak_rss_mib"] for m in memory), default=None),
         "max_rss_growth_pct": max((m["rss_growth_pct"] for m in memory), default=None),
+        "max_retained_growth_pct": max((m["retained_growth_pct"] for m in memory if m["retained_growth_pct"] is not None), default=None),
     }
 
 
@@ -342,6 +347,12 @@ def _worker_memory(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
         rss = [t.user_attrs["worker_rss_mib"] for t in runs]
         reference = min(RSS_REFERENCE_TRIAL - 1, (len(rss) - 1) // 2)
         growth = rss[-1] - rss[reference]
+        retained = [t.user_attrs.get("worker_rss_start_mib") for t in runs]
+        retained_growth = (
+            round(100 * (retained[-1] - retained[reference]) / retained[reference], 2)
+            if None not in (retained[-1], retained[reference])
+            else None
+        )
         memory.append(
             {
                 "pid": pid,
@@ -351,6 +362,9 @@ def _worker_memory(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
                 "reference_rss_mib": rss[reference],
                 "rss_growth_mib": round(growth, 1),
                 "rss_growth_pct": round(100 * growth / rss[reference], 2),
+                "retained_reference_mib": retained[reference],
+                "retained_last_mib": retained[-1],
+                "retained_growth_pct": retained_growth,
             }
         )
     return memory
@@ -387,8 +401,9 @@ def _checks(
             few = min(m["n_trials"] for m in run["workers_memory"]) <= RSS_REFERENCE_TRIAL
             check(f"{layout} peak RSS per worker", f"<= {TARGET_RSS_MIB:g}", run["peak_rss_mib"], "MiB",
                   run["peak_rss_mib"] <= TARGET_RSS_MIB)  # fmt: skip
-            check(f"{layout} RSS growth per worker", f"< {FLAT_GROWTH_PCT:g}", run["max_rss_growth_pct"], "%",
-                  run["max_rss_growth_pct"] < FLAT_GROWTH_PCT, "few trials per worker" if few else "")  # fmt: skip
+            growth = run["max_retained_growth_pct"]
+            check(f"{layout} retained RSS growth per worker", f"< {FLAT_GROWTH_PCT:g}", growth, "%",
+                  growth is not None and growth < FLAT_GROWTH_PCT, "few trials per worker" if few else "")  # fmt: skip
     if len(layouts) > 1:
         check("fastest layout", default_layout, fastest, "", fastest == default_layout, "the target is the default layout")
     for run in storage:
@@ -410,9 +425,16 @@ def _print_summary(result: dict[str, Any]) -> None:
         )
         print(f"  outside training: {_describe_costs(run['overhead'])}")
         for m in run["workers_memory"]:
+            retained = (
+                f"; at trial start {m['retained_reference_mib']:.0f} -> {m['retained_last_mib']:.0f} MiB "
+                f"({m['retained_growth_pct']:+.1f} %)"
+                if m["retained_growth_pct"] is not None
+                else ""
+            )
             print(
                 f"  worker {m['pid']}: {m['n_trials']} trials, peak RSS {m['peak_rss_mib']:.0f} MiB, "
                 f"{m['rss_growth_mib']:+.1f} MiB ({m['rss_growth_pct']:+.1f} %) since its trial {m['reference_trial']}"
+                f"{retained}"
             )
     for run in result["storage"]:
         print(f"storage {run['backend']} ({run['layout']}, {run['n_complete'] + run['n_pruned']} trials): "

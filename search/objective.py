@@ -8,7 +8,8 @@ is reported so the pruner can stop a bad trial early.
 
 Besides its scores a trial records how it ran, for benchmarks/bench_search.py: `train_seconds` (wall
 time of the K-fold training), `report_seconds` (the part of it spent reporting to the pruner: storage
-reads and writes), `worker_pid` and `worker_rss_mib` (the worker process's peak RSS so far).
+reads and writes), `worker_pid`, `worker_rss_mib` (the worker process's peak RSS so far) and
+`worker_rss_start_mib` (its resident memory when the trial started: what earlier trials left behind).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class Objective:
     def _evaluate(self, trial: optuna.Trial) -> float | tuple[float, float]:
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+        rss_at_start = _current_rss_mib()
         net, train = suggest_configs(trial, self.definition)
         pairs = self.training_pairs()
         jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.folds()]
@@ -130,6 +132,8 @@ class Objective:
         seconds = time.perf_counter() - started
 
         self._record(trial, net, train, results, seconds, report_seconds)
+        if rss_at_start is not None:
+            trial.set_user_attr("worker_rss_start_mib", round(rss_at_start, 1))
         diverged = [(k, r) for k, r in enumerate(results) if r.status == "diverged"]
         if diverged:
             fold, result = diverged[0]
@@ -182,6 +186,18 @@ class Objective:
 def _peak_rss_mib() -> float:
     """This process's peak resident set size so far, in MiB (ru_maxrss counts KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mib() -> float | None:
+    """This process's resident set size now, in MiB (Linux: /proc/self/status VmRSS; else None)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _fmt(value: float | None) -> str:

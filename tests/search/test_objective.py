@@ -66,6 +66,7 @@ def test_a_smoke_trial_scores_and_records_its_user_attrs() -> None:
     assert attrs["train_config"]["epochs"] == definition.epochs
     assert sorted(trial.intermediate_values) == list(range(definition.epochs))  # one report per epoch
     assert attrs["worker_pid"] == os.getpid() and attrs["worker_rss_mib"] > 0
+    assert 0 < attrs["worker_rss_start_mib"] <= attrs["worker_rss_mib"]  # resident at the start <= peak so far
     assert 0 <= attrs["report_seconds"] <= attrs["train_seconds"]
 
 
