@@ -455,7 +455,7 @@ def study_cells(study_name: str) -> tuple[dict[str, Any], ...]:
 
 def study_evaluate_epochs(study_name: str) -> int | None:
     """The `evaluate_epochs` of the definition named like the study: a study searched at a cheap
-    fidelity (e.g. 12 epochs of a cosine schedule) is evaluated at the full one; None keeps each
+    fidelity (e.g. 20 epochs instead of 40) is evaluated at the full one; None keeps each
     trial's own epochs (also when there is no such definition)."""
     from search.definitions import available_definitions, load_definition
 
