@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 import sqlalchemy.exc
@@ -41,6 +41,9 @@ from models.configs import NetConfig, TrainConfig, check_compatible
 from search.errors import EvaluationError
 from search.stats import PairedTests, Summary, paired_tests, summarize
 from search.storage import best_trials, is_grpc_url, open_storage, resolve_storage_url
+
+if TYPE_CHECKING:
+    from search.definitions import StudyDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -315,8 +318,10 @@ def evaluate_best(
     """
     _check_counts(top=top, draws=draws, epochs=epochs, workers=workers, threads=threads)
     database_url(storage_url)
-    cells = study_cells(study_name) if cells is None else tuple(cells)
-    epochs = study_evaluate_epochs(study_name) if epochs is None else epochs
+    named = study_definition(study_name)  # its cells, and its evaluate_epochs: searched at a cheap
+    # fidelity (e.g. 20 epochs), evaluated at the full one; without it each trial keeps its own epochs
+    cells = tuple(cells) if cells is not None else (tuple(dict(c) for c in named.cells) if named else ())
+    epochs = epochs if epochs is not None else (named.evaluate_epochs if named else None)
     # Best first; an unknown study is a StorageError naming the studies there. With cells: all trials.
     ranked = best_trials(storage_url, study_name, top=sys.maxsize if cells else top)
     ranked = [t for t in ranked if {"net_config", "train_config"} <= t.user_attrs.keys()]
@@ -444,24 +449,17 @@ def _trial_candidate(
     )
 
 
+def study_definition(study_name: str) -> StudyDefinition | None:
+    """The definition in studies/ named like the study, or None (a study from the user's own file)."""
+    from search.definitions import available_definitions, load_definition
+
+    return load_definition(study_name) if study_name in available_definitions() else None
+
+
 def study_cells(study_name: str) -> tuple[dict[str, Any], ...]:
     """The cells of the definition named like the study (empty when it has none, or there is no such definition)."""
-    from search.definitions import available_definitions, load_definition
-
-    if study_name not in available_definitions():
-        return ()
-    return tuple(dict(cell) for cell in load_definition(study_name).cells)
-
-
-def study_evaluate_epochs(study_name: str) -> int | None:
-    """The `evaluate_epochs` of the definition named like the study: a study searched at a cheap
-    fidelity (e.g. 20 epochs instead of 40) is evaluated at the full one; None keeps each
-    trial's own epochs (also when there is no such definition)."""
-    from search.definitions import available_definitions, load_definition
-
-    if study_name not in available_definitions():
-        return None
-    return load_definition(study_name).evaluate_epochs
+    definition = study_definition(study_name)
+    return tuple(dict(cell) for cell in definition.cells) if definition is not None else ()
 
 
 def cell_label(cell: Mapping[str, Any]) -> str:
