@@ -12,6 +12,7 @@ with the same parameters. A lost database connection is retried with backoff, th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -206,13 +207,29 @@ def _prepare_sqlite_file(url: str, parsed: sqlalchemy.engine.URL) -> None:
     if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
         raise StorageError(f"Cannot write the SQLite storage {path}: permission denied; choose a writable path.")
     try:
-        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-        finally:
-            connection.close()
+        _use_wal(path)
     except sqlite3.Error as error:
         raise StorageError(f"Cannot open the SQLite storage {path}: {error}.") from error
+
+
+def _use_wal(path: Path) -> None:
+    """Switch the file to WAL unless it is already; retried while other processes hold it.
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once, without
+    waiting out the busy timeout, when it sees that waiting could deadlock (another process opening
+    the same new file and creating Optuna's tables): so wait here, up to the same timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)) as connection:
+                if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _open_grpc(url: str) -> GrpcStorageProxy:

@@ -148,6 +148,29 @@ def test_sqlite_storage_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
     assert storage.engine_kwargs["connect_args"]["timeout"] >= 30
 
 
+def test_a_new_file_being_written_by_another_process_is_waited_for(tmp_path: Path) -> None:
+    """Two `search run`s opening one new file at once: the second meets the first creating Optuna's tables.
+
+    SQLite refuses the switch to WAL at once, busy timeout or not, while another connection holds the
+    write lock of a file still in rollback mode; that refusal used to end the second run.
+    """
+    path = tmp_path / "new.db"
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("CREATE TABLE other_process (x)")
+    blocker.execute("BEGIN IMMEDIATE")
+    blocker.execute("INSERT INTO other_process VALUES (1)")
+    release = threading.Timer(0.5, lambda: blocker.execute("COMMIT"))
+    release.start()
+    try:
+        storage = open_storage(f"sqlite:///{path}")
+    finally:
+        release.join()
+        blocker.close()
+    assert storage.get_all_studies() == []
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 def test_a_locked_sqlite_file_is_retried_until_the_lock_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.1)
     monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3))
