@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import multiprocessing as mp
+import multiprocessing.connection
+import os
 import queue
 import secrets
 import signal
@@ -150,11 +152,8 @@ def run_study(
 
     report()
     with _stop_on_sigint(shared) as interrupted:
-        try:
-            if n_workers == 1:
-                _work(jobs[0], shared, storage=storage, after_trial=report)
-            else:
-                _run_processes(ctx, jobs, shared, study, report)
+        try:  # one worker too: a worker process holds no scikit-learn, data files or display (README: memory)
+            _run_processes(ctx, jobs, shared, study, report)
         except KeyboardInterrupt:  # the second Ctrl-C: Optuna has failed the running trial already
             interrupted.set()
         finally:
@@ -316,7 +315,7 @@ class _WorkerJob:
     deadline: float | None  # time.time() after which no new trial starts
 
 
-def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage, after_trial: Callable[[], None] = lambda: None) -> None:
+def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage) -> None:
     """One worker's loop: claim a ticket, run one trial, record its outcome; until no ticket is left."""
     import torch
 
@@ -338,7 +337,7 @@ def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage, after_trial
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are logged below, in one line, with their reason
     try:
-        _trial_loop(job, shared, study, tracked, after_trial)
+        _trial_loop(job, shared, study, tracked)
     finally:
         optuna.logging.set_verbosity(verbosity)
 
@@ -348,7 +347,6 @@ def _trial_loop(
     shared: _Shared,
     study: optuna.Study,
     objective: Callable[[optuna.Trial], Any],
-    after_trial: Callable[[], None],
 ) -> None:
     failures_in_a_row = 0
     while shared.claim(job.deadline):
@@ -366,7 +364,6 @@ def _trial_loop(
         trial = finished[0] if finished else None
         state = trial.state if trial is not None else None
         shared.finish(job.index, state, trial.values[0] if trial is not None and trial.values else None)
-        after_trial()
         release_memory()  # the next trial starts from the footprint this one started from
         if state in (TrialState.COMPLETE, TrialState.PRUNED):
             failures_in_a_row = 0
@@ -397,6 +394,7 @@ def _process_context() -> Any:
 
 def _worker_main(job: _WorkerJob, shared: _Shared) -> None:
     """Entry point of a worker process: the parent alone handles Ctrl-C."""
+    _exit_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # the parent's last resort: Optuna fails the trial
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -415,6 +413,25 @@ def _worker_main(job: _WorkerJob, shared: _Shared) -> None:
     except Exception as error:
         shared.messages.put(("error", SearchError(f"worker {job.index} crashed: {type(error).__name__}: {error}")))
         raise
+
+
+def _exit_with_parent() -> None:
+    """End this worker at once when the `search run` process that started it dies (killed, machine lost).
+
+    Otherwise the worker would train on, orphaned, through the run's remaining trials. It ends as a
+    lost machine would: its trial stays RUNNING until its heartbeat goes stale, then the next run
+    fails it and retries its parameters (storage.py). (Not prctl's parent-death signal: the parent
+    of a worker is the fork server, which lives as long as any worker does.)
+    """
+    parent = mp.parent_process()
+    if parent is None:  # run in a process of its own (tests), not started by a run
+        return
+
+    def watch() -> None:
+        mp.connection.wait([parent.sentinel])  # readable once the parent is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
@@ -455,7 +472,9 @@ def _run_processes(ctx: Any, jobs: list[_WorkerJob], shared: _Shared, study: opt
             _retry_abandoned(study, shared, job.index, f"its worker exited with code {process.exitcode}")
     if errors:
         raise errors[0]
-    if shared.tickets.value > 0 and not shared.closing.is_set():
+    deadline = jobs[0].deadline
+    timed_out = deadline is not None and time.time() >= deadline  # --timeout: workers stopped claiming
+    if shared.tickets.value > 0 and not shared.closing.is_set() and not timed_out:
         codes = ", ".join(str(p.exitcode) for p in processes)
         raise SearchError(f"every worker of study {study.study_name!r} exited before the run was done (exit codes {codes}).")
 

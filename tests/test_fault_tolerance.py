@@ -21,12 +21,13 @@ from optuna.trial import FrozenTrial, TrialState
 SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console script of this venv
 HEARTBEAT, GRACE = 1, 3  # seconds: short, so a dead worker's trial goes stale quickly
 N_TRIALS = 3
+EPOCHS = 30  # smoke trials of ~1 s, not ~0.1 s: a worker is killed in the trial seen running, not the next one
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # the retry helpers
 
 
 def _run_args(storage: str, n_trials: int) -> list[str]:
     return [
-        "run", "--study", "smoke", "--trials", str(n_trials), "--workers", "1", "--threads", "1",
+        "run", "--study", "smoke", "--trials", str(n_trials), "--workers", "1", "--threads", "1", "--epochs", str(EPOCHS),
         "--heartbeat-interval", str(HEARTBEAT), "--grace-period", str(GRACE), "--storage", storage,
     ]  # fmt: skip
 
@@ -65,13 +66,44 @@ def _wait_for_running_trial(storage: str, worker: subprocess.Popen, timeout: flo
     raise AssertionError(f"no trial started within {timeout:g} s")
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes under `pid` (children, their children...), from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for its reaper)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_killed_worker_trial_is_failed_and_retried(storage_url: str, run_search) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     first = subprocess.Popen([SEARCH, *_run_args(storage_url, N_TRIALS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         killed = _wait_for_running_trial(storage_url, first)
+        workers = _descendants(first.pid)  # the fork server and the worker process it forked
+        assert len(workers) >= 2, workers
         first.send_signal(signal.SIGKILL)  # no clean-up at all: as if the machine was lost
         first.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _alive(pid)], "a worker outlived its `search run`"
     finally:
         if first.poll() is None:
             first.kill()

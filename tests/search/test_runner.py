@@ -154,6 +154,9 @@ def test_sigint_stops_cleanly_and_leaves_nothing_running(sqlite_url: str, tmp_pa
 
 
 def test_timeout_stops_starting_trials(sqlite_url: str) -> None:
-    summary = run_study(SMOKE, storage_url=sqlite_url, n_trials=50, n_workers=1, threads=1, timeout=0.01)
-    assert 1 <= summary.n_added < 50 and not summary.interrupted  # the trial under way finishes, no new one starts
-    assert TrialState.RUNNING not in _states(sqlite_url)
+    """Past --timeout no worker starts a trial; the ones under way finish; the run ends without an error."""
+    timeout = 12.0  # the workers start within it (a few seconds) and 200 smoke trials take far longer
+    summary = run_study(SMOKE, storage_url=sqlite_url, n_trials=200, n_workers=2, threads=1, timeout=timeout)
+    assert 1 <= summary.n_added < 200 and not summary.interrupted
+    assert timeout <= summary.elapsed < timeout + 30
+    assert summary.n_failed == 0 and TrialState.RUNNING not in _states(sqlite_url)
