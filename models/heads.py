@@ -11,8 +11,10 @@ from models.activations import ACTIVATIONS
 from models.configs import NetConfig
 
 N_DIGITS = 10
-# LESS_EQUAL[i, j] is True where digit i <= digit j: the pairs whose target is 1.
-LESS_EQUAL = torch.ones(N_DIGITS, N_DIGITS).triu().bool()
+# LESS_EQUAL[i, j] is True where digit i <= digit j: the pairs whose target is 1. Built from a list, not
+# with a tensor op: an op at import time starts torch's OpenMP thread pool, and a process forked after
+# that (the search's fork server forks every worker) hangs in its first multi-threaded op.
+LESS_EQUAL = torch.tensor([[i <= j for j in range(N_DIGITS)] for i in range(N_DIGITS)])
 
 
 class MLPHead(nn.Module):

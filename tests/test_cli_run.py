@@ -96,6 +96,14 @@ def test_storage_comes_from_the_environment(run_search, tmp_path: Path) -> None:
     assert "missing" in one_error_line(result) and "env.db" in result.stderr
 
 
+def test_a_worker_with_two_threads_trains(run_search, tmp_path: Path) -> None:
+    """Workers fork from a server that imported the service: a torch op run at import time there used to
+    start OpenMP's thread pool, and every worker with more than one thread hung in its first convolution."""
+    result = run_search("run", "--study", "smoke", "--trials", "2", "--workers", "1", "--threads", "2", timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert "2/2 new finished trials" in result.stdout
+
+
 # --- two commands share one study, then studies/show read it ------------------------------------------
 
 
