@@ -15,7 +15,7 @@ trial although every trial frees its fold models:
   activation became a fresh mmap. Disabling fastbins and tcache saved ~20 MiB for ~7 % more time.)
 
 What is left of a worker's peak is the trial itself: its fold models and one batch's activations,
-so it depends on the configuration (about 450-590 MiB on siamese, the widest towers highest).
+so it depends on the configuration (on siamese up to about 540 MiB, the widest towers highest).
 """
 
 from __future__ import annotations
