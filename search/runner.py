@@ -257,7 +257,9 @@ class _Shared:
 
     def claim(self, deadline: float | None) -> bool:
         """Take a ticket for one more trial, unless the run is closing, past its deadline or done."""
-        if self.closing.is_set() or (deadline is not None and time.time() >= deadline):
+        if deadline is not None and time.time() >= deadline:
+            self.closing.set()  # --timeout: the run closes for every worker, and the parent knows why they stop
+        if self.closing.is_set():
             return False
         with self.lock:
             if self.tickets.value <= 0:
@@ -472,9 +474,7 @@ def _run_processes(ctx: Any, jobs: list[_WorkerJob], shared: _Shared, study: opt
             _retry_abandoned(study, shared, job.index, f"its worker exited with code {process.exitcode}")
     if errors:
         raise errors[0]
-    deadline = jobs[0].deadline
-    timed_out = deadline is not None and time.time() >= deadline  # --timeout: workers stopped claiming
-    if shared.tickets.value > 0 and not shared.closing.is_set() and not timed_out:
+    if shared.tickets.value > 0 and not shared.closing.is_set():
         codes = ", ".join(str(p.exitcode) for p in processes)
         raise SearchError(f"every worker of study {study.study_name!r} exited before the run was done (exit codes {codes}).")
 
