@@ -14,3 +14,14 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
 }
+
+
+def make_activation(name: str, alpha: float | None = None) -> nn.Module:
+    """An activation module; `alpha` is ELU's alpha or LeakyReLU's negative slope (None: torch's default)."""
+    if alpha is None:
+        return ACTIVATIONS[name]()
+    if name == "elu":
+        return nn.ELU(alpha=alpha)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(negative_slope=alpha)
+    raise ValueError(f"activation {name!r} takes no alpha, but got alpha={alpha!r}.")

@@ -17,7 +17,12 @@ from models.errors import ConfigError
 FAMILY_NAMES = ("mlp", "cnn2ch", "siamese")
 ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh")
 TOWER_NAMES = ("conv", "fc")
-HEAD_NAMES = ("mlp", "prob")
+HEAD_NAMES = ("mlp", "linear", "prob")
+FUSION_NAMES = ("digits", "features")
+PADDING_NAMES = ("same", "valid")
+DROPOUT_PLACES = ("dense", "last_conv")
+PAIR_OUTPUT_NAMES = ("two", "logit")
+STAGED_SECOND_NAMES = ("all", "head")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
 SCHEDULE_NAMES = ("exponential", "cosine")
 TTA_NAMES = ("none", "shift")  # models.augment.tta_views
@@ -34,6 +39,7 @@ def _choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _widths(field: str, value: tuple[int, ...], *, min_len: int, max_len: int) -> None:
+    """A tuple of positive integer widths (or kernel sizes) of an allowed length."""
     _require(
         isinstance(value, tuple) and min_len <= len(value) <= max_len,
         f"{field} must be a tuple of {min_len} to {max_len} widths, but got {value!r}.",
@@ -43,39 +49,103 @@ def _widths(field: str, value: tuple[int, ...], *, min_len: int, max_len: int) -
 
 @dataclass(frozen=True)
 class NetConfig:
-    """The network: one family from the registry in `models.nets`, with its options."""
+    """The network: one family from the registry in `models.nets`, with its options.
+
+    The defaults are the product's own networks; the other values exist so that every published
+    model of the five source reports can be written down as it was described (models.presets)."""
 
     family: str = "siamese"  # mlp | cnn2ch | siamese
     activation: str = "relu"  # relu | leaky_relu | elu | selu | sigmoid | tanh
-    batch_norm: bool = False  # BatchNorm after every conv / hidden Linear
-    dropout: float = 0.0  # dropout before every hidden Linear, in [0, 1)
+    activation_alpha: float | None = None  # ELU alpha / LeakyReLU negative slope; None: torch's default (1.0 / 0.01)
+    batch_norm: bool = False  # BatchNorm after every conv (and every hidden Linear, see batch_norm_dense)
+    batch_norm_dense: bool = True  # with batch_norm: also after hidden Linear layers (False: convolutions only)
+    dropout: float = 0.0  # dropout rate, in [0, 1), placed by dropout_at
+    dropout_at: str = "dense"  # dense: before every Linear of a dense stack | last_conv: once, after the last conv
     hidden: tuple[int, ...] = (128,)  # mlp family: hidden widths; siamese fc tower: its hidden widths
     tower: str = "conv"  # siamese: conv (CNN per digit) | fc (MLP per digit)
     conv_channels: tuple[int, ...] = (32, 64)  # cnn2ch and conv towers: 2-4 conv layers, their channels
-    kernel_size: int = 3  # conv kernel; padding keeps 'same' size, max-pool 2 after the first two convs
-    fc_width: int = 128  # conv nets: width of the fully connected layer after the convs
-    pure_conv: bool = False  # cnn2ch: no fc layer, a 1x1 conv to 2 logits and global average pooling
-    intermediate_head: bool = False  # cnn2ch: GoogLeNet-style extra pair head after the first conv block
+    kernel_size: int | tuple[int, ...] = 3  # conv kernel: one size for all, or one per conv (2-7)
+    padding: str = "same"  # same: size-preserving convolutions | valid: unpadded (each conv shrinks the map)
+    pool_after: tuple[int, ...] = (1, 2)  # a 2x2 max-pool after these convolutions (1-based; () = none)
+    fc_width: int | tuple[int, ...] = 128  # conv nets: hidden Linear width(s) after the convs; () = none
+    pure_conv: bool = False  # cnn2ch: no Linear; the last conv's maps averaged (1 map: one logit; 2: two; else a 1x1 conv to 2 first)
+    intermediate_head: bool = False  # cnn2ch: GoogLeNet-style extra pair head (its loss weighted by alpha)
+    intermediate_after: int = 1  # the conv (1-based) whose output (after its pool, if any) the extra head reads
+    intermediate_pool: bool = False  # the extra head's own 2x2 max-pool before its Linear layers
+    intermediate_hidden: tuple[int, ...] = ()  # the extra head's hidden widths
     weight_sharing: bool = True  # siamese: one tower for both digits (True) or two towers of one shape
-    head: str = "mlp"  # siamese comparison head: mlp (learned, on the two 10-logit outputs) | prob (P(d1 <= d2))
+    fusion: str = "digits"  # siamese: digits (towers end in 10 logits, the head compares them) | features (see below)
+    # fusion = "features" (report 001): the towers are the conv block alone; their flattened features,
+    # concatenated, go through a classifier of fc_width hidden Linears; digits come from a separate classifier.
+    aux_classifier: bool = False  # features fusion: a 10-way classifier on each digit's features (aux loss only)
+    aux_hidden: tuple[int, ...] = ()  # that classifier's hidden widths
+    head: str = "mlp"  # siamese comparison head on the digit logits: mlp | linear | prob (P(d1 <= d2))
     head_hidden: int = 64  # siamese mlp head: hidden width
+    pair_output: str = "two"  # two: 2 logits, softmax | logit: one logit, sigmoid (the reports' BCE); learned outputs only
 
     def __post_init__(self) -> None:
         _choice("family", self.family, FAMILY_NAMES)
         _choice("activation", self.activation, ACTIVATION_NAMES)
         _choice("tower", self.tower, TOWER_NAMES)
         _choice("head", self.head, HEAD_NAMES)
+        _choice("fusion", self.fusion, FUSION_NAMES)
+        _choice("padding", self.padding, PADDING_NAMES)
+        _choice("dropout_at", self.dropout_at, DROPOUT_PLACES)
+        _choice("pair_output", self.pair_output, PAIR_OUTPUT_NAMES)
         _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), but got {self.dropout!r}.")
+        _require(
+            self.activation_alpha is None or (self.activation in ("elu", "leaky_relu") and self.activation_alpha > 0),
+            f"activation_alpha applies to elu and leaky_relu and must be > 0, but got {self.activation_alpha!r} "
+            f"with activation {self.activation!r}.",
+        )
         _widths("hidden", self.hidden, min_len=1, max_len=6)
         _widths("conv_channels", self.conv_channels, min_len=2, max_len=4)
-        _require(self.kernel_size in (3, 5), f"kernel_size must be 3 or 5, but got {self.kernel_size!r}.")
-        _require(self.fc_width >= 1, f"fc_width must be >= 1, but got {self.fc_width!r}.")
+        _widths("kernel_size", self.kernels, min_len=len(self.conv_channels), max_len=len(self.conv_channels))
+        _require(all(2 <= k <= 7 for k in self.kernels), f"kernel_size must be between 2 and 7, but got {self.kernel_size!r}.")
+        n_convs = len(self.conv_channels)
+        _require(
+            all(isinstance(i, int) and 1 <= i <= n_convs for i in self.pool_after),
+            f"pool_after must name convolutions 1 to {n_convs}, but got {self.pool_after!r}.",
+        )
+        _widths("fc_width", self.fc_widths, min_len=0, max_len=4)
+        _widths("intermediate_hidden", self.intermediate_hidden, min_len=0, max_len=3)
+        _widths("aux_hidden", self.aux_hidden, min_len=0, max_len=3)
+        _require(
+            1 <= self.intermediate_after < n_convs,
+            f"intermediate_after must name a convolution before the last (1 to {n_convs - 1}), "
+            f"but got {self.intermediate_after!r}.",
+        )
         _require(self.head_hidden >= 1, f"head_hidden must be >= 1, but got {self.head_hidden!r}.")
+        _require(
+            not (self.fusion == "features" and self.tower != "conv"),
+            "fusion 'features' needs tower 'conv' (its towers are the conv block alone).",
+        )
+        _require(
+            not (self.aux_classifier and self.fusion != "features"),
+            "aux_classifier belongs to fusion 'features'; with fusion 'digits' the towers' own logits are the digits.",
+        )
+
+    @property
+    def kernels(self) -> tuple[int, ...]:
+        """The kernel size of each convolution."""
+        if isinstance(self.kernel_size, tuple):
+            return self.kernel_size
+        return (self.kernel_size,) * len(self.conv_channels)
+
+    @property
+    def fc_widths(self) -> tuple[int, ...]:
+        """The hidden Linear widths after the convolutions."""
+        return self.fc_width if isinstance(self.fc_width, tuple) else (self.fc_width,)
 
     @property
     def has_digit_outputs(self) -> bool:
         """Whether the network predicts the two digit classes (what the auxiliary loss trains)."""
-        return self.family == "siamese"
+        return self.family == "siamese" and (self.fusion == "digits" or self.aux_classifier)
+
+    @property
+    def has_learned_head(self) -> bool:
+        """Whether a siamese network has comparison parameters of its own (what staged 'head' training trains)."""
+        return self.family == "siamese" and (self.fusion == "features" or self.head != "prob")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -104,6 +174,7 @@ class TrainConfig:
     rotate: float = 0.0  # augmentation: random rotation of each digit by up to this many degrees (0 = off)
     scale: float = 0.0  # augmentation: random zoom of each digit by a factor in [1 - scale, 1 + scale] (0 = off)
     staged_epochs: int = 0  # staged scheme: train on the digit loss alone for this many epochs first
+    staged_second: str = "all"  # after the staged epochs: all parameters | head: the comparison head alone (towers frozen)
     tta: str = "none"  # test-time augmentation of the final score: none | shift (mean over the pairs and their 4 one-pixel shifts)
 
     def __post_init__(self) -> None:
@@ -111,6 +182,7 @@ class TrainConfig:
         _choice("aux_loss", self.aux_loss, AUX_LOSS_NAMES)
         _choice("schedule", self.schedule, SCHEDULE_NAMES)
         _choice("tta", self.tta, TTA_NAMES)
+        _choice("staged_second", self.staged_second, STAGED_SECOND_NAMES)
         _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, but got {self.lr!r}.")
         _require(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), but got {self.momentum!r}.")
         _require(self.weight_decay >= 0, f"weight_decay must be >= 0, but got {self.weight_decay!r}.")
@@ -142,9 +214,15 @@ def check_compatible(net: NetConfig, train: TrainConfig) -> None:
         wanted = f"aux_loss={train.aux_loss!r}" if train.aux_loss != "none" else f"staged_epochs={train.staged_epochs}"
         if not (net.family == "cnn2ch" and net.intermediate_head and train.staged_epochs == 0):
             raise ConfigError(
-                f"{wanted} needs digit outputs, which family {net.family!r} does not have; "
-                "use family 'siamese' (or a cnn2ch with intermediate_head for an auxiliary pair loss)."
+                f"{wanted} needs digit outputs, which this {net.family!r} network does not have; "
+                "use family 'siamese' (with fusion 'features': aux_classifier) "
+                "or a cnn2ch with intermediate_head for an auxiliary pair loss."
             )
+    if train.staged_second == "head" and not (train.staged_epochs > 0 and net.has_learned_head):
+        raise ConfigError(
+            "staged_second='head' trains the comparison head alone after the staged epochs: it needs "
+            f"staged_epochs > 0 (got {train.staged_epochs}) and a siamese network with a learned head."
+        )
 
 
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:

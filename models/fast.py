@@ -56,13 +56,16 @@ def fit_many(
     on_epoch: Callable[[int, list[EpochStats]], bool] | None = None,
     speed: Speed = FAST,
     strategy: str = "auto",
+    score_every_epoch: bool = False,
 ) -> list[TrainResult]:
     """Train one model per job (train pairs, eval pairs), each normalised by its own training pairs.
 
     `on_epoch(epoch, stats)` sees every model's statistics after each epoch (a diverged
     model's eval_accuracy is None); returning True stops all models. `strategy`: auto
     (stacked on CUDA, lockstep on the CPU), lockstep or stacked; stacked needs training
-    sets of one size and falls back to lockstep otherwise."""
+    sets of one size and falls back to lockstep otherwise (and for staged head-only training, which
+    freezes parameters). `score_every_epoch` scores the evaluation pairs after every epoch even
+    without `on_epoch` (for the best-over-epochs figure)."""
     if len(jobs) != len(seeds):
         raise ConfigError(f"fit_many needs one seed per job, but got {len(jobs)} jobs and {len(seeds)} seeds.")
     if strategy not in STRATEGIES:
@@ -72,14 +75,15 @@ def fit_many(
     device = resolve_device(device)
     if strategy == "auto":
         strategy = "stacked" if device.type == "cuda" else "lockstep"
-    if strategy == "stacked" and _uniform(jobs):
-        return StackedTrainer(net, train, jobs, seeds=seeds, device=device).run(on_epoch)
+    evaluate = on_epoch is not None or score_every_epoch
+    if strategy == "stacked" and _uniform(jobs) and train.staged_second != "head":
+        return StackedTrainer(net, train, jobs, seeds=seeds, device=device).run(on_epoch, evaluate=evaluate)
     trainers = [
         ModelTrainer(net, train, pairs, eval_pairs=eval_pairs, seed=seed, device=device, speed=speed)
         for (pairs, eval_pairs), seed in zip(jobs, seeds)
     ]
     for epoch in range(train.epochs):
-        stats = [t.run_epoch(evaluate=on_epoch is not None) if t.running else t.curves[-1] for t in trainers]
+        stats = [t.run_epoch(evaluate=evaluate) if t.running else t.curves[-1] for t in trainers]
         if not any(t.running for t in trainers):
             if on_epoch is not None:
                 on_epoch(epoch, stats)
@@ -217,9 +221,9 @@ class StackedTrainer:
             digit_hits += (digit_probs.argmax(-1) == classes).sum((1, 2))
         return [(p / n, (d / (2 * n) if self.has_digits else None)) for p, d in zip(pair_hits.tolist(), digit_hits.tolist())]
 
-    def run(self, on_epoch: Callable[[int, list[EpochStats]], bool] | None) -> list[TrainResult]:
+    def run(self, on_epoch: Callable[[int, list[EpochStats]], bool] | None, *, evaluate: bool) -> list[TrainResult]:
         for epoch in range(self.cfg.epochs):
-            stats = self.run_epoch(epoch, evaluate=on_epoch is not None)
+            stats = self.run_epoch(epoch, evaluate=evaluate)
             if not any(m.running for m in self.members):
                 if on_epoch is not None:
                     on_epoch(epoch, stats)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.activations import ACTIVATIONS
+from models.activations import make_activation
 from models.configs import NetConfig
 
 N_DIGITS = 10
@@ -17,20 +18,44 @@ N_DIGITS = 10
 LESS_EQUAL = torch.tensor([[i <= j for j in range(N_DIGITS)] for i in range(N_DIGITS)])
 
 
+def pair_width(cfg: NetConfig) -> int:
+    """Outputs of a learned pair classifier: 2 logits (softmax) or 1 logit (sigmoid, the reports' BCE)."""
+    return 1 if cfg.pair_output == "logit" else 2
+
+
+def as_log_probs(logits: Tensor) -> Tensor:
+    """(B, 2) logits -> log-softmax; (B, 1) logit z -> (log sigmoid(-z), log sigmoid(z)), so that the
+    negative log-likelihood of the result is exactly binary cross-entropy on z."""
+    if logits.shape[-1] == 1:
+        return torch.cat([F.logsigmoid(-logits), F.logsigmoid(logits)], dim=-1)
+    return logits.log_softmax(-1)
+
+
 class MLPHead(nn.Module):
-    """The reports' learned head: the two 10-logit outputs, concatenated, through a small MLP."""
+    """A learned head: the two 10-logit outputs, concatenated, through one hidden layer."""
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Flatten(),  # (B, 2, 10) -> (B, 20)
             nn.Linear(2 * N_DIGITS, cfg.head_hidden),
-            ACTIVATIONS[cfg.activation](),
-            nn.Linear(cfg.head_hidden, 2),
+            make_activation(cfg.activation, cfg.activation_alpha),
+            nn.Linear(cfg.head_hidden, pair_width(cfg)),
         )
 
     def forward(self, digits: Tensor) -> Tensor:
-        return self.body(digits).log_softmax(-1)
+        return as_log_probs(self.body(digits))
+
+
+class LinearHead(nn.Module):
+    """A single Linear layer on the two 10-logit outputs (reports 000 and 004)."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(2 * N_DIGITS, pair_width(cfg)))
+
+    def forward(self, digits: Tensor) -> Tensor:
+        return as_log_probs(self.body(digits))
 
 
 class ProbHead(nn.Module):
@@ -51,5 +76,6 @@ class ProbHead(nn.Module):
 
 HEADS: dict[str, Callable[[NetConfig], nn.Module]] = {
     "mlp": MLPHead,
+    "linear": LinearHead,
     "prob": lambda cfg: ProbHead(),
 }

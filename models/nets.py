@@ -1,9 +1,9 @@
 """The network families: one builder per family, selected from the FAMILIES registry.
 
 Every network maps a (B, 2, 14, 14) pair batch to a `NetOutput`: log-probabilities of
-the pair target (B, 2) and, for families that classify the digits, digit logits (B, 2, 10).
-Using log-probabilities everywhere lets the learned heads and the parameter-free `prob`
-head share one loss (negative log-likelihood).
+the pair target (B, 2) and, for networks that classify the digits, digit logits (B, 2, 10).
+Using log-probabilities everywhere lets the learned heads (two logits, or one logit as the
+reports' BCE) and the parameter-free `prob` head share one loss (negative log-likelihood).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from models.activations import ACTIVATIONS
+from models.activations import make_activation
 from models.configs import NetConfig
-from models.heads import HEADS
+from models.heads import HEADS, as_log_probs, pair_width
 
 IMAGE_SIZE = 14
 N_DIGITS = 10
@@ -23,41 +23,82 @@ N_DIGITS = 10
 
 class NetOutput(NamedTuple):
     pair_log_probs: Tensor  # (B, 2): log P(target = 0), log P(target = 1)
-    digit_logits: Tensor | None  # (B, 2, 10) for families that classify each digit
+    digit_logits: Tensor | None  # (B, 2, 10) for networks that classify each digit
     extra_log_probs: Tensor | None  # (B, 2) from an intermediate pair head (cnn2ch, GoogLeNet-style)
 
 
-def conv_stack(in_channels: int, cfg: NetConfig) -> tuple[nn.Sequential, int]:
-    """2-4 'same' convolutions; a 2x2 max-pool after each of the first two (14 -> 7 -> 3).
-
-    Returns the stack and its flattened output size."""
-    layers: list[nn.Module] = []
-    size, channels = IMAGE_SIZE, in_channels
-    for i, out in enumerate(cfg.conv_channels):
-        layers.append(nn.Conv2d(channels, out, cfg.kernel_size, padding=cfg.kernel_size // 2))
-        if cfg.batch_norm:
-            layers.append(nn.BatchNorm2d(out))
-        layers.append(ACTIVATIONS[cfg.activation]())
-        if i < 2:
-            layers.append(nn.MaxPool2d(2))
-            size //= 2
-        channels = out
-    return nn.Sequential(*layers), channels * size * size
+def _conv(in_channels: int, out_channels: int, kernel: int, padding: str) -> list[nn.Module]:
+    """A stride-1 convolution; 'same' padding of an even kernel is explicit (one more pixel after than
+    before, as torch pads it), which spares torch's warning about copying the input on every call."""
+    if padding == "valid" or kernel % 2:
+        return [nn.Conv2d(in_channels, out_channels, kernel, padding=padding)]
+    before = (kernel - 1) // 2
+    after = kernel - 1 - before
+    return [nn.ZeroPad2d((before, after, before, after)), nn.Conv2d(in_channels, out_channels, kernel)]
 
 
-def dense_stack(in_features: int, widths: tuple[int, ...], out_features: int, cfg: NetConfig) -> nn.Sequential:
-    """Hidden Linear layers (dropout -> Linear -> [BatchNorm] -> activation), then an output Linear."""
+class ConvStack(nn.Module):
+    """2-4 convolutions, each a block: conv -> [BatchNorm] -> activation -> [2x2 max-pool] -> [dropout].
+
+    Padding ('same' or 'valid'), kernels and pool positions come from the config; `shapes[i]` is
+    the (channels, side) of block i's output, which the intermediate head and the classifier need.
+    With `output_layer` the last convolution gives the output maps: no batch norm, activation or pool."""
+
+    def __init__(self, in_channels: int, cfg: NetConfig, *, output_layer: bool = False) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        self.shapes: list[tuple[int, int]] = []
+        size, channels = IMAGE_SIZE, in_channels
+        last = len(cfg.conv_channels)
+        for i, (out, kernel) in enumerate(zip(cfg.conv_channels, cfg.kernels), start=1):
+            layers = _conv(channels, out, kernel, cfg.padding)
+            size = size if cfg.padding == "same" else size - kernel + 1
+            if output_layer and i == last:
+                blocks.append(nn.Sequential(*layers))
+                self.shapes.append((out, size))
+                break
+            if cfg.batch_norm:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(make_activation(cfg.activation, cfg.activation_alpha))
+            if i in cfg.pool_after:
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+            if i == last and cfg.dropout_at == "last_conv" and cfg.dropout > 0:
+                layers.append(nn.Dropout(cfg.dropout))
+            if size < 1:
+                raise ValueError(f"conv {i} leaves no pixels of the 14x14 digit; use fewer valid convs or pools.")
+            blocks.append(nn.Sequential(*layers))
+            self.shapes.append((out, size))
+            channels = out
+        self.blocks = nn.Sequential(*blocks)
+
+    @property
+    def n_features(self) -> int:
+        channels, size = self.shapes[-1]
+        return channels * size * size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(x)
+
+
+def dense_stack(
+    in_features: int, widths: tuple[int, ...], out_features: int, cfg: NetConfig, *, dropout: bool = True
+) -> nn.Sequential:
+    """Hidden Linear layers (dropout -> Linear -> [BatchNorm] -> activation), then an output Linear.
+
+    Dropout sits before every Linear when the config places it in dense stacks (and `dropout`)."""
     layers: list[nn.Module] = [nn.Flatten()]
+    drop = dropout and cfg.dropout > 0 and cfg.dropout_at == "dense"
     features = in_features
     for width in widths:
-        if cfg.dropout > 0:
+        if drop:
             layers.append(nn.Dropout(cfg.dropout))
         layers.append(nn.Linear(features, width))
-        if cfg.batch_norm:
+        if cfg.batch_norm and cfg.batch_norm_dense:
             layers.append(nn.BatchNorm1d(width))
-        layers.append(ACTIVATIONS[cfg.activation]())
+        layers.append(make_activation(cfg.activation, cfg.activation_alpha))
         features = width
-    if cfg.dropout > 0:
+    if drop:
         layers.append(nn.Dropout(cfg.dropout))
     layers.append(nn.Linear(features, out_features))
     return nn.Sequential(*layers)
@@ -68,10 +109,10 @@ class MLPNet(nn.Module):
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
-        self.body = dense_stack(2 * IMAGE_SIZE * IMAGE_SIZE, cfg.hidden, 2, cfg)
+        self.body = dense_stack(2 * IMAGE_SIZE * IMAGE_SIZE, cfg.hidden, pair_width(cfg), cfg)
 
     def forward(self, x: Tensor) -> NetOutput:
-        return NetOutput(self.body(x).log_softmax(-1), None, None)
+        return NetOutput(as_log_probs(self.body(x)), None, None)
 
 
 class TwoChannelCNN(nn.Module):
@@ -79,53 +120,83 @@ class TwoChannelCNN(nn.Module):
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
-        self.features, n_features = conv_stack(2, cfg)
-        if cfg.pure_conv:
-            # (B, C, 3, 3) -> 1x1 conv to 2 maps -> global average -> (B, 2)
-            self.classifier: nn.Module = nn.Sequential(
-                nn.Conv2d(cfg.conv_channels[-1], 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()
-            )
+        channels = cfg.conv_channels[-1]
+        maps_are_output = cfg.pure_conv and channels <= 2  # report 001's conv nets: the last conv gives the logit map
+        self.features = ConvStack(2, cfg, output_layer=maps_are_output)
+        if maps_are_output:
+            # (B, 1 or 2, H, W) -> average over space -> one logit (BCE) or two
+            self.classifier: nn.Module = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        elif cfg.pure_conv:
+            # (B, C, H, W) -> 1x1 conv to 2 maps -> global average -> (B, 2)
+            self.classifier = nn.Sequential(nn.Conv2d(channels, 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         else:
-            self.classifier = dense_stack(n_features, (cfg.fc_width,), 2, cfg)
-        self.n_first_block = 4 if cfg.batch_norm else 3  # conv, [bn], act, pool
+            self.classifier = dense_stack(self.features.n_features, cfg.fc_widths, pair_width(cfg), cfg)
+        self.split = cfg.intermediate_after if cfg.intermediate_head else len(cfg.conv_channels)
         self.intermediate = None
         if cfg.intermediate_head:
-            first = cfg.conv_channels[0] * (IMAGE_SIZE // 2) ** 2
-            self.intermediate = nn.Sequential(nn.Flatten(), nn.Linear(first, 2))
+            channels, size = self.features.shapes[self.split - 1]
+            pool: list[nn.Module] = [nn.MaxPool2d(2)] if cfg.intermediate_pool else []
+            n = channels * (size // 2 if cfg.intermediate_pool else size) ** 2
+            head = dense_stack(n, cfg.intermediate_hidden, pair_width(cfg), cfg, dropout=False)
+            self.intermediate = nn.Sequential(*pool, *head)
 
     def forward(self, x: Tensor) -> NetOutput:
-        first = self.features[: self.n_first_block](x)
-        extra = self.intermediate(first).log_softmax(-1) if self.intermediate is not None else None
-        out = self.classifier(self.features[self.n_first_block :](first))
-        return NetOutput(out.log_softmax(-1), None, extra)
+        blocks = self.features.blocks
+        early = blocks[: self.split](x)
+        extra = as_log_probs(self.intermediate(early)) if self.intermediate is not None else None
+        out = self.classifier(blocks[self.split :](early))
+        return NetOutput(as_log_probs(out), None, extra)
 
 
-def digit_tower(cfg: NetConfig) -> nn.Sequential:
-    """One digit (B, 1, 14, 14) -> 10 digit logits, by a CNN or an MLP."""
+def digit_tower(cfg: NetConfig) -> nn.Module:
+    """One digit (B, 1, 14, 14) -> 10 digit logits (fusion 'digits'), or -> flattened features ('features')."""
+    if cfg.fusion == "features":
+        return nn.Sequential(ConvStack(1, cfg), nn.Flatten())
     if cfg.tower == "conv":
-        convs, n_features = conv_stack(1, cfg)
-        return nn.Sequential(*convs, *dense_stack(n_features, (cfg.fc_width,), N_DIGITS, cfg))
+        convs = ConvStack(1, cfg)
+        return nn.Sequential(convs, dense_stack(convs.n_features, cfg.fc_widths, N_DIGITS, cfg))
     return dense_stack(IMAGE_SIZE * IMAGE_SIZE, cfg.hidden, N_DIGITS, cfg)
 
 
 class SiameseNet(nn.Module):
-    """A digit tower per image (one shared, or two of the same shape) and a comparison head."""
+    """A digit tower per image (one shared, or two of the same shape) and a comparison.
+
+    fusion 'digits': each tower ends in 10 digit logits and the head compares the two.
+    fusion 'features' (report 001): the towers' features, concatenated, go through a classifier;
+    one separate digit classifier (the same for both images, with or without weight sharing, as
+    the report has it) reads each digit's features for the auxiliary loss and plays no part in the
+    pair output."""
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
-        self.weight_sharing = cfg.weight_sharing
-        self.towers = nn.ModuleList([digit_tower(cfg)] if cfg.weight_sharing else [digit_tower(cfg), digit_tower(cfg)])
-        self.head = HEADS[cfg.head](cfg)
+        n_towers = 1 if cfg.weight_sharing else 2
+        self.towers = nn.ModuleList([digit_tower(cfg) for _ in range(n_towers)])
+        self.fuse_features = cfg.fusion == "features"
+        self.digit_classifier = None
+        if self.fuse_features:
+            n_features = self.towers[0][0].n_features
+            self.head: nn.Module = dense_stack(2 * n_features, cfg.fc_widths, pair_width(cfg), cfg)
+            if cfg.aux_classifier:
+                self.digit_classifier = dense_stack(n_features, cfg.aux_hidden, N_DIGITS, cfg)
+        else:
+            self.head = HEADS[cfg.head](cfg)
+
+    @staticmethod
+    def _per_digit(modules: nn.ModuleList | list[nn.Module], x: Tensor) -> Tensor:
+        """(B, 2, ...) -> (B, 2, F): each digit through its module (one module for both, or one each)."""
+        b = x.shape[0]
+        if len(modules) == 1:
+            # (B, 2, ...) -> (2B, ...): both digits in one pass, so batch norm sees both
+            out = modules[0](x.transpose(0, 1).reshape(2 * b, *x.shape[2:]))
+            return out.view(2, b, -1).transpose(0, 1)
+        return torch.stack([module(x[:, i]) for i, module in enumerate(modules)], dim=1)
 
     def forward(self, x: Tensor) -> NetOutput:
-        b = x.shape[0]
-        if self.weight_sharing:
-            # (B, 2, 14, 14) -> (2B, 1, 14, 14): both digits in one pass, so batch norm sees both
-            digits = self.towers[0](x.transpose(0, 1).reshape(2 * b, 1, IMAGE_SIZE, IMAGE_SIZE))
-            digits = digits.view(2, b, N_DIGITS).transpose(0, 1)
-        else:
-            digits = torch.stack([tower(x[:, i : i + 1]) for i, tower in enumerate(self.towers)], dim=1)
-        return NetOutput(self.head(digits), digits, None)
+        per_digit = self._per_digit(self.towers, x[:, :, None])  # (B, 2, 10) logits or (B, 2, F) features
+        if not self.fuse_features:
+            return NetOutput(self.head(per_digit), per_digit, None)  # the heads give log-probabilities
+        digits = self._per_digit([self.digit_classifier], per_digit) if self.digit_classifier is not None else None
+        return NetOutput(as_log_probs(self.head(per_digit)), digits, None)
 
 
 FAMILIES: dict[str, Callable[[NetConfig], nn.Module]] = {

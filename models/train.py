@@ -65,6 +65,13 @@ class TrainResult:
     n_params: int = 0
     seconds: float = 0.0  # wall time spent training and scoring this model
 
+    @property
+    def best_epoch_accuracy(self) -> float | None:
+        """The highest evaluation accuracy of any scored epoch: report 004's figure (max over epochs), an
+        optimistic one, shown beside the final accuracy and never instead of it. None where no epoch was scored."""
+        scored = [c.eval_accuracy for c in self.curves if c.eval_accuracy is not None]
+        return max(scored, default=None) if self.status != "diverged" else None
+
 
 @dataclass(frozen=True)
 class Speed:
@@ -72,6 +79,15 @@ class Speed:
 
     channels_last: bool = False  # NHWC memory format: faster convolutions on CPU
     bf16: bool = False  # bfloat16 autocast for convolutions and matmuls
+
+
+def freeze_all_but_head(model: torch.nn.Module) -> None:
+    """Report 000's first scheme, second stage: only the comparison head learns (requires_grad=False on the
+    rest; the optimizer skips parameters without gradients, so their momentum does not move them)."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in model.head.parameters():
+        p.requires_grad_(True)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -148,6 +164,8 @@ class ModelTrainer:
         when `evaluate`: scoring costs up to a third of an epoch); marks divergence instead of raising."""
         start = time.perf_counter()
         epoch = len(self.curves)
+        if epoch == self.cfg.staged_epochs and self.cfg.staged_second == "head":
+            freeze_all_but_head(self.model)
         lr = self.optimizer.param_groups[0]["lr"]
         data = self.train_set
         order = torch.randperm(len(data.target), generator=self.batch_rng).to(self.device)

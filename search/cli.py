@@ -225,24 +225,91 @@ def evaluate_best(
 
 @app.command()
 def reproduce(
+    report: Annotated[Optional[str], typer.Option("--report", help="One source report's rows (000-004, or 3) or 'all'.", show_default=False)] = None,
     draws: DrawsOption = 10,
-    presets: Annotated[Optional[str], typer.Option("--presets", help="Comma-separated preset names; default all.", show_default=False)] = None,
+    presets: Annotated[Optional[str], typer.Option("--presets", help="Comma-separated preset names (seedNNN/row); default all.", show_default=False)] = None,
     storage: StorageOption = None,
     epochs: EvalEpochsOption = None,
     data_dir: DataDirOption = None,
+    workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel (one torch thread each).")] = 2,
     as_json: JsonOption = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown (for a README or a report).")] = False,
 ) -> None:
-    """Train the published models (presets) on fresh draws and print each next to its published accuracy."""
+    """Train the published models (presets) on fresh draws and print each report's table: published vs reproduced."""
     from search.evaluation import reproduce as reproduce_presets
-    from search.report import reproduction_table
+    from search.published import report_tables
 
     names = None if presets is None else [name.strip() for name in presets.split(",") if name.strip()]
+
+    def row_done(label: str, done: int, total: int) -> None:
+        if not as_json:
+            err_console.print(f"[{done}/{total}] {label}: draws stored", soft_wrap=True, highlight=False)
+
     with _user_errors(), _stop_on_interrupt(), _draw_progress("reproducing presets", quiet=as_json) as progress:
-        summary = reproduce_presets(names, storage_url=storage, draws=draws, epochs=epochs, data_dir=data_dir, progress=progress)
+        summary = reproduce_presets(
+            names, report=report, storage_url=storage, draws=draws, epochs=epochs, data_dir=data_dir,
+            workers=workers, progress=progress, on_configuration=row_done,
+        )  # fmt: skip
     if as_json:
         console.print_json(data=summary.to_dict())
         return
-    _print_table(reproduction_table(summary))
+    for table in report_tables(summary):
+        if markdown:
+            print(table.markdown(), end="\n\n")
+        else:
+            _print_table(table)
+
+
+@app.command("presets")
+def list_presets(
+    report: Annotated[Optional[str], typer.Option("--report", help="One source report (000-004) or 'all'.", show_default=False)] = None,
+) -> None:
+    """List the published models: name, the report's row, parameters, the published figure and our unstated choices."""
+    from models.nets import count_parameters
+    from models.presets import REPORTS, select_presets
+    from search.published import published_figure
+
+    with _user_errors():
+        chosen = select_presets(report=report or "all")
+    for key, title in REPORTS.items():
+        rows = [p for p in chosen if p.report == key]
+        if not rows:
+            continue
+        table = Table(title=f"report {key}: {title}")
+        for column in ("preset", "row", "params", "published", "network and recipe", "unstated, chosen here"):
+            table.add_column(column, overflow="fold")
+        for p in rows:
+            table.add_row(p.name, p.row, f"{count_parameters(p.net):,}", published_figure(p), p.description, "; ".join(p.unstated))
+        console.print(table)
+
+
+@app.command("lr-find")
+def lr_find(
+    preset: Annotated[str, typer.Option("--preset", help="The preset whose network and recipe the range test uses (seedNNN/row).")],
+    rounds: Annotated[int, typer.Option("--rounds", help="Range tests (fresh model and batch order each); the estimate is their mean.")] = 10,
+    lr_min: Annotated[float, typer.Option("--lr-min", help="Learning rate of the first step.")] = 1e-4,
+    lr_max: Annotated[float, typer.Option("--lr-max", help="Learning rate of the last step.")] = 1.0,
+    steps: Annotated[int, typer.Option("--steps", help="Steps per range test.")] = 100,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Report 003's learning-rate finder: the mean over rounds of the rate at which the training loss is lowest."""
+    from models.draws import make_draw
+    from models.lr_find import find_lr
+    from models.pools import load_pools
+    from models.presets import select_presets
+
+    with _user_errors():
+        chosen = select_presets([preset])[0]
+        pairs = make_draw(load_pools(data_dir), seed=0, n_pairs=1000).train
+        finding = find_lr(chosen.net, chosen.train, pairs, rounds=rounds, lr_min=lr_min, lr_max=lr_max, steps=steps)
+    for r in finding.rounds:
+        console.print(f"round {r.seed}: lowest loss {min(r.losses):.4f} at lr {r.best_lr:.4g}", highlight=False)
+    console.print(
+        f"{chosen.name} ({chosen.train.optimizer}): estimated lr {finding.mean_lr:.4g} over {rounds} rounds; "
+        f"the preset trains at {chosen.train.lr:.4g}",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @app.command()

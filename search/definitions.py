@@ -358,7 +358,7 @@ def _parse_cells(src: str, cells: Any, fixed: dict[str, Any]) -> list[dict[str, 
         values = {}
         for key in keys:
             _settable(src, f"[[cells]] cell {number}:", key)
-            if space.value_type(key) not in (bool, int, float, str):
+            if space.searchable_type(key) is None:
                 raise _fail(src, f"[[cells]] {key} is a tuple field; use its derived parameters ({_derived_of(key)}).")
             values[key] = _coerce(src, f"[[cells]] cell {number} {key}:", key, cell[key])
         if values in parsed:
@@ -410,8 +410,8 @@ def _parse_param(
     for key in cell_keys:
         if _clash(field, key):
             raise _fail(src, f"{where} sets {field}, which the [[cells]] set; a cell parameter cannot also be searched.")
-    value_type = space.value_type(field)
-    if value_type not in (bool, int, float, str):
+    value_type = space.searchable_type(field)
+    if value_type is None:
         raise _fail(
             src, f"{where} {field} is a tuple field and cannot be searched directly; search {_derived_of(field)} instead, or fix it in [fixed]."
         )

@@ -53,6 +53,7 @@ DRAWS_PER_CHUNK = 5  # draws trained batched at once, and committed together
 DEFAULT_N_PAIRS = 1000  # training and test pairs per draw, as in the published reports
 
 Progress = Callable[[int, int], None]  # (draws trained so far, draws to train in this run)
+ConfigurationDone = Callable[[str, int, int], None]  # (label, configurations done, configurations to train)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -85,6 +86,7 @@ class EvaluationRow(_Base):
     message: Mapped[str | None] = mapped_column(Text)  # why a draw diverged
     test_accuracy: Mapped[float | None]  # pair accuracy on the draw's test pairs
     test_digit_accuracy: Mapped[float | None]  # digit accuracy, for networks with digit outputs
+    best_epoch_accuracy: Mapped[float | None]  # the best test accuracy over epochs, where every epoch was scored (report 004)
     train_seconds: Mapped[float]
     n_params: Mapped[int]
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))  # UTC
@@ -144,6 +146,21 @@ def _create_table(engine: Engine) -> None:
         _Base.metadata.create_all(engine)
     except sqlalchemy.exc.DatabaseError:  # another process created it between our check and our CREATE
         _Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """A table made by an earlier version lacks the nullable columns added since: add them (old rows keep NULL)."""
+    present = {column["name"] for column in sqlalchemy.inspect(engine).get_columns(EvaluationRow.__tablename__)}
+    for column in EvaluationRow.__table__.columns:
+        if column.name in present:
+            continue
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sqlalchemy.text(f"ALTER TABLE {EvaluationRow.__tablename__} ADD COLUMN {column.name} {kind}"))
+        except sqlalchemy.exc.DatabaseError:  # another process added it first
+            pass
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -163,6 +180,7 @@ class Candidate:
     cell: Mapping[str, Any] | None = None
     published_mean: float | None = None  # presets: the published accuracy (fraction)
     published_std: float | None = None
+    score_every_epoch: bool = False  # also keep the best test accuracy over epochs (report 004's figure)
 
     @property
     def key(self) -> str:
@@ -181,6 +199,8 @@ class ConfigurationResult:
     train_seconds: float  # mean per draw
     accuracy: Summary
     digit_accuracy: Summary | None
+    best_epoch_accuracies: dict[int, float] = dataclasses.field(default_factory=dict)  # draw seed -> max over epochs
+    best_epoch_accuracy: Summary | None = None  # where every epoch was scored
 
     @property
     def difference(self) -> float | None:
@@ -207,6 +227,7 @@ class ConfigurationResult:
             "n_params": self.n_params,
             "accuracy": self.accuracy.to_dict(),
             "digit_accuracy": None if self.digit_accuracy is None else self.digit_accuracy.to_dict(),
+            "best_epoch_accuracy": None if self.best_epoch_accuracy is None else self.best_epoch_accuracy.to_dict(),
             "n_diverged": self.n_diverged,
             "train_seconds": self.train_seconds,
             "per_draw": {str(seed): acc for seed, acc in sorted(self.accuracies.items())},
@@ -356,6 +377,7 @@ def evaluate_best(
 def reproduce(
     presets: Sequence[str] | None = None,
     *,
+    report: str | None = None,
     storage_url: str | None = None,
     draws: int = 10,
     epochs: int | None = None,
@@ -364,32 +386,27 @@ def reproduce(
     threads: int | None = None,
     n_pairs: int = DEFAULT_N_PAIRS,
     progress: Progress | None = None,
+    on_configuration: ConfigurationDone | None = None,
 ) -> EvaluationSummary:
-    """Train the published presets (all of them when `presets` is None) on `draws` fresh draws."""
-    from models.presets import PRESETS
+    """Train published presets on `draws` fresh draws: those named, those of one report ("003", or
+    "all"), or all of them when neither is given. Presets whose figure is a maximum over epochs are
+    scored after every epoch, and that maximum is kept beside the final accuracy."""
+    from models.presets import select_presets
 
     _check_counts(top=1, draws=draws, epochs=epochs, workers=workers, threads=threads)
     database_url(storage_url)
-    names = list(PRESETS) if presets is None else list(dict.fromkeys(presets))
-    unknown = [name for name in names if name not in PRESETS]
-    if unknown or not names:
-        raise EvaluationError(
-            f"Unknown preset(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-            f"the known presets are: {', '.join(PRESETS)}."
+    candidates = [
+        Candidate(
+            label=preset.name,
+            net=preset.net,
+            train=_with_epochs(preset.train, epochs),
+            preset=preset.name,
+            published_mean=preset.published_mean,
+            published_std=preset.published_std,
+            score_every_epoch=preset.scoring == "max_over_epochs",
         )
-    candidates = []
-    for name in names:
-        preset = PRESETS[name]
-        candidates.append(
-            Candidate(
-                label=name,
-                net=preset.net,
-                train=_with_epochs(preset.train, epochs),
-                preset=name,
-                published_mean=preset.published_mean,
-                published_std=preset.published_std,
-            )
-        )
+        for preset in select_presets(presets, report=report)
+    ]
     return _evaluate(
         candidates,
         study_name=None,
@@ -400,6 +417,7 @@ def reproduce(
         threads=threads,
         n_pairs=n_pairs,
         progress=progress,
+        on_configuration=on_configuration,
     )
 
 
@@ -504,6 +522,7 @@ def _evaluate(
     threads: int | None,
     n_pairs: int,
     progress: Progress | None,
+    on_configuration: ConfigurationDone | None = None,
 ) -> EvaluationSummary:
     from models.pools import load_pools
 
@@ -512,16 +531,19 @@ def _evaluate(
     seeds = tuple(range(DRAW_SEED_BASE, DRAW_SEED_BASE + draws))
     data_source = load_pools(data_dir).source
     with open_evaluations(storage_url) as engine:
-        # A configuration that appears twice (two trials with one configuration) trains once.
-        unique: dict[str, Candidate] = {}
+        # A configuration that appears twice (two trials with one configuration) trains once; two presets
+        # with one configuration (two rows of a report) keep their own rows.
+        unique: dict[tuple[str | None, str], Candidate] = {}
         for candidate in candidates:
-            unique.setdefault(candidate.key, candidate)
+            unique.setdefault((candidate.preset, candidate.key), candidate)
         chunks = []
         for candidate in unique.values():
             done = _stored_seeds(engine, candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source)
             missing = [s for s in seeds if s not in done]
             chunks += [(candidate, missing[i : i + DRAWS_PER_CHUNK]) for i in range(0, len(missing), DRAWS_PER_CHUNK)]
         total = sum(len(chunk) for _, chunk in chunks)
+        remaining = Counter(candidate.label for candidate, _ in chunks)
+        n_configurations, n_done = len(remaining), 0
         trained = 0
         if progress is not None:
             progress(0, total)
@@ -530,6 +552,11 @@ def _evaluate(
             trained += len(results)
             if progress is not None:
                 progress(trained, total)
+            remaining[candidate.label] -= 1
+            if remaining[candidate.label] == 0:
+                n_done += 1
+                if on_configuration is not None:
+                    on_configuration(candidate.label, n_done, n_configurations)
         configurations = tuple(
             _result(candidate, _rows(engine, candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source, seeds=seeds))
             for candidate in candidates
@@ -614,6 +641,7 @@ class _DrawResult:
     message: str
     accuracy: float | None
     digit_accuracy: float | None
+    best_epoch_accuracy: float | None
     seconds: float
     n_params: int
 
@@ -624,14 +652,18 @@ def _train_chunks(
     """Yield each chunk's results as soon as it is trained: in this process, or in `workers` processes."""
     if workers == 1 or len(chunks) <= 1:
         for candidate, seeds in chunks:
-            yield candidate, _train_draws(candidate.net, candidate.train, seeds, data_dir=data_dir, n_pairs=n_pairs, threads=threads)
+            yield candidate, _train_draws(
+                candidate.net, candidate.train, seeds, data_dir=data_dir, n_pairs=n_pairs, threads=threads,
+                score_every_epoch=candidate.score_every_epoch,
+            )  # fmt: skip
         return
     # spawn, not fork: a forked copy of a process that already ran torch can deadlock in its thread pools.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
         futures = {
             pool.submit(
-                _train_draws, candidate.net, candidate.train, seeds, data_dir=data_dir, n_pairs=n_pairs, threads=threads or 1
+                _train_draws, candidate.net, candidate.train, seeds, data_dir=data_dir, n_pairs=n_pairs, threads=threads or 1,
+                score_every_epoch=candidate.score_every_epoch,
             ): candidate
             for candidate, seeds in chunks
         }
@@ -645,7 +677,14 @@ def _train_chunks(
 
 
 def _train_draws(
-    net: NetConfig, train: TrainConfig, seeds: Sequence[int], *, data_dir: Path | None, n_pairs: int, threads: int | None
+    net: NetConfig,
+    train: TrainConfig,
+    seeds: Sequence[int],
+    *,
+    data_dir: Path | None,
+    n_pairs: int,
+    threads: int | None,
+    score_every_epoch: bool = False,
 ) -> list[_DrawResult]:
     """Train one configuration on the draws `seeds`, batched: all training pairs, scored on the test pairs."""
     import torch
@@ -659,7 +698,8 @@ def _train_draws(
     pools = load_pools(data_dir)
     draws = [make_draw(pools, seed=seed, n_pairs=n_pairs) for seed in seeds]
     # The draw seed also seeds the initialisation: each draw is new pairs and a new network.
-    results = fit_many(net, train, [(draw.train, draw.test) for draw in draws], seeds=list(seeds))
+    jobs = [(draw.train, draw.test) for draw in draws]
+    results = fit_many(net, train, jobs, seeds=list(seeds), score_every_epoch=score_every_epoch)
     return [
         _DrawResult(
             seed=seed,
@@ -667,6 +707,7 @@ def _train_draws(
             message=r.message,
             accuracy=r.accuracy,
             digit_accuracy=r.digit_accuracy,
+            best_epoch_accuracy=r.best_epoch_accuracy if score_every_epoch else None,
             seconds=r.seconds,
             n_params=r.n_params,
         )
@@ -723,6 +764,7 @@ def _store(
             "message": r.message or None,
             "test_accuracy": r.accuracy,
             "test_digit_accuracy": r.digit_accuracy,
+            "best_epoch_accuracy": r.best_epoch_accuracy,
             "train_seconds": r.seconds,
             "n_params": r.n_params,
             "created_at": now,
@@ -747,6 +789,7 @@ def _result(candidate: Candidate, rows: Sequence[EvaluationRow]) -> Configuratio
     completed = [r for r in rows if r.status == "completed" and r.test_accuracy is not None]
     accuracies = {r.draw_seed: r.test_accuracy for r in completed}
     digits = {r.draw_seed: r.test_digit_accuracy for r in completed if r.test_digit_accuracy is not None}
+    best = {r.draw_seed: r.best_epoch_accuracy for r in completed if r.best_epoch_accuracy is not None}
     return ConfigurationResult(
         candidate=candidate,
         n_params=rows[0].n_params if rows else _count_parameters(candidate.net),
@@ -756,6 +799,8 @@ def _result(candidate: Candidate, rows: Sequence[EvaluationRow]) -> Configuratio
         train_seconds=sum(r.train_seconds for r in rows) / len(rows) if rows else 0.0,
         accuracy=summarize(list(accuracies.values())),
         digit_accuracy=summarize(list(digits.values())) if digits else None,
+        best_epoch_accuracies=best,
+        best_epoch_accuracy=summarize(list(best.values())) if best else None,
     )
 
 

@@ -12,7 +12,7 @@ import datetime
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,75 +34,19 @@ from search.evaluation import (
     load_evaluations,
     study_cells,
 )
-from search.stats import SIGNIFICANCE, Summary
+from search.published import published_sections
+from search.stats import SIGNIFICANCE
+from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
 from search.storage import best_trials, load_study, mask_url, resolve_storage_url
 
 logger = logging.getLogger(__name__)
 
-# The published figures (models.presets) under the names the five source reports gave them.
-PUBLISHED_NAMES = {
-    "mlp-baseline": "MLP",
-    "cnn2ch-baseline": "CNN",
-    "seed002-cnn-ws": "CNN+WS",
-    "seed002-cnn-al": "CNN+AL",
-    "seed002-cnn-ws-al": "CNN+WS+AL",
-    "seed000-siamese-aux": "Siamese+AL",
-    "seed001-a-w-net-dropout": "a_w_net+dropout",
-    "seed003-lenet-bn-ws-al": "LeNet-like+BN+WS+AL",
-}
 TOP_TRIALS = 5  # cross-validation leaders listed in the report
 MAX_CURVES = 6  # learning curves drawn in one plot
 
 
 # ---------------------------------------------------------------------------------------------------
 # Tables, shared with the CLI.
-
-
-@dataclass(frozen=True)
-class TextTable:
-    """A table of already formatted cells, for Markdown (the report) or rich (the CLI)."""
-
-    title: str
-    headers: tuple[str, ...]
-    rows: list[tuple[str, ...]]
-    notes: list[str] = field(default_factory=list)
-
-    def markdown(self) -> str:
-        def line(cells: Sequence[str]) -> str:
-            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-        parts = [f"**{self.title}**", "", line(self.headers), line(["---"] * len(self.headers))]
-        parts += [line(row) for row in self.rows]
-        parts += [""] + [f"_{note}_" for note in self.notes] if self.notes else []
-        return "\n".join(parts)
-
-
-def percent(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.{digits}f}"
-
-
-def mean_std(summary: Summary) -> str:
-    if summary.n == 0:
-        return "-"
-    return f"{percent(summary.mean)} %" if summary.n < 2 else f"{percent(summary.mean)} ± {percent(summary.std)} %"
-
-
-def confidence(summary: Summary) -> str:
-    return "-" if summary.n < 2 else f"[{percent(summary.ci_low)}, {percent(summary.ci_high)}] %"
-
-
-def draw_count(result: ConfigurationResult) -> str:
-    return str(result.accuracy.n) + (f" (+{result.n_diverged} diverged)" if result.n_diverged else "")
-
-
-def _setting_note(summary: EvaluationSummary) -> str:
-    seeds = summary.draw_seeds
-    span = f"{seeds[0]}-{seeds[-1]}" if seeds else "none"
-    return (
-        f"Each draw: {summary.n_pairs} fresh training pairs (all used for training) and {summary.n_pairs} test pairs "
-        f"from the {summary.data_source} digits, draw seeds {span}, the same for every configuration; "
-        "diverged draws are stored but left out of the statistics."
-    )
 
 
 def configuration_table(summary: EvaluationSummary, *, title: str = "fresh-draw test accuracy", compact: bool = False) -> TextTable:
@@ -122,7 +66,7 @@ def configuration_table(summary: EvaluationSummary, *, title: str = "fresh-draw 
         rows.append((c.label, trial, fields["family"], fields["ws"], fields["aux"], fields["head"], fields["details"], *numbers))
     headers = ("params", "test accuracy", "95 % CI", "R")
     headers = ("configuration", *headers) if compact else ("configuration", "trial", "family", "WS", "aux", "head", "settings", *headers)
-    return TextTable(title, headers, rows, [_setting_note(summary)])
+    return TextTable(title, headers, rows, [setting_note(summary)])
 
 
 def comparison_table(summary: EvaluationSummary) -> TextTable:
@@ -147,62 +91,6 @@ def comparison_table(summary: EvaluationSummary) -> TextTable:
         f"signed-rank test (zero differences split between the signs) give p < {SIGNIFICANCE:g}."
     )
     return TextTable("paired significance tests between cells", headers, rows, [note])
-
-
-def reproduction_table(summary: EvaluationSummary) -> TextTable:
-    """Each preset's reproduced accuracy next to its published one, with the difference."""
-    rows = []
-    for result in summary.configurations:
-        c = result.candidate
-        difference = result.difference
-        rows.append(
-            (
-                c.label,
-                f"{result.n_params:,}",
-                _published(c.published_mean, c.published_std),
-                mean_std(result.accuracy),
-                confidence(result.accuracy),
-                draw_count(result),
-                "-" if difference is None else f"{100 * difference:+.2f}",
-            )
-        )
-    headers = ("preset", "params", "published (full MNIST)", "reproduced here", "95 % CI", "R", "difference (points)")
-    return TextTable("published models, reproduced", headers, rows, [_setting_note(summary)])
-
-
-def published_table(reproduced: Sequence[EvaluationSummary]) -> TextTable:
-    """The published figures of the five source reports as reference rows, with ours beside them."""
-    from models.presets import PRESETS
-
-    ours: dict[str, tuple[ConfigurationResult, EvaluationSummary]] = {}
-    for summary in reproduced:
-        for result in summary.configurations:
-            best = ours.get(result.candidate.preset or "")
-            if best is None or result.accuracy.n > best[0].accuracy.n:
-                ours[result.candidate.preset or ""] = (result, summary)
-    rows = []
-    for name, preset in PRESETS.items():
-        if preset.published_mean is None:
-            continue
-        mine = ours.get(name)
-        rows.append(
-            (
-                PUBLISHED_NAMES.get(name, name),
-                _published(preset.published_mean, preset.published_std),
-                name,
-                "not run" if mine is None else f"{mean_std(mine[0].accuracy)} (R={mine[0].accuracy.n}, {mine[1].data_source})",
-                "-" if mine is None or mine[0].difference is None else f"{100 * mine[0].difference:+.2f}",
-            )
-        )
-    headers = ("model", "published on full MNIST", "preset", "reproduced here", "difference (points)")
-    notes = ["Published figures are from the source reports, trained and tested on full MNIST; ours come from `search reproduce`."]
-    return TextTable("published reference rows", headers, rows, notes)
-
-
-def _published(mean: float | None, std: float | None) -> str:
-    if mean is None:
-        return "-"
-    return f"{percent(mean)} %" if std is None else f"{percent(mean)} ± {percent(std)} %"
 
 
 def _p(value: float) -> str:
@@ -253,10 +141,7 @@ def write_report(
                 "",
             ]
 
-    lines += ["## Published models", ""]
-    lines += [published_table(reproduced).markdown(), ""]
-    for summary in reproduced:
-        lines += [reproduction_table(summary).markdown(), ""]
+    lines += published_sections(reproduced, out_dir)
 
     lines += ["## Plots", ""]
     plots: list[tuple[str, str, Callable[[], Figure | str]]] = [

@@ -15,6 +15,7 @@ A derived parameter left out (or not suggested in a trial) takes its value from 
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -47,9 +48,26 @@ def value_type(name: str) -> Any:
     return int if name in DERIVED else FIELDS[name][1]
 
 
+def searchable_type(name: str) -> Any:
+    """The scalar type Optuna can search for a field: bool, int, float or str (for `int | tuple[int, ...]`,
+    int; for `float | None`, float), or None for a tuple field, which only derived parameters can set."""
+    scalars = [kind for kind in (_union_members(value_type(name)) or (value_type(name),)) if kind in (bool, int, float, str)]
+    return scalars[0] if scalars else None
+
+
 def type_name(kind: Any) -> str:
-    """'a bool', 'an integer', 'a number', 'a string' or 'a list of integers', for messages."""
+    """'a bool', 'an integer', 'a number', 'a string', 'a list of integers' or 'an integer or a list of integers'."""
+    members = _union_members(kind)
+    if members:
+        return " or ".join(type_name(member) for member in members)
     return {bool: "a bool", int: "an integer", float: "a number", str: "a string"}.get(kind, "a list of integers")
+
+
+def _union_members(kind: Any) -> tuple[Any, ...]:
+    """The non-None members of a union type (`int | tuple[int, ...]`, `float | None`); () for a plain type."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        return tuple(member for member in typing.get_args(kind) if member is not type(None))
+    return ()
 
 
 def coerce(name: str, value: Any) -> Any:
@@ -59,21 +77,26 @@ def coerce(name: str, value: Any) -> Any:
     string dropout would otherwise surface as a TypeError deep inside a trial).
     """
     kind = value_type(name)
+    for member in _union_members(kind) or (kind,):
+        ok, coerced = _coerced(member, value)
+        if ok:
+            return coerced
+    raise ValueError(f"{name} takes {type_name(kind)}, but got {value!r}")
+
+
+def _coerced(kind: Any, value: Any) -> tuple[bool, Any]:
     if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
+        return isinstance(value, bool), value
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if kind is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif kind is str:
-        ok = isinstance(value, str)
-    else:  # tuple[int, ...]
-        ok = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        value = tuple(value) if ok else value
-    if not ok:
-        raise ValueError(f"{name} takes {type_name(kind)}, but got {value!r}")
-    return value
+        return ok, float(value) if ok else value
+    if kind is str:
+        return isinstance(value, str), value
+    # tuple[int, ...]
+    ok = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return ok, tuple(value) if ok else value
 
 
 def build_configs(definition: StudyDefinition, values: Mapping[str, Any]) -> tuple[NetConfig, TrainConfig]:

@@ -55,20 +55,31 @@ def test_evaluate_best_on_the_ablation_prints_cells_and_paired_tests(sqlite_url)
 
 
 def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url):
-    args = ("reproduce", "--presets", "mlp-baseline, seed002-cnn-ws", "--draws", "1", "--epochs", "1", "--storage", sqlite_url)
+    args = ("reproduce", "--presets", "seed002/mlp, seed003/fnn-ws-al", "--draws", "1", "--epochs", "1", "--storage", sqlite_url)
 
-    result = invoke(*args)
+    result = invoke(*args, "--markdown")
 
     assert result.exit_code == 0, result.output
-    assert "published models, reproduced" in result.stdout
-    assert "76.50 %" in result.stdout and "84.20 %" in result.stdout
+    assert "**report 002: EE590: Deep Learning - Mini-project1 (Zhou, Li, Luo)**" in result.stdout
+    assert "| Tables I-II, MLP | seed002/mlp | 133,762 | 76.50 % |" in result.stdout
+    assert "| Table I, FNN + WS + AL | seed003/fnn-ws-al | 35,596 | 93.56 ± 0.71 % |" in result.stdout
+    assert "momentum 0 (unstated; PyTorch's default)" in result.stdout  # the choices made where the report is silent
+    assert "[1/2] seed002/mlp: draws stored" in result.stderr and "[2/2] seed003/fnn-ws-al" in result.stderr
     again = invoke(*args, "--json")  # stored: nothing trained again
     data = json.loads(again.stdout)
     assert data["n_trained"] == 0
     assert [(c["preset"], c["published_mean"], c["accuracy"]["n"]) for c in data["configurations"]] == [
-        ("mlp-baseline", 0.765, 1),
-        ("seed002-cnn-ws", 0.842, 1),
+        ("seed002/mlp", 0.765, 1),
+        ("seed003/fnn-ws-al", 0.9356, 1),
     ]
+
+
+def test_presets_lists_every_row_of_a_report_with_its_figure():
+    result = invoke("presets", "--report", "003")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("seed003/") == 19 and "seed002/" not in result.stdout
+    assert "97.96" in result.stdout and "0.27 %" in result.stdout  # the final model, error 2.04 ± 0.27 %
 
 
 @pytest.mark.parametrize(
@@ -77,7 +88,9 @@ def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url):
         (("evaluate-best", "--study", "nope"), "has no study 'nope'; it holds: empty, tiny"),
         (("evaluate-best", "--study", "empty"), "'empty' has no completed trial"),
         (("evaluate-best", "--study", "tiny", "--draws", "0"), "draws must be between 1 and 100, but got draws=0"),
-        (("reproduce", "--presets", "nope"), "Unknown preset(s) 'nope'; the known presets are: mlp-baseline,"),
+        (("reproduce", "--presets", "nope"), "Unknown preset(s) 'nope'; the presets are seedNNN/row"),
+        (("reproduce", "--report", "9"), "Unknown report '9'; the reports are 000, 001, 002, 003, 004 (or 'all')."),
+        (("reproduce", "--report", "3", "--presets", "seed003/sgd"), "Give preset names or a report, not both."),
         (("reproduce", "--draws", "0"), "draws must be between 1 and 100"),
         (("report", "--study", "nope", "--out", "x"), "has no study 'nope'"),
     ],

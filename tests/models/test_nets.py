@@ -1,4 +1,4 @@
-"""Every family x option builds, reports its parameters and takes a training step."""
+"""Every family x option builds, reports its parameters, gets a gradient everywhere and learns."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models.activations import ACTIVATIONS
 from models.configs import NetConfig, TrainConfig
 from models.errors import ConfigError
-from models.heads import ProbHead
+from models.heads import ProbHead, as_log_probs
 from models.losses import LossWeighting, loss_terms
 from models.nets import FAMILIES, build_net, count_parameters
 
@@ -18,8 +19,19 @@ torch.set_num_threads(1)
 
 SIAMESE = [
     NetConfig(family="siamese", tower=tower, weight_sharing=ws, head=head, batch_norm=bn, dropout=0.2)
-    for tower, ws, head, bn in itertools.product(("conv", "fc"), (True, False), ("mlp", "prob"), (True, False))
+    for tower, ws, head, bn in itertools.product(("conv", "fc"), (True, False), ("mlp", "linear", "prob"), (True, False))
 ]
+VOCABULARY = [  # what the five reports' models need
+    NetConfig(family="siamese", fusion="features", aux_classifier=True, aux_hidden=(16,), fc_width=(16, 8), pair_output="logit"),
+    NetConfig(family="siamese", fusion="features", weight_sharing=False, conv_channels=(4, 8, 8), pool_after=(1, 2, 3)),
+    NetConfig(family="siamese", conv_channels=(8, 8, 16), padding="valid", pool_after=(3,), head="linear", batch_norm=True, batch_norm_dense=False),
+    NetConfig(family="siamese", dropout=0.4, dropout_at="last_conv", activation="elu", activation_alpha=0.5),
+    NetConfig(family="cnn2ch", conv_channels=(8, 16, 16), padding="valid", pool_after=(3,), intermediate_head=True,
+              intermediate_after=2, intermediate_pool=True, intermediate_hidden=(16,)),
+    NetConfig(family="cnn2ch", conv_channels=(4, 8, 8, 1), kernel_size=(3, 3, 3, 2), pool_after=(1,), pure_conv=True),
+    NetConfig(family="cnn2ch", conv_channels=(8, 16, 16), pool_after=(1, 2, 3), fc_width=(16, 16), pair_output="logit"),
+    NetConfig(family="mlp", hidden=(32, 16), pair_output="logit", activation="leaky_relu", activation_alpha=0.2),
+]  # fmt: skip
 OTHERS = [
     NetConfig(family="mlp", hidden=(64, 32)),
     NetConfig(family="mlp", hidden=(32,), activation="sigmoid", batch_norm=True, dropout=0.1),
@@ -30,32 +42,107 @@ OTHERS = [
 ]
 
 
-def _train_step(cfg: NetConfig, train: TrainConfig) -> torch.Tensor:
+def _batch(n: int = 16):
+    generator = torch.Generator().manual_seed(0)
+    x, classes = torch.randn(n, 2, 14, 14, generator=generator), torch.randint(0, 10, (n, 2), generator=generator)
+    return x, (classes[:, 0] <= classes[:, 1]).long(), classes
+
+
+def _train_config(cfg: NetConfig) -> TrainConfig:
+    aux = cfg.has_digit_outputs or (cfg.family == "cnn2ch" and cfg.intermediate_head)
+    return TrainConfig(optimizer="adam", lr=3e-3, aux_loss="alpha" if aux else "none")
+
+
+def _steps(cfg: NetConfig, n_steps: int) -> tuple[torch.nn.Module, list[float]]:
+    """A few Adam steps on one batch: every parameter must get a gradient, and the loss must fall."""
     torch.manual_seed(0)
-    net = build_net(cfg)
-    x, classes = torch.randn(6, 2, 14, 14), torch.randint(0, 10, (6, 2))
-    target = (classes[:, 0] <= classes[:, 1]).long()
-    out = net(x)
-    loss = LossWeighting(train)(*loss_terms(out, target, classes), epoch=0)
-    loss.backward()
-    assert all(p.grad is not None for p in net.parameters() if p.requires_grad and p.numel() > 0) or cfg.family != "mlp"
-    return out.pair_log_probs
+    net, train = build_net(cfg), _train_config(cfg)
+    optimizer = torch.optim.Adam(net.parameters(), lr=train.lr)
+    x, target, classes = _batch()
+    weighting, losses = LossWeighting(train), []
+    for _ in range(n_steps):
+        loss = weighting(*loss_terms(net(x), target, classes), epoch=0)
+        optimizer.zero_grad()
+        loss.backward()
+        missing = [name for name, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+        assert not missing, f"no gradient for {missing}"
+        optimizer.step()
+        losses.append(loss.item())
+    return net, losses
 
 
-@pytest.mark.parametrize("cfg", SIAMESE + OTHERS, ids=lambda c: f"{c.family}-{c.tower}-ws{c.weight_sharing:d}-{c.head}-bn{c.batch_norm:d}")
-def test_every_family_option_builds_and_steps(cfg):
-    train = TrainConfig(aux_loss="alpha") if cfg.has_digit_outputs or cfg.intermediate_head else TrainConfig()
-    log_probs = _train_step(cfg, train)
-    assert log_probs.shape == (6, 2)
-    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(6), atol=1e-5)
-    n = count_parameters(cfg)
-    assert n == sum(p.numel() for p in build_net(cfg).parameters())
-    assert n > 0
+def _ids(c: NetConfig) -> str:
+    return f"{c.family}-{c.tower}-{c.fusion}-ws{c.weight_sharing:d}-{c.head}-bn{c.batch_norm:d}-{c.padding}-{len(c.conv_channels)}"
+
+
+@pytest.mark.parametrize("cfg", SIAMESE + VOCABULARY + OTHERS, ids=_ids)
+def test_every_family_option_builds_gets_gradients_and_learns(cfg):
+    net, losses = _steps(cfg, 8)
+    out = net.eval()(_batch()[0])
+    assert out.pair_log_probs.shape == (16, 2)
+    assert torch.allclose(out.pair_log_probs.exp().sum(-1), torch.ones(16), atol=1e-5)
+    assert (out.digit_logits is not None) == cfg.has_digit_outputs
+    assert losses[-1] < losses[0], losses
+    assert count_parameters(cfg) == sum(p.numel() for p in build_net(cfg).parameters()) > 0
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
-def test_every_activation_trains(activation):
-    _train_step(NetConfig(activation=activation, conv_channels=(4, 8), fc_width=16), TrainConfig(aux_loss="alpha"))
+def test_every_activation_learns(activation):
+    _, losses = _steps(NetConfig(activation=activation, conv_channels=(4, 8), fc_width=16), 8)
+    assert losses[-1] < losses[0]
+
+
+def test_valid_convolutions_and_pool_positions_give_the_reports_sizes():
+    # report 000's baseline: Conv(2,32,3) Conv(32,64,3) max-pool Linear(1600,128) Linear(128,2)
+    baseline = NetConfig(family="cnn2ch", conv_channels=(32, 64), padding="valid", pool_after=(2,))
+    assert count_parameters(baseline) == (2 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (1600 * 128 + 128) + (128 * 2 + 2)
+    # its 3-conv net with the GoogLeNet-style head after conv 2: max-pool, Linear(1600,128), Linear(128,2)
+    deep = NetConfig(family="cnn2ch", conv_channels=(32, 64, 128), padding="valid", pool_after=(3,))
+    branched = NetConfig(**{**deep.to_dict(), "intermediate_head": True, "intermediate_after": 2, "intermediate_pool": True,
+                            "intermediate_hidden": (128,)})  # fmt: skip
+    assert count_parameters(branched) - count_parameters(deep) == (1600 * 128 + 128) + (128 * 2 + 2)
+    assert count_parameters(deep) == 355_490
+    with pytest.raises(ValueError, match="leaves no pixels"):
+        build_net(NetConfig(family="cnn2ch", conv_channels=(8, 8, 8, 8), padding="valid", kernel_size=5, pool_after=(1, 2)))
+
+
+def test_batch_norm_on_convolutions_only_and_dropout_once():
+    convs_only = NetConfig(conv_channels=(4, 8), fc_width=16, batch_norm=True, batch_norm_dense=False)
+    kinds = [type(m).__name__ for m in build_net(convs_only).modules()]
+    assert kinds.count("BatchNorm2d") == 2 and kinds.count("BatchNorm1d") == 0
+    once = NetConfig(conv_channels=(4, 8), fc_width=16, dropout=0.4, dropout_at="last_conv")
+    assert [type(m).__name__ for m in build_net(once).modules()].count("Dropout") == 1
+    everywhere = NetConfig(conv_channels=(4, 8), fc_width=16, dropout=0.4)
+    assert [type(m).__name__ for m in build_net(everywhere).modules()].count("Dropout") == 2
+
+
+def test_activation_alpha_reaches_every_activation():
+    net = build_net(NetConfig(activation="elu", activation_alpha=0.5, conv_channels=(4, 8), fc_width=16))
+    elus = [m for m in net.modules() if isinstance(m, torch.nn.ELU)]
+    assert elus and all(m.alpha == 0.5 for m in elus)
+    with pytest.raises(ConfigError, match="activation_alpha applies to elu and leaky_relu"):
+        NetConfig(activation="relu", activation_alpha=0.5)
+
+
+def test_features_fusion_digit_classifier_is_shared_and_plays_no_part_in_the_pair_output():
+    cfg = NetConfig(fusion="features", weight_sharing=False, aux_classifier=True, aux_hidden=(8,), conv_channels=(4, 8))
+    net = build_net(cfg).eval()
+    x = _batch()[0]
+    before = net(x).pair_log_probs
+    with torch.no_grad():
+        for p in net.digit_classifier.parameters():
+            p.add_(1.0)
+    assert torch.equal(net(x).pair_log_probs, before)
+    without = NetConfig(**{**cfg.to_dict(), "aux_classifier": False})
+    n_classifier = sum(p.numel() for p in net.digit_classifier.parameters())
+    assert count_parameters(cfg) - count_parameters(without) == n_classifier == (8 * 3 * 3 * 8 + 8) + (8 * 10 + 10)
+
+
+def test_one_logit_output_is_binary_cross_entropy():
+    z = torch.tensor([[-2.0], [0.3], [4.0]])
+    target = torch.tensor([0, 1, 1])
+    nll = F.nll_loss(as_log_probs(z), target)
+    assert nll.item() == pytest.approx(F.binary_cross_entropy_with_logits(z.squeeze(1), target.float()).item(), rel=1e-6)
 
 
 def test_weight_sharing_halves_the_tower_parameters():
@@ -83,7 +170,15 @@ def test_families_registry_and_config_validation():
         NetConfig(conv_channels=(8,))
     with pytest.raises(ConfigError, match="dropout"):
         NetConfig(dropout=1.0)
+    with pytest.raises(ConfigError, match="kernel_size must be a tuple of 2 to 2"):
+        NetConfig(kernel_size=(3, 3, 3))
+    with pytest.raises(ConfigError, match="pool_after must name convolutions 1 to 2"):
+        NetConfig(pool_after=(3,))
+    with pytest.raises(ConfigError, match="intermediate_after must name a convolution before the last"):
+        NetConfig(family="cnn2ch", intermediate_head=True, intermediate_after=2)
+    with pytest.raises(ConfigError, match="aux_classifier belongs to fusion 'features'"):
+        NetConfig(aux_classifier=True)
     with pytest.raises(ConfigError, match="unknown NetConfig field"):
         NetConfig.from_dict({"familly": "mlp"})
-    cfg = NetConfig(hidden=(64, 32), head="prob")
-    assert NetConfig.from_dict(cfg.to_dict() | {"hidden": [64, 32]}) == cfg
+    cfg = NetConfig(hidden=(64, 32), head="prob", kernel_size=(3, 5), fc_width=(16, 8))
+    assert NetConfig.from_dict(cfg.to_dict() | {"hidden": [64, 32], "kernel_size": [3, 5], "fc_width": [16, 8]}) == cfg

@@ -12,6 +12,9 @@ from models.augment import random_shift
 from models.configs import NetConfig, TrainConfig
 from models.draws import PairSet, make_draw
 from models.pools import load_pools
+from models.errors import ConfigError
+from models.fast import fit_many
+from models.lr_find import find_lr
 from models.train import ModelTrainer, Speed, fit
 
 torch.set_num_threads(1)
@@ -112,3 +115,47 @@ def test_the_final_score_is_float32_even_when_training_uses_bfloat16(draw):
         out = trainer.model(trainer.eval_set.input)  # float32: no autocast here
     hits = int((out.pair_log_probs.argmax(-1) == trainer.eval_set.target).sum())
     assert trainer.evaluate(final=True)[0] == hits / len(trainer.eval_set.target)
+
+
+def test_staged_head_training_freezes_the_towers(draw):
+    """Report 000's first scheme: digits alone first, then the comparison head alone (towers frozen)."""
+    net = dataclasses.replace(NET, head="linear")
+    cfg = dataclasses.replace(TRAIN, epochs=5, alpha=0.4, staged_epochs=3, staged_second="head")
+    trainer = ModelTrainer(net, cfg, draw.train, eval_pairs=draw.test, seed=0)
+    for _ in range(3):
+        trainer.run_epoch()
+    towers = [p.detach().clone() for p in trainer.model.towers.parameters()]
+    head = [p.detach().clone() for p in trainer.model.head.parameters()]
+    trainer.run_epoch()
+    trainer.run_epoch()
+    assert all(torch.equal(a, b) for a, b in zip(towers, trainer.model.towers.parameters()))  # batch norm's running
+    # statistics still move: requires_grad=False, as the report froze them, does not touch buffers
+    assert not any(torch.equal(a, b) for a, b in zip(head, trainer.model.head.parameters()))
+    result = trainer.result()
+    assert trainer.status == "completed" and result.digit_accuracy > 0.5 and result.accuracy > 0.6
+    with pytest.raises(ConfigError, match="staged_second='head'"):
+        fit(net, dataclasses.replace(cfg, staged_epochs=0), draw.train)
+    with pytest.raises(ConfigError, match="staged_second='head'"):
+        fit(dataclasses.replace(net, head="prob"), cfg, draw.train)
+
+
+def test_best_epoch_accuracy_is_the_maximum_of_the_scored_epochs(draw):
+    scored = fit_many(NET, TRAIN, [(draw.train, draw.test)], seeds=[0], score_every_epoch=True)[0]
+    accuracies = [c.eval_accuracy for c in scored.curves]
+    assert None not in accuracies and scored.best_epoch_accuracy == max(accuracies) >= scored.accuracy
+    final_only = fit(NET, TRAIN, draw.train, eval_pairs=draw.test, seed=0)
+    assert [c.eval_accuracy is None for c in final_only.curves] == [True, True, False]
+    assert final_only.best_epoch_accuracy == final_only.accuracy
+
+
+def test_the_lr_range_test_finds_the_rate_of_the_lowest_loss(draw):
+    net = NetConfig(conv_channels=(4, 8), fc_width=16, batch_norm=True)
+    cfg = TrainConfig(optimizer="sgd", momentum=0.0, aux_loss="alpha", batch_size=50)
+    finding = find_lr(net, cfg, draw.train, rounds=2, lr_min=1e-3, lr_max=10.0, steps=30)
+    for r in finding.rounds:
+        assert r.lrs[0] == pytest.approx(1e-3) and all(b > a for a, b in zip(r.lrs, r.lrs[1:]))
+        assert r.best_lr == r.lrs[r.losses.index(min(r.losses))]
+        assert 1e-3 < r.best_lr < 10.0 and min(r.losses) < r.losses[0]  # the loss fell, then rose (or ran out)
+    assert finding.mean_lr == pytest.approx(sum(r.best_lr for r in finding.rounds) / 2)
+    with pytest.raises(ConfigError, match="lr_min < lr_max"):
+        find_lr(net, cfg, draw.train, lr_min=1.0, lr_max=0.1)

@@ -7,6 +7,7 @@ import torch
 from evaluation_helpers import N_PAIRS, add_trials, tiny_configs
 from sqlalchemy import func, select
 
+from models.errors import ConfigError
 from search.errors import EvaluationError, StorageError
 from search.evaluation import (
     DRAW_SEED_BASE,
@@ -141,19 +142,63 @@ def test_the_unique_index_refuses_a_second_row_for_one_draw(storage_url):
 
 
 def test_reproduce_two_presets_stores_rows_with_the_preset(sqlite_url):
-    summary = reproduce(["mlp-baseline", "seed002-cnn-ws"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    summary = reproduce(["seed002/mlp", "seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
 
-    assert [r.candidate.label for r in summary.configurations] == ["mlp-baseline", "seed002-cnn-ws"]
-    assert [r.candidate.published_mean for r in summary.configurations] == [0.765, 0.842]
+    assert [r.candidate.label for r in summary.configurations] == ["seed002/mlp", "seed003/fnn-ws-al"]
+    assert [r.candidate.published_mean for r in summary.configurations] == [0.765, 0.9356]
     assert all(r.accuracy.n == 2 and 0.3 <= r.accuracy.mean <= 1.0 for r in summary.configurations)
+    assert all(r.best_epoch_accuracy is None for r in summary.configurations)  # final-epoch figures only
     rows = _rows(sqlite_url)
     assert {(r.preset, r.study_name, r.trial_number, r.epochs) for r in rows} == {
-        ("mlp-baseline", None, None, 1),
-        ("seed002-cnn-ws", None, None, 1),
+        ("seed002/mlp", None, None, 1),
+        ("seed003/fnn-ws-al", None, None, 1),
     }
     assert len(rows) == 4
     assert summary.to_dict()["configurations"][0]["difference"] == pytest.approx(summary.configurations[0].accuracy.mean - 0.765)
-    assert reproduce(["mlp-baseline"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS).n_trained == 0
+    assert reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS).n_trained == 0
+
+
+def test_reproduce_a_report_keeps_rows_of_one_configuration_apart_and_max_over_epochs(sqlite_url):
+    # seed000's alpha-0.4 sweep row and its joint scheme are one configuration under two published figures
+    same = reproduce(["seed000/siamese-alpha0.4", "seed000/scheme3-joint"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS)
+    assert same.configurations[0].candidate.key == same.configurations[1].candidate.key
+    assert [r.accuracy.n for r in same.configurations] == [1, 1] and same.n_trained == 2
+
+    seen = []
+    summary = reproduce(
+        report="4", storage_url=sqlite_url, draws=2, epochs=2, n_pairs=N_PAIRS, on_configuration=lambda *a: seen.append(a)
+    )
+
+    assert [r.candidate.preset for r in summary.configurations][:2] == ["seed004/deep-al-ws", "seed004/deep-ws"]
+    assert len(summary.configurations) == 12 and [s[1:] for s in seen] == [(k, 12) for k in range(1, 13)]
+    for result in summary.configurations:  # report 004's figure is the best epoch: kept beside the final one
+        assert result.best_epoch_accuracy is not None and result.best_epoch_accuracy.n == 2
+        for seed, final in result.accuracies.items():
+            assert result.best_epoch_accuracies[seed] >= final
+    stored = _rows(sqlite_url, preset="seed004/deep-ws")
+    assert len(stored) == 2 and all(r.best_epoch_accuracy >= r.test_accuracy for r in stored)
+
+
+def test_an_evaluations_table_of_an_earlier_version_gets_the_new_column(sqlite_url):
+    engine = sqlalchemy.create_engine(sqlite_url)
+    with engine.begin() as connection:  # the table as the previous release made it, with one row
+        connection.execute(sqlalchemy.text(
+            "CREATE TABLE evaluations (id INTEGER PRIMARY KEY, study_name VARCHAR(512), trial_number INTEGER, "
+            "preset VARCHAR(128), config_key VARCHAR(64) NOT NULL, config_json TEXT NOT NULL, draw_seed INTEGER NOT NULL, "
+            "n_pairs INTEGER NOT NULL, data_source VARCHAR(1024) NOT NULL, epochs INTEGER NOT NULL, status VARCHAR(16) NOT NULL, "
+            "message TEXT, test_accuracy FLOAT, test_digit_accuracy FLOAT, train_seconds FLOAT NOT NULL, n_params INTEGER NOT NULL, "
+            "created_at DATETIME NOT NULL)"
+        ))  # fmt: skip
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO evaluations (preset, config_key, config_json, draw_seed, n_pairs, data_source, epochs, status, "
+            "test_accuracy, train_seconds, n_params, created_at) VALUES ('old', 'k', '{}', 1000, 100, 'embedded', 1, "
+            "'completed', 0.9, 1.0, 10, '2026-11-01 00:00:00')"
+        ))  # fmt: skip
+    engine.dispose()
+
+    (old,) = _rows(sqlite_url)
+
+    assert old.preset == "old" and old.test_accuracy == 0.9 and old.best_epoch_accuracy is None
 
 
 def test_workers_train_chunks_in_parallel_processes(sqlite_url):
@@ -202,8 +247,10 @@ def test_bad_input_gets_one_clear_message(sqlite_url):
             evaluate_best("tiny", storage_url=sqlite_url, draws=draws)
     with pytest.raises(EvaluationError, match="top must be at least 1"):
         evaluate_best("tiny", storage_url=sqlite_url, top=0)
-    with pytest.raises(EvaluationError, match=r"Unknown preset\(s\) 'nope'; the known presets are: mlp-baseline, "):
-        reproduce(["nope", "mlp-baseline"], storage_url=sqlite_url, draws=1)
+    with pytest.raises(ConfigError, match=r"Unknown preset\(s\) 'nope'; the presets are seedNNN/row, e.g. seed000/baseline, "):
+        reproduce(["nope", "seed002/mlp"], storage_url=sqlite_url, draws=1)
+    with pytest.raises(ConfigError, match=r"Unknown report '9'; the reports are 000, 001, 002, 003, 004 \(or 'all'\)"):
+        reproduce(report="9", storage_url=sqlite_url, draws=1)
     with pytest.raises(EvaluationError, match="needs a direct database URL"):
         evaluate_best("tiny", storage_url="grpc://127.0.0.1:1", draws=1)
     assert _rows(sqlite_url) == []

@@ -6,7 +6,7 @@ from evaluation_helpers import N_PAIRS, add_trials
 
 from search.errors import StorageError
 from search.evaluation import evaluate_best, reproduce
-from search.report import PUBLISHED_NAMES, configuration_table, write_report
+from search.report import configuration_table, write_report
 
 torch.set_num_threads(1)
 
@@ -18,6 +18,7 @@ ALL_PLOTS = {
     "learning_curves.png",
     "accuracy_distribution.png",
     "preset_distribution.png",
+    "published_001.png",
 }
 
 
@@ -39,7 +40,7 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
     ]
     add_trials(sqlite_url, "tiny", trials)
     evaluate_best("tiny", storage_url=sqlite_url, top=2, draws=3, n_pairs=N_PAIRS)
-    reproduce(["mlp-baseline"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    reproduce(["seed001/fc_1"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
 
     path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path / "out")
 
@@ -52,12 +53,12 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
     assert "Not drawn" not in text
     assert text.index("| trial 5 | 5 | siamese conv |") < text.index("| trial 2 | 2 | siamese conv |")  # best first
     assert "8 complete, 0 pruned" in text
-    # the published reference rows, with our number beside the one preset reproduced
-    for name in PUBLISHED_NAMES.values():
-        assert f"| {name} |" in text
-    assert "| LeNet-like+BN+WS+AL | 97.96 ± 0.27 % | seed003-lenet-bn-ws-al | not run | - |" in text
-    assert re.search(r"\| MLP \| 76\.50 % \| mlp-baseline \| \d+\.\d\d ± \d+\.\d\d % \(R=2, embedded\) \| [+-]\d+\.\d\d \|", text)
-    assert "published on full MNIST" in text
+    # the reproduced report's section: its row beside the published figure, with the gap and the CI check
+    assert "### report 001: EE559 Project 1" in text and "### report 003" not in text
+    row = re.search(r"\| Table I, fc_1 \| seed001/fc_1 \| 96,433 \| 76\.50 ± 0\.70 % \(validation\) \| (\d+\.\d\d) ± \d+\.\d\d % \| \[.*\] % \| ([+-]\d+\.\d\d) \| (yes|no) \|", text)
+    assert row is not None, text
+    assert float(row.group(2)) == pytest.approx(float(row.group(1)) - 76.50, abs=0.011)
+    assert "Unstated in the report, chosen here for every row: batch size: 100 (unstated)." in text
 
 
 def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path):
@@ -85,7 +86,7 @@ def test_plots_without_data_are_left_out_with_a_note(sqlite_url, tmp_path):
     assert "no complete trial trained with the alpha-weighted auxiliary loss" in text
     assert "run `search evaluate-best`" in text and "run `search reproduce`" in text
     assert not (tmp_path / "param_importances.png").exists()  # no stale picture beside a new report
-    assert "| MLP | 76.50 % | mlp-baseline | not run | - |" in text
+    assert "_No preset reproduced yet: run `search reproduce --report all`._" in text
 
 
 def test_report_of_an_unknown_study_names_the_studies(sqlite_url, tmp_path):

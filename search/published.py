@@ -1,0 +1,135 @@
+"""The five source reports, reproduced: one table and one plot per report, from the presets' stored draws.
+
+Each row puts a report's printed figure beside ours (mean ± std over fresh draws, its 95 % t interval,
+the gap, and whether the published mean lies inside our interval), and the choices we made where the
+report is silent are listed under its table, so that no number is read without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from models.presets import FIGURES, PRESETS, REPORTS, Preset
+from search.evaluation import ConfigurationResult, EvaluationSummary
+from search.stats import Summary
+from search.tables import TextTable, confidence, mean_std, percent, setting_note
+
+
+def published_figure(preset: Preset) -> str:
+    """The published mean ± std in percent of accuracy, marked where it is not a plain test mean."""
+    p = preset.published
+    text = f"{percent(p.mean)} %" if p.std is None else f"{percent(p.mean)} ± {percent(p.std)} %"
+    return text if p.figure == "test" else f"{text} ({p.figure.replace('_', ' ')})"
+
+
+def inside(summary: Summary | None, value: float) -> str:
+    """Whether `value` lies inside the summary's 95 % interval: yes / no / - (fewer than 2 draws)."""
+    if summary is None or summary.n < 2:
+        return "-"
+    return "yes" if summary.ci_low <= value <= summary.ci_high else "no"
+
+
+def gap(summary: Summary | None, value: float) -> str:
+    return "-" if summary is None or summary.n == 0 else f"{100 * (summary.mean - value):+.2f}"
+
+
+def report_tables(summary: EvaluationSummary) -> list[TextTable]:
+    """One table per report that has reproduced rows in `summary`, in the report's own row order."""
+    ours = {r.candidate.preset: r for r in summary.configurations if r.candidate.preset is not None}
+    tables = []
+    for key, title in REPORTS.items():
+        presets = [p for p in PRESETS.values() if p.report == key and p.name in ours]
+        if not presets:
+            continue
+        best_over_epochs = any(p.scoring == "max_over_epochs" for p in presets)
+        rows = [_row(p, ours[p.name], best_over_epochs) for p in presets]
+        headers = ("row", "preset", "params", "published", "reproduced", "95 % CI", "gap (points)", "published in CI")
+        if best_over_epochs:
+            headers += ("reproduced, best over epochs", "its gap", "in its CI")
+        notes = [setting_note(summary), *_figure_notes(presets), *_choice_notes(presets)]
+        tables.append(TextTable(f"report {key}: {title}", headers, rows, notes))
+    return tables
+
+
+def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool) -> tuple[str, ...]:
+    value, accuracy = preset.published.mean, result.accuracy
+    row = (
+        preset.row,
+        preset.name,
+        f"{result.n_params:,}",
+        published_figure(preset),
+        mean_std(accuracy) + (f" (+{result.n_diverged} diverged)" if result.n_diverged else ""),
+        confidence(accuracy),
+        gap(accuracy, value),
+        inside(accuracy, value),
+    )
+    if best_over_epochs:
+        best = result.best_epoch_accuracy
+        row += (mean_std(best) if best else "-", gap(best, value), inside(best, value))
+    return row
+
+
+def _figure_notes(presets: Sequence[Preset]) -> list[str]:
+    kinds = sorted({p.published.figure for p in presets} - {"test"})
+    return [f"{kind.replace('_', ' ')}: {FIGURES[kind]}." for kind in kinds]
+
+
+def _choice_notes(presets: Sequence[Preset]) -> list[str]:
+    """The report's unstated details we chose: those of every row once, then each row's own."""
+    common = set.intersection(*(set(p.unstated) for p in presets))
+    notes = []
+    if common:
+        ordered = [c for c in presets[0].unstated if c in common]
+        notes.append("Unstated in the report, chosen here for every row: " + "; ".join(ordered) + ".")
+    for p in presets:
+        own = [c for c in p.unstated if c not in common]
+        if own:
+            notes.append(f"{p.name}, chosen here: " + "; ".join(own) + ".")
+    return notes
+
+
+def plot_report(summary: EvaluationSummary, key: str) -> Figure | str:
+    """Published figure against ours (mean and 95 % interval) for each reproduced row of report `key`."""
+    ours = {r.candidate.preset: r for r in summary.configurations if r.candidate.preset is not None}
+    presets = [p for p in PRESETS.values() if p.report == key and p.name in ours]
+    if not presets:
+        return f"no row of report {key} reproduced yet: run `search reproduce --report {key}`."
+    figure = Figure(figsize=(7.5, 0.38 * len(presets) + 1.4))
+    axes = figure.subplots()
+    ys = list(range(len(presets)))[::-1]
+    for y, preset in zip(ys, presets):
+        acc = ours[preset.name].accuracy
+        if acc.n:
+            low = acc.ci_low if acc.n > 1 else acc.mean
+            high = acc.ci_high if acc.n > 1 else acc.mean
+            axes.errorbar(100 * acc.mean, y, xerr=[[100 * (acc.mean - low)], [100 * (high - acc.mean)]],
+                          fmt="o", color="tab:blue", capsize=3, label="reproduced (95 % CI)" if y == ys[0] else None)  # fmt: skip
+        axes.plot(100 * preset.published.mean, y, "x", color="tab:red", markersize=8, label="published" if y == ys[0] else None)
+    axes.set_yticks(ys, [p.name.split("/", 1)[1] for p in presets], fontsize=8)
+    axes.set_xlabel("pair accuracy (%)")
+    axes.set_title(f"report {key}: published vs reproduced ({summary.data_source} digits)", fontsize=10)
+    axes.grid(axis="x", alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    return figure
+
+
+def published_sections(reproduced: Sequence[EvaluationSummary], out_dir: Path) -> list[str]:
+    """The report's 'Published models' part: per data setting and report, its table and its plot."""
+    lines = ["## Published models, reproduced", ""]
+    if not reproduced:
+        return lines + ["_No preset reproduced yet: run `search reproduce --report all`._", ""]
+    for index, summary in enumerate(reproduced):
+        for table in report_tables(summary):
+            key = table.title.split()[1].rstrip(":")
+            filename = f"published_{key}.png" if index == 0 else f"published_{key}_{index}.png"
+            lines += [f"### {table.title}", "", table.markdown(), ""]
+            outcome = plot_report(summary, key)
+            if isinstance(outcome, str):
+                lines += [f"_Not drawn: {outcome}_", ""]
+                continue
+            outcome.savefig(out_dir / filename, dpi=110, bbox_inches="tight")
+            lines += [f"![report {key}: published vs reproduced]({filename})", ""]
+    return lines

@@ -1,0 +1,58 @@
+"""Tables of already formatted text, and the number formats they share: built once, shown as
+Markdown in reports and as rich tables by the CLI."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from search.evaluation import ConfigurationResult, EvaluationSummary
+from search.stats import Summary
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A table of already formatted cells, for Markdown (the report) or rich (the CLI)."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        parts = [f"**{self.title}**", "", line(self.headers), line(["---"] * len(self.headers))]
+        parts += [line(row) for row in self.rows]
+        parts += [""] + [f"_{note}_" for note in self.notes] if self.notes else []
+        return "\n".join(parts)
+
+
+def percent(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.{digits}f}"
+
+
+def mean_std(summary: Summary) -> str:
+    if summary.n == 0:
+        return "-"
+    return f"{percent(summary.mean)} %" if summary.n < 2 else f"{percent(summary.mean)} ± {percent(summary.std)} %"
+
+
+def confidence(summary: Summary) -> str:
+    return "-" if summary.n < 2 else f"[{percent(summary.ci_low)}, {percent(summary.ci_high)}] %"
+
+
+def draw_count(result: ConfigurationResult) -> str:
+    return str(result.accuracy.n) + (f" (+{result.n_diverged} diverged)" if result.n_diverged else "")
+
+
+def setting_note(summary: EvaluationSummary) -> str:
+    seeds = summary.draw_seeds
+    span = f"{seeds[0]}-{seeds[-1]}" if seeds else "none"
+    return (
+        f"Each draw: {summary.n_pairs} fresh training pairs (all used for training) and {summary.n_pairs} test pairs "
+        f"from the {summary.data_source} digits, draw seeds {span}, the same for every configuration; "
+        "diverged draws are stored but left out of the statistics."
+    )
