@@ -12,8 +12,9 @@ measure: a test mean over fresh draws, a validation figure, a maximum over epoch
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from models.configs import NetConfig, TrainConfig
 from models.errors import ConfigError
@@ -27,6 +28,7 @@ FIGURES = {
     "unstated_runs": "test accuracy, number of runs unstated",
 }
 SCORINGS = ("final", "max_over_epochs")
+MAX_NAME = 128  # characters of a preset's (or a variant's) name, as the evaluations table stores it
 
 
 @dataclass(frozen=True)
@@ -513,3 +515,34 @@ def select_presets(names: Sequence[str] | None = None, *, report: str | None = N
             f"the presets are seedNNN/row, e.g. {', '.join(list(PRESETS)[:3])}; `search presets` lists them."
         )
     return [PRESETS[name] for name in chosen]
+
+
+def vary(preset: Preset, changes: Mapping[str, Any]) -> Preset:
+    """The preset with some of its NetConfig/TrainConfig fields changed: one factor at a time, to test
+    what explains a gap to the published figure. The variant is named `name [field=value, ...]` and
+    keeps the published figure it is compared with."""
+    if not changes:
+        return preset
+    net_fields = {f.name for f in dataclasses.fields(NetConfig)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(changes) - net_fields - train_fields)
+    if unknown:
+        raise ConfigError(f"Unknown field(s) {', '.join(unknown)} to vary; a NetConfig or TrainConfig field is needed, e.g. momentum=0.9.")
+    net = NetConfig.from_dict({**preset.net.to_dict(), **{k: v for k, v in changes.items() if k in net_fields}})
+    train = TrainConfig.from_dict({**preset.train.to_dict(), **{k: v for k, v in changes.items() if k in train_fields}})
+    label = ", ".join(f"{key}={_short(value)}" for key, value in changes.items())
+    name = f"{preset.name} [{label}]"
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"The variant name {name!r} is longer than {MAX_NAME} characters; vary fewer fields at once.")
+    return dataclasses.replace(preset, name=name, net=net, train=train)
+
+
+def base_name(name: str) -> str:
+    """The preset a variant's name comes from: 'seed003/sgd [momentum=0.9]' -> 'seed003/sgd'."""
+    return name.split(" [", 1)[0]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "-".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -7,6 +7,7 @@ stderr and exit code 1 (see `_user_errors`). Options shared by several commands 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from models.errors import ModelsError
-from search.errors import SearchError
+from search.errors import EvaluationError, SearchError
 
 if TYPE_CHECKING:
     from search.report import TextTable
@@ -234,6 +235,11 @@ def reproduce(
     workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel (one torch thread each).")] = 2,
     as_json: JsonOption = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown (for a README or a report).")] = False,
+    vary: Annotated[
+        Optional[list[str]],
+        typer.Option("--vary", help="FIELD=VALUE (repeatable): train each preset with this NetConfig/TrainConfig field changed, "
+                     "stored as a variant beside it, e.g. --vary momentum=0.9.", show_default=False),
+    ] = None,  # fmt: skip
 ) -> None:
     """Train the published models (presets) on fresh draws and print each report's table: published vs reproduced."""
     from search.evaluation import reproduce as reproduce_presets
@@ -248,7 +254,7 @@ def reproduce(
     with _user_errors(), _stop_on_interrupt(), _draw_progress("reproducing presets", quiet=as_json) as progress:
         summary = reproduce_presets(
             names, report=report, storage_url=storage, draws=draws, epochs=epochs, data_dir=data_dir,
-            workers=workers, progress=progress, on_configuration=row_done,
+            workers=workers, progress=progress, on_configuration=row_done, changes=_changes(vary or []),
         )  # fmt: skip
     if as_json:
         console.print_json(data=summary.to_dict())
@@ -258,6 +264,20 @@ def reproduce(
             print(table.markdown(), end="\n\n")
         else:
             _print_table(table)
+
+
+def _changes(pairs: list[str]) -> dict[str, object]:
+    """--vary FIELD=VALUE pairs -> {field: value}; VALUE is read as JSON where it parses (0.9, true, [64, 64]), else text."""
+    changes: dict[str, object] = {}
+    for pair in pairs:
+        field, sep, text = pair.partition("=")
+        if not sep or not field.strip():
+            raise EvaluationError(f"--vary {pair!r} is not FIELD=VALUE (e.g. --vary momentum=0.9).")
+        try:
+            changes[field.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            changes[field.strip()] = text.strip()
+    return changes
 
 
 @app.command("presets")

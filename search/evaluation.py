@@ -387,11 +387,13 @@ def reproduce(
     n_pairs: int = DEFAULT_N_PAIRS,
     progress: Progress | None = None,
     on_configuration: ConfigurationDone | None = None,
+    changes: Mapping[str, Any] | None = None,
 ) -> EvaluationSummary:
     """Train published presets on `draws` fresh draws: those named, those of one report ("003", or
     "all"), or all of them when neither is given. Presets whose figure is a maximum over epochs are
-    scored after every epoch, and that maximum is kept beside the final accuracy."""
-    from models.presets import select_presets
+    scored after every epoch, and that maximum is kept beside the final accuracy. `changes` (field ->
+    value) trains each preset's variant instead, stored under its own name, to test one factor."""
+    from models.presets import select_presets, vary
 
     _check_counts(top=1, draws=draws, epochs=epochs, workers=workers, threads=threads)
     database_url(storage_url)
@@ -405,7 +407,7 @@ def reproduce(
             published_std=preset.published_std,
             score_every_epoch=preset.scoring == "max_over_epochs",
         )
-        for preset in select_presets(presets, report=report)
+        for preset in (vary(p, changes or {}) for p in select_presets(presets, report=report))
     ]
     return _evaluate(
         candidates,
@@ -627,9 +629,9 @@ def _stored_candidate(rows: Sequence[EvaluationRow]) -> Candidate:
 
 
 def _published(preset: str):
-    from models.presets import PRESETS
+    from models.presets import PRESETS, base_name
 
-    return PRESETS.get(preset)
+    return PRESETS.get(base_name(preset))
 
 
 @dataclass(frozen=True)

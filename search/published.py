@@ -12,7 +12,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from models.presets import FIGURES, PRESETS, REPORTS, Preset
+from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name
 from search.evaluation import ConfigurationResult, EvaluationSummary
 from search.stats import Summary
 from search.tables import TextTable, confidence, mean_std, percent, setting_note
@@ -38,14 +38,19 @@ def gap(summary: Summary | None, value: float) -> str:
 
 def report_tables(summary: EvaluationSummary) -> list[TextTable]:
     """One table per report that has reproduced rows in `summary`, in the report's own row order."""
-    ours = {r.candidate.preset: r for r in summary.configurations if r.candidate.preset is not None}
+    ours: dict[str, list[ConfigurationResult]] = {}
+    for result in summary.configurations:
+        if result.candidate.preset is not None:  # the preset's own result first, then its variants
+            ours.setdefault(base_name(result.candidate.preset), []).append(result)
+    for results in ours.values():
+        results.sort(key=lambda r: (r.candidate.preset != base_name(r.candidate.preset), r.candidate.preset))
     tables = []
     for key, title in REPORTS.items():
         presets = [p for p in PRESETS.values() if p.report == key and p.name in ours]
         if not presets:
             continue
         best_over_epochs = any(p.scoring == "max_over_epochs" for p in presets)
-        rows = [_row(p, ours[p.name], best_over_epochs) for p in presets]
+        rows = [_row(p, result, best_over_epochs) for p in presets for result in ours[p.name]]
         headers = ("row", "preset", "params", "published", "reproduced", "95 % CI", "gap (points)", "published in CI")
         if best_over_epochs:
             headers += ("reproduced, best over epochs", "its gap", "in its CI")
@@ -55,10 +60,12 @@ def report_tables(summary: EvaluationSummary) -> list[TextTable]:
 
 
 def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool) -> tuple[str, ...]:
+    """A preset's row, or one of its variants' (`name [field=value]`: one factor changed)."""
     value, accuracy = preset.published.mean, result.accuracy
+    name = result.candidate.preset or preset.name
     row = (
-        preset.row,
-        preset.name,
+        preset.row if name == preset.name else "↳ variant",
+        name,
         f"{result.n_params:,}",
         published_figure(preset),
         mean_std(accuracy) + (f" (+{result.n_diverged} diverged)" if result.n_diverged else ""),
@@ -94,7 +101,7 @@ def _choice_notes(presets: Sequence[Preset]) -> list[str]:
 def plot_report(summary: EvaluationSummary, key: str) -> Figure | str:
     """Published figure against ours (mean and 95 % interval) for each reproduced row of report `key`."""
     ours = {r.candidate.preset: r for r in summary.configurations if r.candidate.preset is not None}
-    presets = [p for p in PRESETS.values() if p.report == key and p.name in ours]
+    presets = [p for p in PRESETS.values() if p.report == key and p.name in ours]  # variants are not drawn
     if not presets:
         return f"no row of report {key} reproduced yet: run `search reproduce --report {key}`."
     figure = Figure(figsize=(7.5, 0.38 * len(presets) + 1.4))

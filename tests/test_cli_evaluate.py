@@ -64,7 +64,9 @@ def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url):
     assert "| Tables I-II, MLP | seed002/mlp | 133,762 | 76.50 % |" in result.stdout
     assert "| Table I, FNN + WS + AL | seed003/fnn-ws-al | 35,596 | 93.56 ± 0.71 % |" in result.stdout
     assert "momentum 0 (unstated; PyTorch's default)" in result.stdout  # the choices made where the report is silent
-    assert "[1/2] seed002/mlp: draws stored" in result.stderr and "[2/2] seed003/fnn-ws-al" in result.stderr
+    progress = sorted(line.split("] ", 1)[1] for line in result.stderr.splitlines() if line.startswith("["))
+    assert progress == ["seed002/mlp: draws stored", "seed003/fnn-ws-al: draws stored"]  # a line per row, as each ends
+    assert "[2/2] " in result.stderr
     again = invoke(*args, "--json")  # stored: nothing trained again
     data = json.loads(again.stdout)
     assert data["n_trained"] == 0
@@ -92,6 +94,8 @@ def test_presets_lists_every_row_of_a_report_with_its_figure():
         (("reproduce", "--report", "9"), "Unknown report '9'; the reports are 000, 001, 002, 003, 004 (or 'all')."),
         (("reproduce", "--report", "3", "--presets", "seed003/sgd"), "Give preset names or a report, not both."),
         (("reproduce", "--draws", "0"), "draws must be between 1 and 100"),
+        (("reproduce", "--presets", "seed003/sgd", "--vary", "momentum"), "--vary 'momentum' is not FIELD=VALUE"),
+        (("reproduce", "--presets", "seed003/sgd", "--vary", "momentum=3"), "momentum must be in [0, 1), but got 3."),
         (("report", "--study", "nope", "--out", "x"), "has no study 'nope'"),
     ],
 )

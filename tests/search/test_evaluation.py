@@ -254,3 +254,18 @@ def test_bad_input_gets_one_clear_message(sqlite_url):
     with pytest.raises(EvaluationError, match="needs a direct database URL"):
         evaluate_best("tiny", storage_url="grpc://127.0.0.1:1", draws=1)
     assert _rows(sqlite_url) == []
+
+
+def test_a_preset_variant_changes_one_factor_and_is_stored_beside_its_preset(sqlite_url):
+    base = reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    variant = reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, changes={"momentum": 0.9})
+
+    (b,), (v,) = base.configurations, variant.configurations
+    assert v.candidate.preset == "seed003/fnn-ws-al [momentum=0.9]" and v.candidate.train.momentum == 0.9
+    assert v.candidate.published_mean == b.candidate.published_mean == 0.9356  # compared with the same figure
+    assert v.candidate.key != b.candidate.key and variant.n_trained == 2
+    (stored,) = load_evaluations(sqlite_url)
+    assert sorted(r.candidate.preset for r in stored.configurations) == ["seed003/fnn-ws-al", "seed003/fnn-ws-al [momentum=0.9]"]
+    assert all(r.candidate.published_mean == 0.9356 for r in stored.configurations)
+    with pytest.raises(ConfigError, match="Unknown field"):
+        reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=1, changes={"momentm": 0.9})
