@@ -233,6 +233,7 @@ def reproduce(
     epochs: EvalEpochsOption = None,
     data_dir: DataDirOption = None,
     workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel (one torch thread each).")] = 2,
+    pairs: Annotated[int, typer.Option("--pairs", help="Training pairs (and test pairs) per draw; the reports used 1,000.")] = 1000,
     as_json: JsonOption = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown (for a README or a report).")] = False,
     vary: Annotated[
@@ -254,7 +255,7 @@ def reproduce(
     with _user_errors(), _stop_on_interrupt(), _draw_progress("reproducing presets", quiet=as_json) as progress:
         summary = reproduce_presets(
             names, report=report, storage_url=storage, draws=draws, epochs=epochs, data_dir=data_dir,
-            workers=workers, progress=progress, on_configuration=row_done, changes=_changes(vary or []),
+            workers=workers, n_pairs=pairs, progress=progress, on_configuration=row_done, changes=_changes(vary or []),
         )  # fmt: skip
     if as_json:
         console.print_json(data=summary.to_dict())
