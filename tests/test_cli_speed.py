@@ -1,0 +1,36 @@
+"""`search speed` end to end: the installed executable measures, caches and shows the compute settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from search.cli import app
+
+LABELS = {"plain", "channels_last", "bf16", "channels_last+bf16"}
+
+
+def test_speed_measures_once_then_reads_the_cache(run_search: Callable, tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = run_search("speed", "--threads", "1", "--json", env=env, timeout=180)
+    assert first.returncode == 0, first.stderr
+    measured = json.loads(first.stdout)
+    assert not measured["cached"] and measured["threads"] == 1 and set(measured["us_per_pair_step"]) == LABELS
+    timings = measured["us_per_pair_step"]
+    assert timings[measured["winner"]] == min(timings.values())  # never slower than the plain loop
+    assert measured["probe"] == "siamese 32x64 batch 100"  # the siamese study's first starting point: the recipe
+    assert (tmp_path / "cache" / "digit-pair-search" / "speed.json").exists()
+
+    table = run_search("speed", "--threads", "1", env=env)
+    assert table.returncode == 0, table.stderr
+    assert "winner" in table.stdout and "read from the cache" in table.stdout
+    assert measured["winner"] in table.stdout and "µs per pair-step" in table.stdout
+    assert f"torch {measured['machine']['torch']}" in table.stdout
+
+
+def test_speed_rejects_a_thread_count_below_one() -> None:
+    result = CliRunner().invoke(app, ["speed", "--threads", "0"])
+    assert result.exit_code == 2 and "--threads" in result.output
