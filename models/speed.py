@@ -121,6 +121,8 @@ class SpeedChoice:
     threads: int  # torch threads it was measured with
     probe: str  # the network and batch it was measured on
     machine: Machine
+    clock: str = "wall"  # what was timed: "cpu" (one thread: the process's CPU time) or "wall"
+    load: float | None = None  # the 1-minute load average when it was measured (None where unknown)
     cached: bool = False  # read from the cache rather than measured now
 
     def describe(self) -> str:
@@ -137,6 +139,8 @@ class SpeedChoice:
             "us_per_pair_step": self.us_per_pair_step,
             "threads": self.threads,
             "probe": self.probe,
+            "clock": self.clock,
+            "load": self.load,
             "cached": self.cached,
             "machine": {**self.machine.key(), "cores": self.machine.cores},
         }
@@ -170,10 +174,13 @@ def measure(
     return timings
 
 
-def probe_timer(net: NetConfig, train: TrainConfig, *, steps: int = PROBE_STEPS) -> Callable[[Speed], float]:
+def probe_timer(
+    net: NetConfig, train: TrainConfig, *, steps: int = PROBE_STEPS, clock: Callable[[], float] = time.perf_counter
+) -> Callable[[Speed], float]:
     """time_once(speed) -> seconds per training pair of `steps` warm training steps of `net` under `train`
     (augmentation included, no evaluation), on random inputs of the digits' shape: speed does not depend
-    on the pixels. Each setting keeps its own model, warmed by one untimed run before its first timing."""
+    on the pixels. Each setting keeps its own model, warmed by one untimed run before its first timing.
+    `clock`: wall time, or this process's CPU time (one thread: unaffected by other processes' load)."""
     n = steps * train.batch_size
     data = torch.Generator().manual_seed(0)
     pairs = PairSet(
@@ -190,9 +197,9 @@ def probe_timer(net: NetConfig, train: TrainConfig, *, steps: int = PROBE_STEPS)
         if speed not in trainers:
             trainers[speed] = ModelTrainer(net, train, pairs, seed=0, device="cpu", speed=speed)
             trainers[speed].run_epoch(evaluate=False)  # warm: kernels chosen, buffers allocated
-        began = time.perf_counter()
+        began = clock()
         trainers[speed].run_epoch(evaluate=False)
-        return (time.perf_counter() - began) / n
+        return (clock() - began) / n
 
     return time_once
 
@@ -218,10 +225,20 @@ def choose_speed(
     threads = threads or torch.get_num_threads()
     if not remeasure and (cached := _read_cache(machine, threads)) is not None:
         return cached
+    # One thread: CPU time, which other processes' load hardly moves. More: wall time (CPU time would count
+    # the threads' spinning at barriers), which needs the cores to itself.
+    clock = time.process_time if threads == 1 else time.perf_counter
+    load = _load_average()
+    if time_once is None and threads > 1 and load is not None and load > machine.cores - threads + 0.5:
+        log.warning(
+            "measuring compute settings for %d threads while other processes load the machine (load average %.1f on "
+            "%d cores): the choice may be off; run `search speed --remeasure` when the machine is quiet",
+            threads, load, machine.cores,
+        )  # fmt: skip
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        timings = measure(CANDIDATES, time_once or probe_timer(net, train))
+        timings = measure(CANDIDATES, time_once or probe_timer(net, train, clock=clock))
     finally:
         torch.set_num_threads(previous)
     choice = SpeedChoice(
@@ -230,6 +247,8 @@ def choose_speed(
         threads=threads,
         probe=f"{net.family} {'x'.join(map(str, net.conv_channels))} batch {train.batch_size}",
         machine=machine,
+        clock="cpu" if clock is time.process_time else "wall",
+        load=load,
     )
     _write_cache(choice)
     log.info("compute settings measured: %s", choice.describe())
@@ -247,6 +266,13 @@ def measured_speed() -> Speed:
     return _measured_speed(torch.get_num_threads())
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # Windows
+        return None
+
+
 def _read_cache(machine: Machine, threads: int) -> SpeedChoice | None:
     try:
         stored = json.loads(cache_path().read_text())
@@ -259,6 +285,8 @@ def _read_cache(machine: Machine, threads: int) -> SpeedChoice | None:
             threads=threads,
             probe=entry["probe"],
             machine=machine,
+            clock=entry["clock"],
+            load=entry["load"],
             cached=True,
         )
     except (OSError, ValueError, KeyError, TypeError):
@@ -278,6 +306,8 @@ def _write_cache(choice: SpeedChoice) -> None:
         "speed": dataclasses.asdict(choice.speed),
         "us_per_pair_step": choice.us_per_pair_step,
         "probe": choice.probe,
+        "clock": choice.clock,
+        "load": choice.load,
         "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:

@@ -54,9 +54,11 @@ def speed_table(choice: SpeedChoice) -> TextTable:
         ratio = f"{plain / us:.2f}x" if plain else "-"
         rows.append((name, f"{us:,.0f}", ratio, "winner" if name == label(choice.speed) else ""))
     source = "read from the cache (--remeasure to measure again)" if choice.cached else "measured now"
+    clock = "CPU time" if choice.clock == "cpu" else "wall time"
+    load = "" if choice.load is None else f", load average {choice.load:g} then"
     return TextTable(
         title=f"compute settings, {choice.threads} thread(s): {label(choice.speed)}",
         headers=("setting", "µs per pair-step", "vs plain", ""),
         rows=rows,
-        notes=[f"{choice.machine.describe()}; probe {choice.probe}; {source}."],
+        notes=[f"{choice.machine.describe()}; probe {choice.probe}; timed in {clock}{load}; {source}."],
     )

@@ -19,6 +19,7 @@ def test_speed_measures_once_then_reads_the_cache(run_search: Callable, tmp_path
     assert first.returncode == 0, first.stderr
     measured = json.loads(first.stdout)
     assert not measured["cached"] and measured["threads"] == 1 and set(measured["us_per_pair_step"]) == LABELS
+    assert measured["clock"] == "cpu"
     timings = measured["us_per_pair_step"]
     assert timings[measured["winner"]] == min(timings.values())  # never slower than the plain loop
     assert measured["probe"] == "siamese 32x64 batch 100"  # the siamese study's first starting point: the recipe
@@ -26,7 +27,7 @@ def test_speed_measures_once_then_reads_the_cache(run_search: Callable, tmp_path
 
     table = run_search("speed", "--threads", "1", env=env)
     assert table.returncode == 0, table.stderr
-    assert "winner" in table.stdout and "read from the cache" in table.stdout
+    assert "winner" in table.stdout and "read from the cache" in table.stdout and "timed in CPU time" in table.stdout
     assert measured["winner"] in table.stdout and "µs per pair-step" in table.stdout
     assert f"torch {measured['machine']['torch']}" in table.stdout
 

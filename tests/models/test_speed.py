@@ -116,6 +116,7 @@ def test_a_real_measurement_times_every_candidate(cache_dir: Path) -> None:
     assert all(0 < us < 1e6 for us in choice.us_per_pair_step.values())
     assert choice.us_per_pair_step[label(choice.speed)] == min(choice.us_per_pair_step.values())
     assert choice.probe == "siamese 4x8 batch 20" and torch.get_num_threads() == threads  # the count is restored
+    assert choice.clock == "cpu"  # one thread: CPU time, which other processes' load hardly moves
 
 
 def test_this_machine_names_the_cpu_and_its_relevant_flags() -> None:
