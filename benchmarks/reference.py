@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,8 +61,11 @@ def reference_tree(ref: str, *, repo: Path = REPO) -> Iterator[Path]:
 
 def run_json(tree: Path, script: str, args: Sequence[str]) -> dict:
     """Run `script` (a path under the tree) with `args` and --json in a fresh interpreter against that tree's
-    code; its last output line, parsed. Its other output passes through, indented."""
+    code; its last output line, parsed, plus `run_cpu_seconds`: the CPU time the whole run took (user +
+    system, its child processes included), which other processes' load hardly moves where wall time does.
+    Its other output passes through, indented."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, str(tree / script), *args, "--json"], cwd=tree, env=env, capture_output=True, text=True
     )
@@ -70,7 +74,9 @@ def run_json(tree: Path, script: str, args: Sequence[str]) -> dict:
         print(f"    {line}", flush=True)
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{script} at {tree} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {**json.loads(lines[-1]), "run_cpu_seconds": round(cpu, 2)}
 
 
 def against(ref: str, script: str, args: Sequence[str], *, rounds: int) -> tuple[list[dict], list[dict]]:

@@ -11,21 +11,33 @@ from typer.testing import CliRunner
 from search.cli import app
 
 LABELS = {"plain", "channels_last", "bf16", "channels_last+bf16"}
+REPO = Path(__file__).resolve().parents[1]
+STARTING_POINT = """
+[[enqueue]]
+weight_sharing = true
+aux_loss = "alpha"
+alpha = 1.0
+lr = 0.1
+conv_width = 8
+"""
 
 
 def test_speed_measures_once_then_reads_the_cache(run_search: Callable, tmp_path: Path) -> None:
+    """On a study's first starting point (here the smoke study's space with an 8-wide tower, to keep it short)."""
+    study = tmp_path / "tiny.toml"
+    study.write_text((REPO / "studies" / "smoke.toml").read_text().replace('name = "smoke"', 'name = "tiny"') + STARTING_POINT)
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
-    first = run_search("speed", "--threads", "1", "--json", env=env, timeout=180)
+    first = run_search("speed", "--study", str(study), "--threads", "1", "--json", env=env, timeout=180)
     assert first.returncode == 0, first.stderr
     measured = json.loads(first.stdout)
     assert not measured["cached"] and measured["threads"] == 1 and set(measured["us_per_pair_step"]) == LABELS
     assert measured["clock"] == "cpu"
     timings = measured["us_per_pair_step"]
     assert timings[measured["winner"]] == min(timings.values())  # never slower than the plain loop
-    assert measured["probe"] == "siamese 32x64 batch 100"  # the siamese study's first starting point: the recipe
+    assert measured["probe"] == "siamese 8x16 batch 50"  # the study's first starting point
     assert (tmp_path / "cache" / "digit-pair-search" / "speed.json").exists()
 
-    table = run_search("speed", "--threads", "1", env=env)
+    table = run_search("speed", "--study", str(study), "--threads", "1", env=env)
     assert table.returncode == 0, table.stderr
     assert "winner" in table.stdout and "read from the cache" in table.stdout and "timed in CPU time" in table.stdout
     assert measured["winner"] in table.stdout and "µs per pair-step" in table.stdout
