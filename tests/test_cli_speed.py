@@ -43,6 +43,12 @@ def test_speed_measures_once_then_reads_the_cache(run_search: Callable, tmp_path
     assert measured["winner"] in table.stdout and "µs per pair-step" in table.stdout
     assert f"torch {measured['machine']['torch']}" in table.stdout
 
+    # `search run` takes the same choice from the cache and says so once, before its workers start
+    run = run_search("run", "--study", str(study), "--trials", "1", "--workers", "1", "--storage", f"sqlite:///{tmp_path / 's.db'}", env=env)
+    assert run.returncode == 0, run.stderr
+    logged = [line for line in run.stderr.splitlines() if "compute settings:" in line]
+    assert len(logged) == 1 and f"compute settings: {measured['winner']} (" in logged[0] and "from the cache" in logged[0]
+
 
 def test_speed_rejects_a_thread_count_below_one() -> None:
     result = CliRunner().invoke(app, ["speed", "--threads", "0"])

@@ -1,4 +1,5 @@
-"""search/speed.py: what the compute settings are measured on, and how `search speed` shows them."""
+"""search/speed.py (named apart from tests/models/test_speed.py: pytest needs distinct basenames here): what the compute
+settings are measured on, and how `search speed` shows them."""
 
 from __future__ import annotations
 
