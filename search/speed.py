@@ -3,7 +3,8 @@
 `models.speed` measures the candidates on a probe; here the probe is the study's first starting point
 (`[[enqueue]]`: for `siamese`, the recipe), else the recipe itself. `search run` calls `study_speed`
 once in the parent, before its workers start, and hands the choice to them; `search speed` prints
-`speed_table`.
+`speed_table`. The cache holds one choice per machine and thread count, not per study: another
+study reuses it (`search speed --study NAME --remeasure` measures on that study's network instead).
 """
 
 from __future__ import annotations
