@@ -18,15 +18,21 @@ fastest); storage overhead < 2 % of trial time; peak RSS <= 600 MiB per worker a
 
     python benchmarks/bench_search.py [--study siamese] [--trials 200] [--layouts 2x1,1x2]
         [--storage-check sqlite,postgresql] [--pg-url URL] [--overhead-trials 20] [--epochs E]
-        [--seed S] [--data-dir DIR] [--json] [--out FILE]
+        [--seed S] [--data-dir DIR] [--json] [--out FILE] [--against REF [--rounds R]]
+
+Every run prints the machine (CPU model, avx2/avx512f/avx512_bf16/amx, torch) and each layout's trial rate
+as a ratio against the default layout's, measured in the same run. `--against REF` runs the layout part
+(storage checks off) at commit REF too, in a temporary git worktree, in turns with this commit's for R
+rounds (default 1), and prints this commit's trials per minute against REF's, layout by layout
+(benchmarks/reference.py); its JSON: ref, rounds, machine_info, ratios {layout: this/REF}, this, against.
 
 PostgreSQL is measured on --pg-url (default $SEARCH_TEST_PG_URL) under a unique study name that is
 deleted afterwards; without a URL it is skipped with a note. `--layouts none` or `--storage-check none`
 skips a part. A layout run of fewer than 200 trials projects the 200-trial time from its trial rate.
 
 With --json the last line is one JSON object (--out FILE writes it there too):
-  study, epochs, n_folds, n_pairs, seed, trials, overhead_trials, default_layout, fastest_layout, machine,
-  layouts: [{layout, workers, threads, trials, n_complete, n_pruned, n_failed, interrupted, wall_seconds,
+  study, epochs, n_folds, n_pairs, seed, trials, overhead_trials, default_layout, fastest_layout, machine, machine_info,
+  layouts: [{layout, vs_default (its trials/min over the default layout's), workers, threads, trials, n_complete, n_pruned, n_failed, interrupted, wall_seconds,
              trials_per_minute, minutes_for_200, minutes_projected, best_value, overhead: COSTS,
              workers_memory: [MEMORY], peak_rss_mib, max_rss_growth_pct, storage}],
   storage: [{backend, storage, layout, trials, n_complete, n_pruned, n_failed, wall_seconds, overhead: COSTS}],
@@ -49,7 +55,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import platform
 import queue
 import secrets
 import signal
@@ -62,8 +67,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.trial import FrozenTrial, TrialState
+from reference import against, machine_info, machine_line, ratio
 
 from search.definitions import StudyDefinition, load_definition
 from search.errors import SearchError
@@ -84,6 +89,10 @@ PG_URL_ENVVAR = "SEARCH_TEST_PG_URL"
 
 def main() -> None:
     args = _parse_args()
+    if args.against is not None:
+        compare(args)
+        return
+    print(machine_line(), flush=True)
     try:
         definition = load_definition(args.study).with_overrides(epochs=args.epochs)
     except SearchError as error:
@@ -117,6 +126,9 @@ def main() -> None:
         storage.append({"backend": backend, **{k: run[k] for k in _STORAGE_KEYS}})
 
     fastest = max(layouts, key=lambda r: r["trials_per_minute"])["layout"] if layouts else None
+    default_rate = next((r["trials_per_minute"] for r in layouts if r["layout"] == default_layout), None)
+    for run in layouts:
+        run["vs_default"] = round(run["trials_per_minute"] / default_rate, 3) if default_rate else None
     result = {
         "study": definition.name,
         "epochs": definition.epochs,
@@ -127,7 +139,8 @@ def main() -> None:
         "overhead_trials": args.overhead_trials,
         "default_layout": default_layout,
         "fastest_layout": fastest,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, optuna {optuna.__version__}",
+        "machine": f"{machine_line().removeprefix('machine: ')}, optuna {optuna.__version__}",
+        "machine_info": machine_info(),
         "layouts": layouts,
         "storage": storage,
         "checks": _checks(layouts, storage, default_layout, fastest, fidelity_note=fidelity_note),
@@ -154,6 +167,8 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON object to this file")
+    parser.add_argument("--against", metavar="REF", help="also run the layouts at commit REF, in turns with this one")
+    parser.add_argument("--rounds", type=int, default=1, help="with --against: runs of each commit, in turns")
     args = parser.parse_args()
     for flag in ("trials", "overhead_trials"):
         if getattr(args, flag) < 1:
@@ -421,7 +436,8 @@ def _print_summary(result: dict[str, Any]) -> None:
         stopped = " (interrupted)" if run["interrupted"] else ""
         print(
             f"layout {run['layout']}: {run['n_complete']} complete, {run['n_pruned']} pruned, {run['n_failed']} failed "
-            f"in {run['wall_seconds'] / 60:.1f} min{stopped} = {run['trials_per_minute']:.2f} trials/min; best {best}"
+            f"in {run['wall_seconds'] / 60:.1f} min{stopped} = {run['trials_per_minute']:.2f} trials/min "
+            f"({_fmt_ratio(run.get('vs_default'))} the default layout); best {best}"
         )
         print(f"  outside training: {_describe_costs(run['overhead'])}")
         for m in run["workers_memory"]:
@@ -448,6 +464,44 @@ def _print_summary(result: dict[str, Any]) -> None:
         print(f"  {verdict}  {c['name']}: {value}{unit} (target {c['target']}{unit}){note}")
     for line in result["notes"]:
         print(f"note: {line}")
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def compare(args: argparse.Namespace) -> None:
+    """--against REF: the layout runs at this commit and at REF, in turns; trials per minute this/REF."""
+    passed = ["--study", args.study, "--trials", str(args.trials), "--storage-check", "none"]
+    passed += ["--layouts", ",".join(f"{w}x{t}" for w, t in args.layouts) or "none"]
+    passed += ["--epochs", str(args.epochs)] if args.epochs is not None else []
+    passed += ["--seed", str(args.seed)] if args.seed is not None else []
+    passed += ["--data-dir", str(args.data_dir)] if args.data_dir is not None else []
+    print(machine_line(), flush=True)
+    ours, theirs = against(args.against, "benchmarks/bench_search.py", passed, rounds=args.rounds)
+
+    def rates(results: list[dict], layout: str) -> list[float]:
+        return [run["trials_per_minute"] for result in results for run in result["layouts"] if run["layout"] == layout]
+
+    layouts = [run["layout"] for run in ours[0]["layouts"]]
+    summary = {
+        "ref": args.against,
+        "rounds": args.rounds,
+        "machine_info": machine_info(),
+        "ratios": {layout: round(ratio(rates(ours, layout), rates(theirs, layout)), 3) for layout in layouts if rates(theirs, layout)},
+        "this": ours,
+        "against": theirs,
+    }
+    for layout, value in summary["ratios"].items():
+        print(
+            f"layout {layout}: this commit {statistics.median(rates(ours, layout)):.2f} trials/min, {args.against} "
+            f"{statistics.median(rates(theirs, layout)):.2f}: {value:.2f}x ({args.rounds} round(s), {machine_line()})"
+        )
+    text = json.dumps(summary)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    if args.json:
+        print(text)
 
 
 def _describe_costs(costs: dict[str, Any]) -> str:

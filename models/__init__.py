@@ -7,6 +7,7 @@ from models.fast import fit_many
 from models.nets import FAMILIES, build_net, count_parameters
 from models.pools import DigitPools, Digits, load_pools
 from models.presets import PRESETS, Preset
+from models.speed import SpeedChoice, choose_speed, measured_speed
 from models.train import EpochStats, TrainResult, fit
 
 __all__ = [
@@ -23,13 +24,16 @@ __all__ = [
     "PRESETS",
     "PairSet",
     "Preset",
+    "SpeedChoice",
     "TrainConfig",
     "TrainResult",
     "build_net",
     "check_compatible",
+    "choose_speed",
     "count_parameters",
     "fit",
     "fit_many",
     "load_pools",
     "make_draw",
+    "measured_speed",
 ]

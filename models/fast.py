@@ -1,9 +1,10 @@
 """The fast path: K models of one configuration (the K folds of a trial, or R evaluation draws).
 
 Two strategies, both checked against the plain one-by-one loop in tests/models/test_fast.py:
-- "lockstep": the K models take turns, an epoch each, in the NHWC (channels_last) memory
-  format with bfloat16 autocast where the CPU has native bf16. On the 2-core CPU machine this
-  wins: channels_last makes a training step ~1.7x faster, bf16 another ~1.3x.
+- "lockstep": the K models take turns, an epoch each, in the compute settings measured fastest
+  on this machine (`models.speed`: channels_last and bf16 autocast, each only where it is faster).
+  On the 2-core CPU machines channels_last made a training step ~1.6x faster; bf16 another ~1.3x
+  where the CPU has it natively, and 6x slower where it is emulated.
 - "stacked": the K models as ONE batched computation (torch.func.stack_module_state + vmap),
   one optimizer step for all. Fewer, larger kernels: what a GPU wants. On the CPU it measured
   ~2x slower than lockstep (vmap turns convolutions into grouped ones), so "auto" picks it on
@@ -28,23 +29,10 @@ from models.configs import NetConfig, TrainConfig
 from models.draws import PairSet
 from models.errors import ConfigError
 from models.losses import LossWeighting, loss_terms
+from models.speed import measured_speed
 from models.train import EVAL_CHUNK, OPTIMIZERS, EpochStats, ModelTrainer, Speed, TrainResult, make_scheduler, resolve_device
 
 STRATEGIES = ("auto", "lockstep", "stacked")
-
-def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX); emulated bf16 is slower than fp32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-# Measured on the 2-core machine, 25 epochs of the study's recipe over 10 draws: bf16 autocast
-# made the fast path 1.97x faster than the plain loop (1.54x without) at the same accuracy
-# (98.52 % +- 0.25 vs 98.54 % +- 0.16).
-FAST = Speed(channels_last=True, bf16=native_bf16())
-
 
 def fit_many(
     net: NetConfig,
@@ -54,7 +42,7 @@ def fit_many(
     seeds: Sequence[int],
     device: str | torch.device | None = None,
     on_epoch: Callable[[int, list[EpochStats]], bool] | None = None,
-    speed: Speed = FAST,
+    speed: Speed | None = None,
     strategy: str = "auto",
     score_every_epoch: bool = False,
 ) -> list[TrainResult]:
@@ -64,8 +52,9 @@ def fit_many(
     model's eval_accuracy is None); returning True stops all models. `strategy`: auto
     (stacked on CUDA, lockstep on the CPU), lockstep or stacked; stacked needs training
     sets of one size and falls back to lockstep otherwise (and for staged head-only training, which
-    freezes parameters). `score_every_epoch` scores the evaluation pairs after every epoch even
-    without `on_epoch` (for the best-over-epochs figure)."""
+    freezes parameters). `speed`: the compute settings of the lockstep models; default the ones
+    measured fastest on this CPU (`models.speed.measured_speed`). `score_every_epoch` scores the
+    evaluation pairs after every epoch even without `on_epoch` (for the best-over-epochs figure)."""
     if len(jobs) != len(seeds):
         raise ConfigError(f"fit_many needs one seed per job, but got {len(jobs)} jobs and {len(seeds)} seeds.")
     if strategy not in STRATEGIES:
@@ -78,6 +67,8 @@ def fit_many(
     evaluate = on_epoch is not None or score_every_epoch
     if strategy == "stacked" and _uniform(jobs) and train.staged_second != "head":
         return StackedTrainer(net, train, jobs, seeds=seeds, device=device).run(on_epoch, evaluate=evaluate)
+    if speed is None:
+        speed = measured_speed() if device.type == "cpu" else Speed(channels_last=True)
     trainers = [
         ModelTrainer(net, train, pairs, eval_pairs=eval_pairs, seed=seed, device=device, speed=speed)
         for (pairs, eval_pairs), seed in zip(jobs, seeds)

@@ -112,6 +112,7 @@ def run(
 
     if verbose:
         _log_to(console)
+    logging.getLogger("search.speed").setLevel(logging.INFO)  # say once which compute settings the run uses
     with _user_errors():
         definition = _load_definition(study, epochs=epochs, folds=folds)
         with _RunProgressView(console, definition.name) as view:
@@ -475,3 +476,22 @@ class _RunProgressView:
             running=progress.n_running,
             best=_fmt(progress.best_value),
         )
+
+
+@app.command()
+def speed(
+    study: Annotated[str, typer.Option("--study", help="Measure on this study's first starting point (a name from studies/ or a TOML path).")] = "siamese",
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Torch threads per process; default that of `search run`'s default layout.", show_default=False)] = None,
+    remeasure: Annotated[bool, typer.Option("--remeasure", help="Measure again even when this machine's choice is cached.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the compute settings training uses on this machine: each candidate's µs per pair-step, and the winner."""
+    from search.runner import DEFAULT_THREADS
+    from search.speed import speed_table, study_speed
+
+    with _user_errors():
+        choice = study_speed(_load_definition(study), threads=threads or DEFAULT_THREADS, remeasure=remeasure)
+    if as_json:
+        console.print_json(data=choice.to_dict())
+        return
+    _print_table(speed_table(choice))

@@ -31,7 +31,7 @@ from models.draws import PairSet, make_draw
 from models.errors import ModelsError
 from models.fast import fit_many
 from models.pools import load_pools
-from models.train import EpochStats, TrainResult
+from models.train import EpochStats, Speed, TrainResult
 from search.definitions import StudyDefinition
 from search.space import suggest_configs
 
@@ -47,7 +47,8 @@ class Objective:
 
     The training pairs are drawn and split once, on the first trial, unless given as `pairs` and
     `folds` (a parent process draws and splits them once for all its workers, so that workers never
-    import scikit-learn: with the scipy and pandas it pulls in, ~110 MiB of each worker's memory). `should_stop` is polled after every epoch: when it says so,
+    import scikit-learn: with the scipy and pandas it pulls in, ~110 MiB of each worker's memory). `speed`: the
+    compute settings (default: `models.speed`'s measured choice). `should_stop` is polled after every epoch: when it says so,
     training stops and the trial fails with `TrialInterrupted`.
     """
 
@@ -58,6 +59,7 @@ class Objective:
         data_dir: Path | None = None,
         threads: int | None = None,
         device: str | None = None,
+        speed: Speed | None = None,
         should_stop: Callable[[], bool] | None = None,
         pairs: PairSet | None = None,
         folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
@@ -66,6 +68,7 @@ class Objective:
         self.data_dir = data_dir
         self.threads = threads
         self.device = device
+        self.speed = speed  # None: models.speed's measured choice
         self.should_stop = should_stop or (lambda: False)
         self._pairs = pairs
         self._folds: list[tuple[np.ndarray, np.ndarray]] = list(folds) if folds is not None else []
@@ -128,7 +131,7 @@ class Objective:
             return stop_reason is not None
 
         started = time.perf_counter()
-        results = fit_many(net, train, jobs, seeds=seeds, device=self.device, on_epoch=on_epoch)
+        results = fit_many(net, train, jobs, seeds=seeds, device=self.device, on_epoch=on_epoch, speed=self.speed)
         seconds = time.perf_counter() - started
 
         self._record(trial, net, train, results, seconds, report_seconds)

@@ -34,11 +34,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from models.errors import ModelsError
 from models.draws import PairSet
+from models.train import Speed
 from search.definitions import StudyDefinition
 from search.errors import SearchError, StorageError
 from search.memory import limit_kernel_caches, release_memory
 from search.objective import Objective, TrialInterrupted
 from search.sampling import build_pruner, build_sampler
+from search.speed import study_speed
 from search.storage import is_grpc_url, mask_url, open_storage, resolve_storage_url
 
 logger = logging.getLogger(__name__)
@@ -129,6 +131,7 @@ def run_study(
     data = Objective(definition, data_dir=data_dir)
     pairs, folds = data.training_pairs(), data.folds()  # a bad --data-dir fails here, once
     study = prepare_study(storage, definition)
+    speed = study_speed(definition, threads=threads).speed  # measured once per machine, before any worker runs
     n_existing = len(study.get_trials(deepcopy=False))
     if seed is None:
         seed = definition.seed + secrets.randbelow(2**31)  # distinct across processes and machines
@@ -139,7 +142,7 @@ def run_study(
     jobs = [
         _WorkerJob(
             index=i, definition=definition, storage_url=url, pairs=pairs, folds=folds, sampler_seed=base_seed + i,
-            threads=threads, heartbeat_interval=heartbeat_interval, grace_period=grace_period, verbose=verbose,
+            threads=threads, speed=speed, heartbeat_interval=heartbeat_interval, grace_period=grace_period, verbose=verbose,
             deadline=None if timeout is None else time.time() + timeout,
         )
         for i in range(n_workers)
@@ -311,6 +314,7 @@ class _WorkerJob:
     folds: list[tuple[np.ndarray, np.ndarray]]  # and their KFold splits, so workers never import scikit-learn
     sampler_seed: int
     threads: int
+    speed: Speed  # compute settings, measured by the parent (search.speed)
     heartbeat_interval: float | None
     grace_period: float | None
     verbose: bool
@@ -330,7 +334,7 @@ def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage) -> None:
         sampler=build_sampler(definition, seed=job.sampler_seed),
         pruner=build_pruner(definition),
     )
-    objective = Objective(definition, pairs=job.pairs, folds=job.folds, threads=job.threads, should_stop=shared.stop.is_set)
+    objective = Objective(definition, pairs=job.pairs, folds=job.folds, threads=job.threads, speed=job.speed, should_stop=shared.stop.is_set)
 
     def tracked(trial: optuna.Trial) -> float | tuple[float, float]:
         shared.current[job.index] = trial._trial_id

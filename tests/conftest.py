@@ -24,6 +24,15 @@ def _write_idx(path: Path, array: np.ndarray, *, code: int = 0x08) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _speed_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests (and the `search` processes they start) never read or write the user's cache of measured
+    compute settings (models/speed.py): the session measures once, into a cache of its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture
 def write_idx() -> Callable[..., Path]:
     """write_idx(path, array, *, code=0x08) -> path."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.train import Speed
 from search.definitions import load_definition
 from search.memory import KERNEL_CACHE_CAPACITY, _malloc_trim
 from search.objective import Objective
@@ -55,7 +56,7 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
     prepare_study(open_storage(url), definition)
     job = _WorkerJob(
         index=0, definition=definition, storage_url=url, pairs=parent.training_pairs(), folds=parent.folds(),
-        sampler_seed=0, threads=1, heartbeat_interval=None, grace_period=None, verbose=False, deadline=None,
+        sampler_seed=0, threads=1, speed=Speed(), heartbeat_interval=None, grace_period=None, verbose=False, deadline=None,
     )  # fmt: skip
     (tmp_path / "job.pickle").write_bytes(pickle.dumps(job))
     out = _python(
