@@ -182,3 +182,12 @@ def test_families_registry_and_config_validation():
         NetConfig.from_dict({"familly": "mlp"})
     cfg = NetConfig(hidden=(64, 32), head="prob", kernel_size=(3, 5), fc_width=(16, 8))
     assert NetConfig.from_dict(cfg.to_dict() | {"hidden": [64, 32], "kernel_size": [3, 5], "fc_width": [16, 8]}) == cfg
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_pooling_before_the_activation_changes_nothing(activation):
+    """The conv blocks pool before activating (less work); every activation is non-decreasing, so
+    max-pooling commutes with it exactly."""
+    x = torch.randn(64, 8, 6, 6)
+    act = ACTIVATIONS[activation]()
+    assert torch.equal(torch.nn.functional.max_pool2d(act(x), 2), act(torch.nn.functional.max_pool2d(x, 2)))
