@@ -15,6 +15,8 @@ import logging
 import logging.handlers
 import multiprocessing as mp
 import multiprocessing.connection
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import queue
 import secrets
@@ -141,6 +143,7 @@ def run_study(
     base_seed = seed + 1000 * n_existing  # a resumed run samples anew
 
     ctx = _process_context()
+    _start_helper_processes(ctx)
     shared = _Shared(ctx, n_trials=n_trials, n_workers=n_workers, best=_best_value(study), maximize=_maximize(study))
     jobs = [
         _WorkerJob(
@@ -421,6 +424,25 @@ def _process_context() -> Any:
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["search.runner"])
     return ctx
+
+
+def _start_helper_processes(ctx: Any) -> None:
+    """Start multiprocessing's helper processes (resource tracker, fork server) deaf to Ctrl-C.
+
+    A terminal's Ctrl-C reaches every process of the run. These two would print a traceback if it came
+    while they import (the fork server imports torch: seconds). SIG_IGN survives their exec, and the
+    workers the fork server forks inherit it until `_worker_main` sets its own: the parent alone
+    answers Ctrl-C. A Ctrl-C in the few milliseconds this takes is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signal.signal is for the main thread only
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        mp.resource_tracker.ensure_running()
+        if ctx.get_start_method() == "forkserver":
+            mp.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_main(job: _WorkerJob, shared: _Shared) -> None:
