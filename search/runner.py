@@ -22,6 +22,7 @@ import queue
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -52,6 +53,7 @@ DEFAULT_WORKERS, DEFAULT_THREADS = 2, 1
 MAX_FAILURES_IN_A_ROW = 3  # a worker whose trials keep failing stops instead of spinning
 OPTUNA_MAJOR_ATTR = "optuna_major"  # study user attr: the Optuna major that created the study
 STOP_POLL_SECONDS = 0.2
+QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"  # see _start_helper_processes
 PROGRESS_SECONDS = 5.0  # on_progress is called on every change, and at least this often
 ATTRS_WAIT_SECONDS = 5.0  # how long a joining worker waits for the creator to write the study's attrs
 
@@ -437,11 +439,15 @@ def _start_helper_processes(ctx: Any) -> None:
     if threading.current_thread() is not threading.main_thread():  # signal.signal is for the main thread only
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The tracker unlinks the run's semaphores when the run dies; after a `kill -9` it would warn of
+    # "leaked semaphore objects" while doing just that. It takes its -W options from ours.
+    sys.warnoptions.append(QUIET_TRACKER)
     try:
         mp.resource_tracker.ensure_running()
         if ctx.get_start_method() == "forkserver":
             mp.forkserver.ensure_running()
     finally:
+        sys.warnoptions.remove(QUIET_TRACKER)
         signal.signal(signal.SIGINT, previous)
 
 
