@@ -11,6 +11,7 @@ out. Workers of other `search run` processes (other machines) join the same stud
 
 from __future__ import annotations
 
+import datetime
 import logging
 import logging.handlers
 import multiprocessing as mp
@@ -43,7 +44,7 @@ from search.errors import SearchError, StorageError, StorageOutage
 from search.memory import limit_kernel_caches, release_memory
 from search.objective import Objective, TrialInterrupted
 from search.sampling import build_pruner, build_sampler
-from search.storage import is_grpc_url, mask_url, open_storage, resolve_storage_url
+from search.storage import check_heartbeat, is_grpc_url, mask_url, open_storage, resolve_storage_url
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def run_study(
     data = Objective(definition, data_dir=data_dir)
     pairs, folds = data.training_pairs(), data.folds()  # a bad --data-dir fails here, once
     study = prepare_study(storage, definition, data=data.data_identity())
-    _fail_dead_trials(study)
+    _fail_dead_trials(study, grace_period=check_heartbeat(heartbeat_interval, grace_period)[1])
     n_existing = len(study.get_trials(deepcopy=False))
     if seed is None:
         seed = definition.seed + secrets.randbelow(2**31)  # distinct across processes and machines
@@ -397,6 +398,13 @@ def _trial_loop(
             raise
         except optuna.exceptions.UpdateFinishedTrialError as error:  # failed as stale by another worker meanwhile
             logger.warning("worker %d: %s", job.index, error)
+        except Exception as error:
+            # When the database is gone, Optuna's failed attempt to record the trial's end hides our
+            # StorageOutage behind an UnboundLocalError of its own (_run_trial's `finally`): unwrap it.
+            outage = _outage_behind(error)
+            if outage is None:
+                raise
+            raise outage from None
         trial = finished[0] if finished else None
         state = trial.state if trial is not None else None
         shared.finish(job.index, state, trial.values[0] if trial is not None and trial.values else None)
@@ -564,16 +572,32 @@ def _worker_identity() -> dict[str, Any]:
     return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
 
 
-def _fail_dead_trials(study: optuna.Study) -> None:
-    """Fail and retry at once the RUNNING trials whose worker process on this host is gone (a `kill -9`'d
-    run), instead of waiting out the grace period. A trial of another host, or whose PID is alive (its
-    worker, or a process that reused the PID), is left to the heartbeats."""
+def _fail_dead_trials(study: optuna.Study, *, grace_period: float) -> None:
+    """Fail and retry the RUNNING trials whose worker is known to be gone, instead of waiting for their
+    heartbeats to go stale (which never happens to a trial that recorded none):
+
+    - its worker process on this host is gone (a `kill -9`'d run): at once. A trial of another host,
+      or whose PID is alive (its worker, or a process that reused the PID), is left to the heartbeats;
+    - it never recorded its worker (the database went away as the trial was created, so it recorded
+      no heartbeat either) and started more than the grace period ago.
+    """
     host = socket.gethostname()
+    now = datetime.datetime.now(datetime.timezone.utc)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = trial.user_attrs.get("worker_pid")
-        if trial.user_attrs.get("worker_host") != host or not isinstance(pid, int) or _pid_alive(pid):
-            continue
-        _fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
+        if trial.user_attrs.get("worker_host") == host and isinstance(pid, int) and not _pid_alive(pid):
+            _fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
+        elif "worker_host" not in trial.user_attrs and _age(trial, now) > grace_period:
+            _fail_and_retry(study, trial._trial_id, "it never recorded its worker or a heartbeat", retry=True)
+
+
+def _age(trial: FrozenTrial, now: datetime.datetime) -> float:
+    started = trial.datetime_start
+    if started is None:
+        return 0.0
+    if started.tzinfo is None:  # Optuna 5 stores UTC; a naive value is UTC too
+        started = started.replace(tzinfo=datetime.timezone.utc)
+    return (now - started).total_seconds()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -602,6 +626,12 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, why: str, *, retry: bool
     callback = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
     if callback is not None and retry:
         callback(study, storage.get_trial(trial_id))
+
+
+def _outage_behind(error: BaseException | None) -> StorageOutage | None:
+    while error is not None and not isinstance(error, StorageOutage):
+        error = error.__context__
+    return error
 
 
 def _outage(errors: list[BaseException]) -> bool:
