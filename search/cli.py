@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import optuna
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -27,14 +29,38 @@ if TYPE_CHECKING:
     from search.report import TextTable
     from search.runner import RunProgress
 
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Usage errors (a missing option, a value of the wrong type, an unknown command) as one line on
+    stderr, like the library's errors, instead of click's framed panel; exit code 2 as click's."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, *a: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, *a, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, *a, standalone_mode=False, **extra)
+        except typer.Abort:
+            err_console.print(Text("aborted.", style="yellow"))
+            sys.exit(1)
+        except typer.TyperException as error:  # typer's (vendored) click usage errors
+            context = getattr(error, "ctx", None)
+            where = f" See `{context.command_path} --help`." if context is not None else ""
+            line = " ".join((error.format_message() if hasattr(error, "format_message") else str(error)).split()).rstrip(".") + "."
+            err_console.print(Text.assemble(("error: ", "bold red"), (line + where, "red")), soft_wrap=True)
+            sys.exit(getattr(error, "exit_code", 2))
+        sys.exit(code if isinstance(code, int) else 0)  # an int: the code of a typer.Exit
+
+
 app = typer.Typer(
     help="Hyperparameter search for the MNIST digit-pair comparison study.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_OneLineUsageErrors,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 # Options several commands share; a new command reuses these instead of redeclaring them.
 StorageOption = Annotated[

@@ -75,7 +75,7 @@ def mask_url(url: str) -> str:
         parsed = None
     if parsed is None or url.count("@") > 1:
         return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)
-    return parsed.render_as_string(hide_password=True)
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
 def is_grpc_url(url: str) -> bool:
