@@ -44,7 +44,7 @@ from search.errors import SearchError, StorageError, StorageOutage
 from search.memory import limit_kernel_caches, release_memory
 from search.objective import Objective, TrialInterrupted
 from search.sampling import build_pruner, build_sampler
-from search.storage import check_heartbeat, is_grpc_url, mask_url, open_storage, resolve_storage_url
+from search.storage import check_heartbeat, is_grpc_url, mask_url, open_storage, resolve_storage_url, trial_worker
 
 logger = logging.getLogger(__name__)
 
@@ -345,9 +345,9 @@ class _WorkerJob:
     threads: int
     heartbeat_interval: float | None
     grace_period: float | None
-    max_outage: float | None
     verbose: bool
     deadline: float | None  # time.time() after which no new trial starts
+    max_outage: float | None = None  # seconds a lost database connection is retried (search.storage)
 
 
 def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage) -> None:
@@ -367,8 +367,6 @@ def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage) -> None:
 
     def tracked(trial: optuna.Trial) -> float | tuple[float, float]:
         shared.current[job.index] = trial._trial_id
-        for key, value in _worker_identity().items():  # a later run on this host fails the trial at once if we die
-            trial.set_user_attr(key, value)
         return objective(trial)
 
     verbosity = optuna.logging.get_verbosity()
@@ -567,27 +565,22 @@ def _retry_abandoned(study: optuna.Study, shared: _Shared, worker: int, why: str
         _fail_and_retry(study, trial_id, why, retry=not shared.stop.is_set())
 
 
-def _worker_identity() -> dict[str, Any]:
-    """The user attrs that say which process trains a trial (`worker_pid` is read by bench_search too)."""
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
-
-
 def _fail_dead_trials(study: optuna.Study, *, grace_period: float) -> None:
     """Fail and retry the RUNNING trials whose worker is known to be gone, instead of waiting for their
     heartbeats to go stale (which never happens to a trial that recorded none):
 
     - its worker process on this host is gone (a `kill -9`'d run): at once. A trial of another host,
       or whose PID is alive (its worker, or a process that reused the PID), is left to the heartbeats;
-    - it never recorded its worker (the database went away as the trial was created, so it recorded
-      no heartbeat either) and started more than the grace period ago.
+    - it never recorded its worker (created by another client, or by a version before this record)
+      and started more than the grace period ago.
     """
     host = socket.gethostname()
     now = datetime.datetime.now(datetime.timezone.utc)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = trial.user_attrs.get("worker_pid")
-        if trial.user_attrs.get("worker_host") == host and isinstance(pid, int) and not _pid_alive(pid):
+        worker_host, pid = trial_worker(trial)
+        if worker_host == host and pid is not None and not _pid_alive(pid):
             _fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
-        elif "worker_host" not in trial.user_attrs and _age(trial, now) > grace_period:
+        elif worker_host is None and _age(trial, now) > grace_period:
             _fail_and_retry(study, trial._trial_id, "it never recorded its worker or a heartbeat", retry=True)
 
 

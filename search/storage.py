@@ -18,6 +18,7 @@ import itertools
 import logging
 import os
 import re
+import socket
 import sqlite3
 import time
 import warnings
@@ -172,6 +173,18 @@ def open_storage(
                     "or use postgresql+psycopg://... or sqlite:///..."
                 ) from error
     raise AssertionError("unreachable")
+
+
+def worker_identity() -> dict[str, Any]:
+    """The user attrs that say which process runs a trial, written when it starts running (by the storage
+    `open_storage` returns): a run on the same host fails at once a trial whose process is gone."""
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
+
+
+def trial_worker(trial: FrozenTrial) -> tuple[str | None, int | None]:
+    """(host, pid) of the process that runs `trial`, as `worker_identity` recorded them; None when unknown."""
+    pid = trial.user_attrs.get("worker_pid")
+    return trial.user_attrs.get("worker_host"), pid if isinstance(pid, int) else None
 
 
 def _serialise_sqlite_transactions(engine: sqlalchemy.engine.Engine) -> None:
@@ -430,6 +443,18 @@ class _RetryingRDBStorage(RDBStorage):
         except StorageError as error:
             logger.warning("heartbeat of trial id %d not recorded: %s", trial_id, error)
 
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        if template_trial is None:  # a trial this process runs from now: who runs it is written with it, atomically
+            template_trial = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=worker_identity())
+        return _retrying_create_trial(self, study_id, template_trial)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
+        changed = _retrying_set_state(self, trial_id, state, values)
+        if changed and state == TrialState.RUNNING:  # a waiting trial (a retry, a starting point) claimed by this process
+            for key, value in worker_identity().items():
+                self.set_trial_user_attr(trial_id, key, value)
+        return changed
+
     def _landed(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
         trial: FrozenTrial = RDBStorage.get_trial(self, trial_id)
         return trial.state == state and (values is None or list(trial.values or []) == list(values))
@@ -440,12 +465,14 @@ for _name in (
     "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
     "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
     "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
-    "_create_new_trial", "_set_trial_param", "get_trial_param", "set_trial_state_values",
+    "_set_trial_param", "get_trial_param",
     "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
     "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials", "get_best_trial",
     "_get_best_trial_id", "_get_stale_trial_ids",
 ):  # fmt: skip
     setattr(_RetryingRDBStorage, _name, _with_retry(getattr(RDBStorage, _name), limit=lambda s: s.max_outage))
+_retrying_create_trial = _with_retry(RDBStorage._create_new_trial, limit=lambda s: s.max_outage)
+_retrying_set_state = _with_retry(RDBStorage.set_trial_state_values, limit=lambda s: s.max_outage)
 _retrying_heartbeat = _with_retry(RDBStorage.record_heartbeat, limit=lambda s: min(s.max_outage, s.heartbeat_interval or 0.0))
 
 
