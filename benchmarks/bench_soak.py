@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,9 @@ def _soak(url: str, *, study: str, n_trials: int, n_workers: int, n_restarts: in
     wall = time.monotonic() - started
     trials = optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
     state = {s: sum(t.state == s for t in trials) for s in TrialState}
-    retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) is not None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) is not None]
     return {
         "storage": mask_url(url),
         "machine": f"{_cpu_model()}, {os.cpu_count()} CPUs, {platform.python_version()}",
