@@ -11,7 +11,6 @@ out. Workers of other `search run` processes (other machines) join the same stud
 
 from __future__ import annotations
 
-import datetime
 import logging
 import logging.handlers
 import multiprocessing as mp
@@ -44,7 +43,7 @@ from search.errors import SearchError, StorageError, StorageOutage
 from search.memory import limit_kernel_caches, release_memory
 from search.objective import Objective, TrialInterrupted
 from search.sampling import build_pruner, build_sampler
-from search.storage import check_heartbeat, is_grpc_url, mask_url, open_storage, resolve_storage_url, trial_worker
+from search.storage import is_grpc_url, mask_url, open_storage, resolve_storage_url, trial_worker
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ def run_study(
     data = Objective(definition, data_dir=data_dir)
     pairs, folds = data.training_pairs(), data.folds()  # a bad --data-dir fails here, once
     study = prepare_study(storage, definition, data=data.data_identity())
-    _fail_dead_trials(study, grace_period=check_heartbeat(heartbeat_interval, grace_period)[1])
+    _fail_dead_trials(study)
     n_existing = len(study.get_trials(deepcopy=False))
     if seed is None:
         seed = definition.seed + secrets.randbelow(2**31)  # distinct across processes and machines
@@ -565,32 +564,15 @@ def _retry_abandoned(study: optuna.Study, shared: _Shared, worker: int, why: str
         _fail_and_retry(study, trial_id, why, retry=not shared.stop.is_set())
 
 
-def _fail_dead_trials(study: optuna.Study, *, grace_period: float) -> None:
-    """Fail and retry the RUNNING trials whose worker is known to be gone, instead of waiting for their
-    heartbeats to go stale (which never happens to a trial that recorded none):
-
-    - its worker process on this host is gone (a `kill -9`'d run): at once. A trial of another host,
-      or whose PID is alive (its worker, or a process that reused the PID), is left to the heartbeats;
-    - it never recorded its worker (created by another client, or by a version before this record)
-      and started more than the grace period ago.
-    """
+def _fail_dead_trials(study: optuna.Study) -> None:
+    """Fail and retry at once the RUNNING trials whose worker process on this host is gone (a `kill -9`'d
+    run), instead of waiting for their heartbeats to go stale. A trial of another host, or whose PID is
+    alive (its worker, or a process that reused the PID), is left to the heartbeats."""
     host = socket.gethostname()
-    now = datetime.datetime.now(datetime.timezone.utc)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, pid = trial_worker(trial)
         if worker_host == host and pid is not None and not _pid_alive(pid):
             _fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
-        elif worker_host is None and _age(trial, now) > grace_period:
-            _fail_and_retry(study, trial._trial_id, "it never recorded its worker or a heartbeat", retry=True)
-
-
-def _age(trial: FrozenTrial, now: datetime.datetime) -> float:
-    started = trial.datetime_start
-    if started is None:
-        return 0.0
-    if started.tzinfo is None:  # Optuna 5 stores UTC; a naive value is UTC too
-        started = started.replace(tzinfo=datetime.timezone.utc)
-    return (now - started).total_seconds()
 
 
 def _pid_alive(pid: int) -> bool:

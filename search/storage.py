@@ -6,8 +6,9 @@ MySQL) and TCP keepalives so long trials survive idle-connection drops, and a sm
 `grpc://host:port`: Optuna's gRPC proxy client, for clusters too large for PostgreSQL's connection limit.
 
 Workers send heartbeats; a trial whose worker died is failed after the grace period and retried once
-with the same parameters. A lost database connection is retried with backoff for up to `max_outage` seconds (a database restart, a failover), then reported as one
-`StorageOutage`; writes that may have landed before the connection dropped are checked, not repeated.
+with the same parameters. A lost database connection (a restart, a failover) is retried with backoff
+for up to `max_outage` seconds, then reported as one `StorageOutage`; writes that may have landed
+before the connection dropped are checked, not repeated.
 """
 
 from __future__ import annotations

@@ -174,8 +174,7 @@ def test_a_postgres_stop_of_20_seconds_mid_run_is_ridden_out(pg_cluster: str, tm
 
 @pytest.mark.postgres
 def test_an_outage_longer_than_max_outage_ends_in_one_line_and_loses_nothing(pg_cluster: str, tmp_path: Path) -> None:
-    beats = ("--heartbeat-interval", "1", "--grace-period", "3")  # a trial the outage cut off at its creation has no heartbeat
-    run = Run(tmp_path, *_run_args(pg_cluster, 12, "--workers", "2", "--max-outage", "4", *beats))
+    run = Run(tmp_path, *_run_args(pg_cluster, 12, "--workers", "2", "--max-outage", "4"))
     _wait_until(run, lambda: _finished(pg_cluster) >= 2)
     _pg_ctl("stop")
     try:
@@ -190,7 +189,7 @@ def test_an_outage_longer_than_max_outage_ends_in_one_line_and_loses_nothing(pg_
     before = _finished(pg_cluster)
     assert 2 <= before < 12
     # The resumed run fails at once the trials the first one left RUNNING (their workers are gone) and retries them.
-    code, stdout, stderr = Run(tmp_path, *_run_args(pg_cluster, 12 - before, "--workers", "2", *beats)).finish()
+    code, stdout, stderr = Run(tmp_path, *_run_args(pg_cluster, 12 - before, "--workers", "2")).finish()
     assert code == 0, stderr
     _assert_settled(pg_cluster, 12)
 

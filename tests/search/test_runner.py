@@ -182,9 +182,11 @@ def test_a_trial_whose_worker_process_is_gone_is_failed_and_retried_at_once(sqli
     assert done.user_attrs["worker_host"] == socket.gethostname() and done.user_attrs["worker_pid"] != os.getpid()
     gone = subprocess.Popen(["true"])
     gone.wait()  # its PID now names no process
-    orphan = study.ask(fixed_distributions=done.distributions)
-    orphan.set_user_attr("worker_host", socket.gethostname())
-    orphan.set_user_attr("worker_pid", gone.pid)
+    identity = {"worker_host": socket.gethostname(), "worker_pid": gone.pid}
+    study.add_trial(
+        optuna.trial.create_trial(state=TrialState.RUNNING, params=done.params, distributions=done.distributions, user_attrs=identity)
+    )
+    orphan = study.get_trials(deepcopy=False)[-1]
 
     summary = run_study(SMOKE, storage_url=sqlite_url, n_trials=1, n_workers=1, threads=1)  # default 90 s grace
 
