@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import optuna
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -28,14 +30,38 @@ if TYPE_CHECKING:
     from search.report import TextTable
     from search.runner import RunProgress
 
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Usage errors (a missing option, a value of the wrong type, an unknown command) as one line on
+    stderr, like the library's errors, instead of click's framed panel; exit code 2 as click's."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, *a: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, *a, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, *a, standalone_mode=False, **extra)
+        except typer.Abort:
+            err_console.print(Text("aborted.", style="yellow"))
+            sys.exit(1)
+        except typer.TyperException as error:  # typer's (vendored) click usage errors
+            context = getattr(error, "ctx", None)
+            where = f" See `{context.command_path} --help`." if context is not None else ""
+            line = " ".join((error.format_message() if hasattr(error, "format_message") else str(error)).split()).rstrip(".") + "."
+            err_console.print(Text.assemble(("error: ", "bold red"), (line + where, "red")), soft_wrap=True)
+            sys.exit(getattr(error, "exit_code", 2))
+        sys.exit(code if isinstance(code, int) else 0)  # an int: the code of a typer.Exit
+
+
 app = typer.Typer(
     help="Hyperparameter search for the MNIST digit-pair comparison study.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_OneLineUsageErrors,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 # Options several commands share; a new command reuses these instead of redeclaring them.
 StorageOption = Annotated[
@@ -105,15 +131,17 @@ def run(
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per worker; default 1 with --workers, else search.runner.DEFAULT_THREADS.", show_default=False)] = None,
     heartbeat_interval: Annotated[Optional[float], typer.Option("--heartbeat-interval", help="Seconds between a running trial's heartbeats.", show_default="30")] = None,
     grace_period: Annotated[Optional[float], typer.Option("--grace-period", help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval.", show_default="90")] = None,
+    max_outage: Annotated[Optional[float], typer.Option("--max-outage", help="Seconds a lost database connection (a restart, a failover) is retried before the run stops; finished trials are kept either way.", show_default="120")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log per-fold results.")] = False,
 ) -> None:
     """Run (or resume) a study: add TRIALS new finished trials with WORKERS processes."""
-    from search.runner import run_study
+    with _stop_on_startup_interrupt():
+        from search.runner import run_study  # torch & co.: seconds, during which Ctrl-C is answered too
 
     if verbose:
         _log_to(console)
     logging.getLogger("search.speed").setLevel(logging.INFO)  # say once which compute settings the run uses
-    with _user_errors():
+    with _user_errors(), _stop_on_startup_interrupt():
         definition = _load_definition(study, epochs=epochs, folds=folds)
         with _RunProgressView(console, definition.name) as view:
             summary = run_study(
@@ -127,6 +155,7 @@ def run(
                 threads=threads,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
+                max_outage=max_outage,
                 verbose=verbose,
                 on_progress=view.update,
                 on_warning=_warn,
@@ -371,6 +400,16 @@ def _stop_on_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _stop_on_startup_interrupt() -> Iterator[None]:
+    """Ctrl-C before `run_study` has its own handler (loading, opening the storage, starting workers)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(Text("interrupted while starting: no trial was started by this run; run the command again to start.", style="yellow"), soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+@contextlib.contextmanager
 def _draw_progress(description: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar over the draws being trained, on a terminal; no display otherwise."""
     if quiet or not console.is_terminal:
@@ -442,9 +481,12 @@ def _study_name(study: str) -> str:
 
 
 class _RunProgressView:
-    """Live progress of `search run` on a terminal: trials done / asked, best value, elapsed, ETA; silent otherwise."""
+    """Progress of `search run`: a live bar on a terminal; otherwise (a log file, `nohup`, compose logs)
+    one plain line per finished trial, and one a minute while none finishes."""
 
     def __init__(self, console: Console, study_name: str) -> None:
+        self._console = console
+        self._name = study_name
         self._live = console.is_terminal
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -458,6 +500,7 @@ class _RunProgressView:
             transient=True,
         )
         self._task = self._progress.add_task(study_name, total=None, running=0, best="-")
+        self._printed: tuple[int, float] | None = None  # (n_done, elapsed) of the last plain line
 
     def __enter__(self) -> _RunProgressView:
         if self._live:
@@ -469,6 +512,9 @@ class _RunProgressView:
             self._progress.stop()
 
     def update(self, progress: RunProgress) -> None:
+        if not self._live:
+            self._plain_line(progress)
+            return
         self._progress.update(
             self._task,
             completed=progress.n_done,
@@ -476,6 +522,27 @@ class _RunProgressView:
             running=progress.n_running,
             best=_fmt(progress.best_value),
         )
+
+    def _plain_line(self, progress: RunProgress) -> None:
+        last_done, last_time = self._printed if self._printed is not None else (0, 0.0)
+        if progress.n_done == last_done and progress.elapsed - last_time < PLAIN_PROGRESS_SECONDS:
+            return
+        self._printed = (progress.n_done, progress.elapsed)
+        eta = "-" if progress.n_done == 0 else _duration(progress.elapsed / progress.n_done * (progress.n_trials - progress.n_done))
+        self._console.print(
+            f"{self._name}: {progress.n_done}/{progress.n_trials} trials, {progress.n_running} running, "
+            f"best {_fmt(progress.best_value)}, elapsed {_duration(progress.elapsed)}, ETA {eta}",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+PLAIN_PROGRESS_SECONDS = 60.0  # without a terminal, a progress line at least this often
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 @app.command()
@@ -495,3 +562,4 @@ def speed(
         console.print_json(data=choice.to_dict())
         return
     _print_table(speed_table(choice))
+

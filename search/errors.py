@@ -15,5 +15,9 @@ class StorageError(SearchError):
     """A storage URL that is malformed, unreachable, unwritable or holds an incompatible study."""
 
 
+class StorageOutage(StorageError):
+    """The database stayed unreachable for longer than the run rides out (`--max-outage`)."""
+
+
 class EvaluationError(SearchError):
     """An evaluation that cannot run: no completed trial, unknown preset, bad draw count."""

@@ -40,7 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from models.configs import NetConfig, TrainConfig, check_compatible
 from search.errors import EvaluationError
 from search.stats import PairedTests, Summary, paired_tests, summarize
-from search.storage import best_trials, is_grpc_url, open_storage, resolve_storage_url
+from search.storage import best_trials, is_grpc_url, mask_url, open_storage, resolve_storage_url
 
 if TYPE_CHECKING:
     from search.definitions import StudyDefinition
@@ -120,22 +120,24 @@ def database_url(storage_url: str | None) -> str:
     url = resolve_storage_url(storage_url)
     if is_grpc_url(url):
         raise EvaluationError(
-            f"The evaluations table needs a direct database URL, but the storage is the gRPC proxy {url}; "
+            f"The evaluations table needs a direct database URL, but the storage is the gRPC proxy {mask_url(url)}; "
             "pass --storage with the database URL the proxy serves (sqlite:///FILE or postgresql+psycopg://...)."
         )
     return url
 
 
 @contextmanager
-def open_evaluations(storage_url: str | None) -> Iterator[Engine]:
+def open_evaluations(storage_url: str | None, *, reading: bool = False) -> Iterator[Engine]:
     """The engine of the storage's database with the `evaluations` table created if missing.
 
     The engine is the one `open_storage` builds for Optuna (SQLite busy timeout, PostgreSQL pre-ping),
-    so the table sits next to the study.
+    so the table sits next to the study. `reading`: an existing storage, possibly read-only, where
+    the table is not created (callers check `has_table`).
     """
-    engine: Engine = open_storage(database_url(storage_url)).engine
+    engine: Engine = open_storage(database_url(storage_url), reading=reading).engine
     try:
-        _create_table(engine)
+        if not reading:
+            _create_table(engine)
         yield engine
     finally:
         engine.dispose()
@@ -581,7 +583,9 @@ def load_evaluations(storage_url: str | None, *, study_name: str | None = None) 
     preset) order, without comparisons.
     """
     owner = EvaluationRow.preset.is_not(None) if study_name is None else EvaluationRow.study_name == study_name
-    with open_evaluations(storage_url) as engine, Session(engine) as session:
+    with open_evaluations(storage_url, reading=True) as engine, Session(engine) as session:
+        if not sqlalchemy.inspect(engine).has_table(EvaluationRow.__tablename__):
+            return []  # nothing evaluated in this storage yet
         rows = list(session.scalars(select(EvaluationRow).where(owner).order_by(EvaluationRow.id)))
         session.expunge_all()
     groups: dict[tuple[str, int, str | None, str], list[EvaluationRow]] = {}

@@ -14,6 +14,7 @@ reads and writes), `worker_pid`, `worker_rss_mib` (the worker process's peak RSS
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -83,6 +84,15 @@ class Objective:
             pools = load_pools(self.data_dir)
             self._pairs = make_draw(pools, seed=self.definition.data_seed, n_pairs=self.definition.n_pairs).train
         return self._pairs
+
+    def data_identity(self) -> dict[str, str]:
+        """Where the digits come from ("embedded" or "idx:<dir>") and a SHA-256 of the training pool's
+        content: a study records both at creation, and a run on other digits is refused (search.runner)."""
+        pools = load_pools(self.data_dir)
+        digest = hashlib.sha256()
+        for tensor in (pools.train.images, pools.train.labels):
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return {"data_source": pools.source, "data_sha256": digest.hexdigest()}
 
     def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(fit, validation) positions in the training pairs: scikit-learn's shuffled `KFold`.

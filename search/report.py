@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
+from search.errors import SearchError
 from search.evaluation import (
     ConfigurationResult,
     EvaluationSummary,
@@ -115,8 +118,7 @@ def write_report(
     """
     database_url(storage_url)  # the evaluations are read from the database itself, not through a gRPC proxy
     study = load_study(storage_url, study_name)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _writable_dir(Path(out_dir))
     cells = study_cells(study_name) if cells is None else tuple(dict(c) for c in cells)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     complete = [t for t in trials.values() if t.state == TrialState.COMPLETE and t.values]
@@ -158,12 +160,34 @@ def write_report(
             (out_dir / filename).unlink(missing_ok=True)  # an earlier report's picture would no longer match
             lines += [f"### {title}", "", f"_Not drawn: {outcome}_", ""]
             continue
-        outcome.savefig(out_dir / filename, dpi=110, bbox_inches="tight")
+        with _cannot_write(out_dir):
+            outcome.savefig(out_dir / filename, dpi=110, bbox_inches="tight")
         lines += [f"### {title}", "", f"![{title}]({filename})", ""]
 
     path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
+    with _cannot_write(out_dir):
+        path.write_text("\n".join(lines))
     return path
+
+
+def _writable_dir(out_dir: Path) -> Path:
+    """`out_dir`, created if missing, once a file could be written in it: checked before any work is done."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SearchError(f"--out {out_dir} is a file, but the report needs a directory: name a new or existing directory.")
+    with _cannot_write(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()  # os.access says yes to root on read-only mounts and /proc
+    return out_dir
+
+
+@contextmanager
+def _cannot_write(out_dir: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        raise SearchError(
+            f"Cannot write the report to {out_dir}: {error.strerror or error}. Choose a writable directory with --out."
+        ) from error
 
 
 def _overview(study: optuna.Study, trials: Mapping[int, FrozenTrial], storage_url: str | None) -> list[str]:

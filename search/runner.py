@@ -15,13 +15,17 @@ import logging
 import logging.handlers
 import multiprocessing as mp
 import multiprocessing.connection
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import queue
 import secrets
 import signal
+import socket
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +40,12 @@ from models.errors import ModelsError
 from models.draws import PairSet
 from models.train import Speed
 from search.definitions import StudyDefinition
-from search.errors import SearchError, StorageError
+from search.errors import SearchError, StorageError, StorageOutage
 from search.memory import limit_kernel_caches, release_memory
 from search.objective import Objective, TrialInterrupted
 from search.sampling import build_pruner, build_sampler
 from search.speed import study_speed
-from search.storage import is_grpc_url, mask_url, open_storage, resolve_storage_url
+from search.storage import is_grpc_url, mask_url, open_storage, resolve_storage_url, trial_worker
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ DEFAULT_WORKERS, DEFAULT_THREADS = 2, 1
 MAX_FAILURES_IN_A_ROW = 3  # a worker whose trials keep failing stops instead of spinning
 OPTUNA_MAJOR_ATTR = "optuna_major"  # study user attr: the Optuna major that created the study
 STOP_POLL_SECONDS = 0.2
+QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"  # see _start_helper_processes
+PROGRESS_SECONDS = 5.0  # on_progress is called on every change, and at least this often
 ATTRS_WAIT_SECONDS = 5.0  # how long a joining worker waits for the creator to write the study's attrs
 
 
@@ -108,6 +114,7 @@ def run_study(
     threads: int | None = None,
     heartbeat_interval: float | None = None,
     grace_period: float | None = None,
+    max_outage: float | None = None,
     verbose: bool = False,
     on_progress: Callable[[RunProgress], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
@@ -119,18 +126,21 @@ def run_study(
     seed, so `search run` processes started together on several machines (or compose replicas)
     do not propose the same configurations; pass `seed` for a reproducible run. The training
     draw and the folds always follow the definition, so every trial is scored on the same data.
-    `timeout` stops starting new trials after that many seconds; running ones finish.
+    `timeout` stops starting new trials after that many seconds; running ones finish. A database
+    that stops answering is waited for, up to `max_outage` seconds (search.storage), then the run
+    ends with `StorageOutage`: its finished trials are stored, and the next run retries the rest.
     """
     n_workers, threads = _check_run_args(n_trials, n_workers, threads, timeout)
     url = resolve_storage_url(storage_url)
-    storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+    storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_outage=max_outage)
     if is_grpc_url(url) and on_warning is not None:
         on_warning(
             "the gRPC storage proxy sends no heartbeats: a trial whose worker dies stays RUNNING and is not retried."
         )
     data = Objective(definition, data_dir=data_dir)
     pairs, folds = data.training_pairs(), data.folds()  # a bad --data-dir fails here, once
-    study = prepare_study(storage, definition)
+    study = prepare_study(storage, definition, data=data.data_identity())
+    _fail_dead_trials(study)
     speed = study_speed(definition, threads=threads).speed  # measured once per machine, before any worker runs
     n_existing = len(study.get_trials(deepcopy=False))
     if seed is None:
@@ -138,11 +148,13 @@ def run_study(
     base_seed = seed + 1000 * n_existing  # a resumed run samples anew
 
     ctx = _process_context()
+    _start_helper_processes(ctx)
     shared = _Shared(ctx, n_trials=n_trials, n_workers=n_workers, best=_best_value(study), maximize=_maximize(study))
     jobs = [
         _WorkerJob(
             index=i, definition=definition, storage_url=url, pairs=pairs, folds=folds, sampler_seed=base_seed + i,
-            threads=threads, speed=speed, heartbeat_interval=heartbeat_interval, grace_period=grace_period, verbose=verbose,
+            threads=threads, speed=speed, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+            max_outage=max_outage, verbose=verbose,
             deadline=None if timeout is None else time.time() + timeout,
         )
         for i in range(n_workers)
@@ -159,17 +171,22 @@ def run_study(
             _run_processes(ctx, jobs, shared, study, report)
         except KeyboardInterrupt:  # the second Ctrl-C: Optuna has failed the running trial already
             interrupted.set()
-        finally:
+        except StorageOutage:  # nothing can be written: the next run fails and retries the trials left RUNNING
+            raise
+        except BaseException:
             _fail_leftovers(study, shared)
+            raise
+        _fail_leftovers(study, shared)
     report()
     return _summary(study, url, shared, n_trials, time.monotonic() - started, interrupted.is_set())
 
 
-def prepare_study(storage: BaseStorage, definition: StudyDefinition) -> optuna.Study:
+def prepare_study(storage: BaseStorage, definition: StudyDefinition, *, data: Mapping[str, str] | None = None) -> optuna.Study:
     """Create the study named after the definition, or load it after checking it is the same one.
 
-    A study created from another definition (fingerprint), or by another Optuna major, is refused:
-    trials of different searches are never mixed.
+    A study created from another definition (fingerprint), on other digits (`data`, from
+    `Objective.data_identity`), or by another Optuna major, is refused: trials of different searches
+    are never mixed.
     """
     attrs = {
         "definition_fingerprint": definition.fingerprint(),
@@ -177,6 +194,7 @@ def prepare_study(storage: BaseStorage, definition: StudyDefinition) -> optuna.S
         "n_pairs": definition.n_pairs,
         "n_folds": definition.n_folds,
         "epochs": definition.epochs,
+        **(data or {}),
     }
     major = optuna.__version__.split(".")[0]
     try:
@@ -185,7 +203,7 @@ def prepare_study(storage: BaseStorage, definition: StudyDefinition) -> optuna.S
         )
     except optuna.exceptions.DuplicatedStudyError:
         study_id = storage.get_study_id_from_name(definition.name)
-        _check_existing(storage, study_id, definition, attrs["definition_fingerprint"], major)
+        _check_existing(storage, study_id, definition, attrs, major)
     else:
         for key, value in {**attrs, OPTUNA_MAJOR_ATTR: major}.items():
             storage.set_study_user_attr(study_id, key, value)
@@ -197,8 +215,9 @@ def prepare_study(storage: BaseStorage, definition: StudyDefinition) -> optuna.S
     return optuna.load_study(study_name=definition.name, storage=storage)
 
 
-def _check_existing(storage: BaseStorage, study_id: int, definition: StudyDefinition, fingerprint: str, major: str) -> None:
+def _check_existing(storage: BaseStorage, study_id: int, definition: StudyDefinition, attrs: Mapping[str, Any], major: str) -> None:
     url = mask_url(getattr(storage, "url", "the storage"))
+    fingerprint = attrs["definition_fingerprint"]
     user_attrs = storage.get_study_user_attrs(study_id)
     deadline = time.monotonic() + ATTRS_WAIT_SECONDS
     while "definition_fingerprint" not in user_attrs:  # another process may have created it a moment ago
@@ -223,6 +242,18 @@ def _check_existing(storage: BaseStorage, study_id: int, definition: StudyDefini
             f"it ran {user_attrs.get('n_folds')} folds x {user_attrs.get('epochs')} epochs). Studies are never "
             "mixed: restore the definition (and the --epochs/--folds it ran with) or use another --storage."
         )
+    theirs = user_attrs.get("data_sha256")  # absent from studies created before data was recorded
+    if theirs is not None and "data_sha256" in attrs and theirs != attrs["data_sha256"]:
+        raise StorageError(
+            f"The study {definition.name!r} in {url} was created from other digits ({_data_name(user_attrs)}, "
+            f"sha256 {str(theirs)[:12]}) than this run's ({_data_name(attrs)}, sha256 {attrs['data_sha256'][:12]}). "
+            "Studies are never mixed: run with the --data-dir it was created with, or use another --storage."
+        )
+
+
+def _data_name(attrs: Mapping[str, Any]) -> str:
+    source = str(attrs.get("data_source", "unknown"))
+    return "the embedded digits" if source == "embedded" else f"--data-dir {source.removeprefix('idx:')}"
 
 
 def _check_run_args(n_trials: int, n_workers: int | None, threads: int | None, timeout: float | None) -> tuple[int, int]:
@@ -319,6 +350,7 @@ class _WorkerJob:
     grace_period: float | None
     verbose: bool
     deadline: float | None  # time.time() after which no new trial starts
+    max_outage: float | None = None  # seconds a lost database connection is retried (search.storage)
 
 
 def _work(job: _WorkerJob, shared: _Shared, *, storage: BaseStorage) -> None:
@@ -367,6 +399,13 @@ def _trial_loop(
             raise
         except optuna.exceptions.UpdateFinishedTrialError as error:  # failed as stale by another worker meanwhile
             logger.warning("worker %d: %s", job.index, error)
+        except Exception as error:
+            # When the database is gone, Optuna's failed attempt to record the trial's end hides our
+            # StorageOutage behind an UnboundLocalError of its own (_run_trial's `finally`): unwrap it.
+            outage = _outage_behind(error)
+            if outage is None:
+                raise
+            raise outage from None
         trial = finished[0] if finished else None
         state = trial.state if trial is not None else None
         shared.finish(job.index, state, trial.values[0] if trial is not None and trial.values else None)
@@ -398,6 +437,29 @@ def _process_context() -> Any:
     return ctx
 
 
+def _start_helper_processes(ctx: Any) -> None:
+    """Start multiprocessing's helper processes (resource tracker, fork server) deaf to Ctrl-C.
+
+    A terminal's Ctrl-C reaches every process of the run. These two would print a traceback if it came
+    while they import (the fork server imports torch: seconds). SIG_IGN survives their exec, and the
+    workers the fork server forks inherit it until `_worker_main` sets its own: the parent alone
+    answers Ctrl-C. A Ctrl-C in the few milliseconds this takes is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signal.signal is for the main thread only
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The tracker unlinks the run's semaphores when the run dies; after a `kill -9` it would warn of
+    # "leaked semaphore objects" while doing just that. It takes its -W options from ours.
+    sys.warnoptions.append(QUIET_TRACKER)
+    try:
+        mp.resource_tracker.ensure_running()
+        if ctx.get_start_method() == "forkserver":
+            mp.forkserver.ensure_running()
+    finally:
+        sys.warnoptions.remove(QUIET_TRACKER)
+        signal.signal(signal.SIGINT, previous)
+
+
 def _worker_main(job: _WorkerJob, shared: _Shared) -> None:
     """Entry point of a worker process: the parent alone handles Ctrl-C."""
     _exit_with_parent()
@@ -405,11 +467,17 @@ def _worker_main(job: _WorkerJob, shared: _Shared) -> None:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # the parent's last resort: Optuna fails the trial
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search_logger = logging.getLogger("search")
-    search_logger.addHandler(logging.handlers.QueueHandler(shared.messages))
+    search_logger.addHandler(_TaggedQueueHandler(shared.messages))
     search_logger.setLevel(logging.INFO if job.verbose else logging.WARNING)
     search_logger.propagate = False
     try:
-        storage = open_storage(job.storage_url, heartbeat_interval=job.heartbeat_interval, grace_period=job.grace_period)
+        storage = open_storage(
+            job.storage_url,
+            heartbeat_interval=job.heartbeat_interval,
+            grace_period=job.grace_period,
+            max_outage=job.max_outage,
+            rejoin=True,
+        )
         _work(job, shared, storage=storage)
     except (SearchError, ModelsError) as error:
         shared.messages.put(("error", error))
@@ -419,6 +487,13 @@ def _worker_main(job: _WorkerJob, shared: _Shared) -> None:
     except Exception as error:
         shared.messages.put(("error", SearchError(f"worker {job.index} crashed: {type(error).__name__}: {error}")))
         raise
+
+
+class _TaggedQueueHandler(logging.handlers.QueueHandler):
+    """Sends a worker's log records to the parent as ("log", record), beside its ("error", exception) messages."""
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.queue.put_nowait(("log", record))
 
 
 def _exit_with_parent() -> None:
@@ -450,16 +525,17 @@ def _run_processes(ctx: Any, jobs: list[_WorkerJob], shared: _Shared, study: opt
     for process in processes:
         process.start()
     errors: list[BaseException] = []
-    shown = None
+    shown, reported = None, time.monotonic()
     try:
         while any(p.is_alive() for p in processes):
             _drain(shared, errors)
             for job, process in zip(jobs, processes):
-                if process.exitcode not in (None, 0):
+                if process.exitcode not in (None, 0) and not _outage(errors):
                     _retry_abandoned(study, shared, job.index, f"its worker exited with code {process.exitcode}")
             progress = shared.progress(0.0)
-            if (progress.n_done, progress.n_running, progress.best_value) != shown:
-                shown = (progress.n_done, progress.n_running, progress.best_value)
+            changed = (progress.n_done, progress.n_running, progress.best_value) != shown
+            if changed or time.monotonic() - reported >= PROGRESS_SECONDS:
+                shown, reported = (progress.n_done, progress.n_running, progress.best_value), time.monotonic()
                 report()
             if errors:
                 shared.closing.set()  # no new trials; the running ones finish
@@ -473,6 +549,8 @@ def _run_processes(ctx: Any, jobs: list[_WorkerJob], shared: _Shared, study: opt
                 process.kill()
             process.join()
         _drain(shared, errors)
+    if _outage(errors):  # the database is gone: failing the abandoned trials would only wait out another outage
+        raise errors[0]
     for job, process in zip(jobs, processes):
         if process.exitcode != 0:
             _retry_abandoned(study, shared, job.index, f"its worker exited with code {process.exitcode}")
@@ -486,8 +564,34 @@ def _run_processes(ctx: Any, jobs: list[_WorkerJob], shared: _Shared, study: opt
 def _retry_abandoned(study: optuna.Study, shared: _Shared, worker: int, why: str) -> None:
     """A worker died during a trial: fail the trial now and queue its retry, as a stale heartbeat would."""
     trial_id = shared.abandon(worker)
-    if trial_id == -1:
-        return
+    if trial_id != -1:
+        _fail_and_retry(study, trial_id, why, retry=not shared.stop.is_set())
+
+
+def _fail_dead_trials(study: optuna.Study) -> None:
+    """Fail and retry at once the RUNNING trials whose worker process on this host is gone (a `kill -9`'d
+    run), instead of waiting for their heartbeats to go stale. A trial of another host, or whose PID is
+    alive (its worker, or a process that reused the PID), is left to the heartbeats."""
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker_host, pid = trial_worker(trial)
+        if worker_host == host and pid is not None and not _pid_alive(pid):
+            _fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _fail_and_retry(study: optuna.Study, trial_id: int, why: str, *, retry: bool) -> None:
+    """Fail a RUNNING trial whose worker is gone and, with `retry`, queue its parameters again once
+    (Optuna's RetryHeartbeatStaleTrialCallback, as for a stale heartbeat)."""
     storage = study._storage
     try:
         if storage.get_trial(trial_id).state != TrialState.RUNNING:
@@ -498,9 +602,19 @@ def _retry_abandoned(study: optuna.Study, shared: _Shared, worker: int, why: str
     except optuna.exceptions.UpdateFinishedTrialError:  # the heartbeat check of another worker was first
         return
     logger.warning("trial id %d failed: %s", trial_id, why)
-    retry = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
-    if retry is not None and not shared.stop.is_set():
-        retry(study, storage.get_trial(trial_id))
+    callback = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
+    if callback is not None and retry:
+        callback(study, storage.get_trial(trial_id))
+
+
+def _outage_behind(error: BaseException | None) -> StorageOutage | None:
+    while error is not None and not isinstance(error, StorageOutage):
+        error = error.__context__
+    return error
+
+
+def _outage(errors: list[BaseException]) -> bool:
+    return bool(errors) and isinstance(errors[0], StorageOutage)
 
 
 def _drain(shared: _Shared, errors: list[BaseException]) -> None:

@@ -6,21 +6,24 @@ MySQL) and TCP keepalives so long trials survive idle-connection drops, and a sm
 `grpc://host:port`: Optuna's gRPC proxy client, for clusters too large for PostgreSQL's connection limit.
 
 Workers send heartbeats; a trial whose worker died is failed after the grace period and retried once
-with the same parameters. A lost database connection is retried with backoff, then reported as one
-`StorageError`; writes that may have landed before the connection dropped are checked, not repeated.
+with the same parameters. A lost database connection (a restart, a failover) is retried with backoff
+for up to `max_outage` seconds, then reported as one `StorageOutage`; writes that may have landed
+before the connection dropped are checked, not repeated.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import os
 import re
+import socket
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +37,7 @@ from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateF
 from optuna.storages import BaseStorage, GrpcStorageProxy, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from search.errors import StorageError
+from search.errors import StorageError, StorageOutage
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +47,11 @@ DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a running trial's heartbeat
 DEFAULT_GRACE_PERIOD = 90.0  # seconds without a heartbeat before a trial counts as dead
 SQLITE_BUSY_TIMEOUT = 60.0  # seconds a SQLite writer waits for another process's lock
 CONNECT_TIMEOUT = 10  # seconds to reach a database server
-RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # backoff between attempts after a lost connection (~15 s in all)
+DEFAULT_MAX_OUTAGE = 120.0  # seconds a lost database connection is retried before the operation gives up
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # backoff between the first attempts after a lost connection ...
+MAX_RETRY_DELAY = 5.0  # ... then one attempt every 5 s until the outage is over or lasts too long
 GRPC_READY_TIMEOUT = 10.0  # seconds to wait for a gRPC proxy to answer
+_DRIVER_PACKAGES = {"mysql": "mysqlclient", "postgresql": "'psycopg[binary]'"}  # what `pip install` brings a backend's driver
 
 _T = TypeVar("_T")
 
@@ -59,8 +65,19 @@ def resolve_storage_url(url: str | None) -> str:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, fit to print and log."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """The URL with its password replaced by ***, fit to print and log: every URL shown goes through here.
+
+    SQLAlchemy's parser reads the password as the URL will be used (percent-encoded / @ : % # included).
+    A password with a raw (unencoded) `@` would leave its end in the parsed host, and text SQLAlchemy
+    cannot parse has no password to find: in both, everything between `user:` and the last `@` is masked.
+    """
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or url.count("@") > 1:
+        return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
 def is_grpc_url(url: str) -> bool:
@@ -72,19 +89,34 @@ def open_storage(
     *,
     heartbeat_interval: float | None = None,
     grace_period: float | None = None,
+    max_outage: float | None = None,
+    rejoin: bool = False,
+    reading: bool = False,
 ) -> BaseStorage:
     """An Optuna storage for `url` (resolved with `resolve_storage_url`), checked to be usable now.
 
+    Once open, an operation that loses the connection is retried until the database answers again,
+    for up to `max_outage` seconds (default DEFAULT_MAX_OUTAGE) counted from the first failure.
+    With `rejoin` (a worker process of a run already going) opening it waits out an outage too.
+    With `reading` (commands that only read) a SQLite file must exist already, and one this process
+    cannot write is opened read-only.
     Raises StorageError (one line, password masked) for a malformed or unsupported URL, an unwritable
     SQLite path, an unreachable server, or a schema written by another Optuna version.
     """
     url = resolve_storage_url(url)
     interval, grace = check_heartbeat(heartbeat_interval, grace_period)
+    outage = check_max_outage(max_outage)
     if is_grpc_url(url):
         return _open_grpc(url)
     parsed = _parse_db_url(url)
+    read_only = False
     if parsed.get_backend_name() == "sqlite":
-        _prepare_sqlite_file(url, parsed)
+        read_only = _prepare_sqlite_file(url, parsed, reading=reading)
+        if read_only:  # SQLite's URI form: opened for reading only; a WAL file in a read-only directory
+            # cannot get its shared-memory file, so it is read as a snapshot (immutable)
+            path = Path(parsed.database or "").resolve()
+            options = "mode=ro" if os.access(path.parent, os.W_OK) else "mode=ro&immutable=1"
+            parsed = parsed.set(database=f"file:{path}?{options}", query={"uri": "true"})
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs = {
@@ -102,7 +134,8 @@ def open_storage(
         }
     else:  # mysql: Optuna sets pool_pre_ping itself
         engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
-    for attempt in range(3):
+    started = time.monotonic()
+    for attempt in itertools.count():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeat_interval is "experimental" in Optuna 5
             try:
@@ -113,7 +146,8 @@ def open_storage(
                     grace_period=grace,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
                 )
-                if parsed.get_backend_name() == "sqlite":
+                storage.max_outage = outage
+                if parsed.get_backend_name() == "sqlite" and not read_only:
                     _serialise_sqlite_transactions(storage.engine)
                 return storage
             except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as error:
@@ -121,13 +155,37 @@ def open_storage(
                 if _lost_table_race(error) and attempt < 2:
                     time.sleep(0.5 * (attempt + 1))
                     continue
+                # A worker joining a run that is already going waits out an outage as the run's other calls do.
+                delay = RETRY_DELAYS[attempt] if attempt < len(RETRY_DELAYS) else MAX_RETRY_DELAY
+                if rejoin and _is_transient(error) and time.monotonic() + delay - started <= outage:
+                    logger.warning("storage: %s; retrying in %.1f s", _outage_cause(error), delay)
+                    time.sleep(delay)
+                    continue
                 raise StorageError(f"Cannot reach the storage {mask_url(url)}: {_root_cause(error)}") from error
             except RuntimeError as error:  # Optuna's table-schema version check
                 raise StorageError(
                     f"The storage {mask_url(url)} was written by an incompatible Optuna version "
                     f"(this worker runs Optuna {optuna.__version__}): {_one_line(error)}"
                 ) from error
+            except ImportError as error:  # e.g. mysql:// without its driver installed
+                raise StorageError(
+                    f"The storage {mask_url(url)} needs a database driver that is not installed ({_root_cause(error)}); "
+                    f"install it, e.g. `pip install {_DRIVER_PACKAGES.get(parsed.get_backend_name(), 'its driver')}`, "
+                    "or use postgresql+psycopg://... or sqlite:///..."
+                ) from error
     raise AssertionError("unreachable")
+
+
+def worker_identity() -> dict[str, Any]:
+    """The user attrs that say which process runs a trial, written when it starts running (by the storage
+    `open_storage` returns): a run on the same host fails at once a trial whose process is gone."""
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
+
+
+def trial_worker(trial: FrozenTrial) -> tuple[str | None, int | None]:
+    """(host, pid) of the process that runs `trial`, as `worker_identity` recorded them; None when unknown."""
+    pid = trial.user_attrs.get("worker_pid")
+    return trial.user_attrs.get("worker_host"), pid if isinstance(pid, int) else None
 
 
 def _serialise_sqlite_transactions(engine: sqlalchemy.engine.Engine) -> None:
@@ -166,6 +224,14 @@ def check_heartbeat(heartbeat_interval: float | None, grace_period: float | None
     return interval, grace
 
 
+def check_max_outage(max_outage: float | None) -> float:
+    """The seconds a lost connection is retried, default filled in; zero gives up at the first failure."""
+    outage = DEFAULT_MAX_OUTAGE if max_outage is None else float(max_outage)
+    if not outage >= 0:  # also refuses NaN
+        raise StorageError(f"--max-outage must be zero or a positive number of seconds, but got {outage:g}.")
+    return outage
+
+
 def _parse_db_url(url: str) -> sqlalchemy.engine.URL:
     try:
         parsed = sqlalchemy.engine.make_url(url)
@@ -187,12 +253,16 @@ def _parse_db_url(url: str) -> sqlalchemy.engine.URL:
     return parsed
 
 
-def _prepare_sqlite_file(url: str, parsed: sqlalchemy.engine.URL) -> None:
-    """Check the SQLite file can be written, and switch it to WAL (persistent: every later connection uses it)."""
+def _prepare_sqlite_file(url: str, parsed: sqlalchemy.engine.URL, *, reading: bool) -> bool:
+    """Check the SQLite file can be written, and switch it to WAL (persistent: every later connection uses it).
+
+    `reading`: the file must exist, and one that cannot be written is fine; returns True when it is to
+    be opened read-only.
+    """
     database = parsed.database or ""
     if database in ("", ":memory:") or database.startswith("file::memory:"):
         raise StorageError(
-            f"The storage {url!r} is an in-memory SQLite database that other processes cannot share; "
+            f"The storage {mask_url(url)!r} is an in-memory SQLite database that other processes cannot share; "
             "name a file, e.g. sqlite:///search.db."
         )
     path = Path(database).expanduser()
@@ -204,12 +274,20 @@ def _prepare_sqlite_file(url: str, parsed: sqlalchemy.engine.URL) -> None:
         )
     if path.is_dir():
         raise StorageError(f"Cannot use the SQLite storage {path}: it is a directory; name a file inside it.")
+    if reading and not path.exists():
+        raise StorageError(
+            f"There is no SQLite storage at {path}: the file does not exist. Check --storage (or $SEARCH_STORAGE), "
+            "or create it with `search run`."
+        )
+    if reading and os.access(path, os.R_OK) and not (os.access(path, os.W_OK) and os.access(directory, os.W_OK)):
+        return True
     if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
         raise StorageError(f"Cannot write the SQLite storage {path}: permission denied; choose a writable path.")
     try:
         _use_wal(path)
     except sqlite3.Error as error:
         raise StorageError(f"Cannot open the SQLite storage {path}: {error}.") from error
+    return False
 
 
 def _use_wal(path: Path) -> None:
@@ -237,9 +315,9 @@ def _open_grpc(url: str) -> GrpcStorageProxy:
     try:
         host, port = parts.hostname, parts.port
     except ValueError as error:
-        raise StorageError(f"Malformed gRPC storage URL {url!r}: the port must be a number, as in grpc://host:13000.") from error
+        raise StorageError(f"Malformed gRPC storage URL {mask_url(url)!r}: the port must be a number, as in grpc://host:13000.") from error
     if not host or port is None or parts.path not in ("", "/"):
-        raise StorageError(f"Malformed gRPC storage URL {url!r}: expected grpc://host:port.")
+        raise StorageError(f"Malformed gRPC storage URL {mask_url(url)!r}: expected grpc://host:port.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         proxy = GrpcStorageProxy(host=host, port=port)
@@ -256,6 +334,21 @@ def _open_grpc(url: str) -> GrpcStorageProxy:
 
 # ---------------------------------------------------------------------------------------------------
 # Retrying after a lost connection.
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """`error` and the exceptions behind it, through `raise ... from` (__cause__) and raises inside
+    `except` blocks (__context__): Optuna's StorageInternalError <- PendingRollbackError has the
+    OperationalError of a server restart only as the context of the rollback that failed."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
 
 
 def _root_cause(error: BaseException) -> str:
@@ -277,25 +370,36 @@ def _lost_table_race(error: BaseException) -> bool:
 
 def _is_transient(error: BaseException) -> bool:
     """A dropped connection, an unreachable server or a busy SQLite file: worth trying again."""
-    seen: BaseException | None = error
-    while seen is not None:
+    for seen in _chain(error):
         if isinstance(seen, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
             return True
         if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
             return True
-        seen = seen.__cause__
     return False
 
 
-def _with_retry(method: Callable[..., _T]) -> Callable[..., _T]:
+def _outage_cause(error: BaseException) -> str:
+    """The database's own words for a lost connection (the OperationalError deep in the chain), one line."""
+    for seen in _chain(error):
+        if isinstance(seen, sqlalchemy.exc.DBAPIError):
+            return _one_line(seen.orig if seen.orig is not None else seen)
+    return _root_cause(error)
+
+
+def _with_retry(method: Callable[..., _T], *, limit: Callable[[_RetryingRDBStorage], float]) -> Callable[..., _T]:
+    """`method` retried after a lost connection while the outage lasts less than `limit(storage)` seconds.
+
+    The outage is the storage's, not the call's: it starts at the first failure of any call and ends
+    at the next success, so the calls that follow a failed one (Optuna failing the trial, reading it
+    back) give up at once instead of each waiting out another `max_outage`.
+    """
     name = method.__name__
 
     @functools.wraps(method)
     def retrying(self: _RetryingRDBStorage, *args: Any, **kwargs: Any) -> _T:
-        started = time.monotonic()
-        for attempt in range(len(RETRY_DELAYS) + 1):
+        for attempt in itertools.count():
             try:
-                return method(self, *args, **kwargs)
+                result = method(self, *args, **kwargs)
             except UpdateFinishedTrialError:
                 # A state write whose commit landed before the connection dropped: done, not repeated.
                 if attempt > 0 and name == "set_trial_state_values" and self._landed(*args, **kwargs):
@@ -304,16 +408,22 @@ def _with_retry(method: Callable[..., _T]) -> Callable[..., _T]:
             except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as error:
                 if not _is_transient(error):
                     raise
-                if attempt == len(RETRY_DELAYS):
-                    raise StorageError(
-                        f"Lost the connection to the storage {mask_url(self.url)} ({_root_cause(error)}); "
-                        f"gave up after {attempt + 1} attempts over {time.monotonic() - started:.0f} s. "
+                now = time.monotonic()
+                if self.down_since is None:
+                    self.down_since = now
+                delay = RETRY_DELAYS[attempt] if attempt < len(RETRY_DELAYS) else MAX_RETRY_DELAY
+                if now + delay - self.down_since > limit(self):
+                    raise StorageOutage(
+                        f"Lost the connection to the storage {mask_url(self.url)} ({_outage_cause(error)}); gave up after "
+                        f"{attempt + 1} attempts over {now - self.down_since:.0f} s (--max-outage {self.max_outage:g}). "
                         "Finished trials are safe in the database: check that it runs, then run the command again."
                     ) from error
-                delay = RETRY_DELAYS[attempt]
-                logger.warning("storage %s: %s (%s); retrying in %.1f s", name, _root_cause(error), type(error).__name__, delay)
+                logger.warning("storage %s: %s (%s); retrying in %.1f s", name, _outage_cause(error), type(error).__name__, delay)
                 self.scoped_session.remove()  # drop the broken session; the pool reconnects (pre-ping)
                 time.sleep(delay)
+            else:
+                self.down_since = None
+                return result
         raise AssertionError("unreachable")
 
     return retrying
@@ -322,13 +432,29 @@ def _with_retry(method: Callable[..., _T]) -> Callable[..., _T]:
 class _RetryingRDBStorage(RDBStorage):
     """Optuna's RDBStorage whose operations survive a dropped connection or a busy SQLite file."""
 
+    max_outage: float = DEFAULT_MAX_OUTAGE  # seconds an outage is ridden out (set by open_storage)
+    down_since: float | None = None  # time.monotonic() of the first failure of the current outage
+
     def record_heartbeat(self, trial_id: int) -> None:
         # Runs in Optuna's heartbeat thread: an error there would kill the thread with a traceback and
-        # the trial would go stale while it still trains. A missed beat is logged; the next one tries again.
+        # the trial would go stale while it still trains. A missed beat is logged; the next one tries again
+        # (retried for one interval only: the trial waits for this thread when it ends).
         try:
             _retrying_heartbeat(self, trial_id)
         except StorageError as error:
             logger.warning("heartbeat of trial id %d not recorded: %s", trial_id, error)
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        if template_trial is None:  # a trial this process runs from now: who runs it is written with it, atomically
+            template_trial = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=worker_identity())
+        return _retrying_create_trial(self, study_id, template_trial)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
+        changed = _retrying_set_state(self, trial_id, state, values)
+        if changed and state == TrialState.RUNNING:  # a waiting trial (a retry, a starting point) claimed by this process
+            for key, value in worker_identity().items():
+                self.set_trial_user_attr(trial_id, key, value)
+        return changed
 
     def _landed(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
         trial: FrozenTrial = RDBStorage.get_trial(self, trial_id)
@@ -340,13 +466,15 @@ for _name in (
     "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
     "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
     "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
-    "_create_new_trial", "_set_trial_param", "get_trial_param", "set_trial_state_values",
+    "_set_trial_param", "get_trial_param",
     "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
     "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials", "get_best_trial",
     "_get_best_trial_id", "_get_stale_trial_ids",
 ):  # fmt: skip
-    setattr(_RetryingRDBStorage, _name, _with_retry(getattr(RDBStorage, _name)))
-_retrying_heartbeat = _with_retry(RDBStorage.record_heartbeat)
+    setattr(_RetryingRDBStorage, _name, _with_retry(getattr(RDBStorage, _name), limit=lambda s: s.max_outage))
+_retrying_create_trial = _with_retry(RDBStorage._create_new_trial, limit=lambda s: s.max_outage)
+_retrying_set_state = _with_retry(RDBStorage.set_trial_state_values, limit=lambda s: s.max_outage)
+_retrying_heartbeat = _with_retry(RDBStorage.record_heartbeat, limit=lambda s: min(s.max_outage, s.heartbeat_interval or 0.0))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -367,7 +495,7 @@ class StudyRow:
 
 def list_studies(storage_url: str | None = None) -> list[StudyRow]:
     """Every study in the storage, by name, with trial counts by state and the best first-objective value."""
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, reading=True)
     rows = []
     for frozen in sorted(storage.get_all_studies(), key=lambda s: s.study_name):
         trials = storage.get_all_trials(frozen._study_id, deepcopy=False)
@@ -389,7 +517,7 @@ def list_studies(storage_url: str | None = None) -> list[StudyRow]:
 
 def load_study(storage_url: str | None, study_name: str) -> optuna.Study:
     """An existing study of the storage; StorageError naming the studies there when it has none by that name."""
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, reading=True)
     names = sorted(s.study_name for s in storage.get_all_studies())
     if study_name not in names:
         raise StorageError(

@@ -6,12 +6,20 @@ or the training runs the `search` console script (the `run_search` fixture, in t
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import urllib.parse
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
+from evaluation_helpers import add_trials
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -134,3 +142,84 @@ def test_two_commands_share_one_study_then_studies_and_show_read_it(storage_url:
     changed = run_search("run", "--study", "smoke", "--trials", "1", "--folds", "3", "--storage", storage_url)
     assert changed.returncode == 1
     assert "was created from a different definition" in one_error_line(changed)
+
+
+# --- what a run shows: worker logs, plain progress, masked passwords ----------------------------------
+
+
+def test_verbose_run_shows_the_workers_log_lines_and_a_line_per_trial(run_search) -> None:
+    """Workers send their log records to the parent through a queue; the parent used to crash on them.
+    Without a terminal (here a pipe) each finished trial prints a plain progress line."""
+    result = run_search("run", "--study", "smoke", "--trials", "3", "--workers", "1", "--verbose", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "INFO search.objective: trial 0 fold 1/2: completed" in result.stdout  # a worker's record, shown by the parent
+    assert "3/3 new finished trials" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.startswith("smoke: ")]
+    assert [line.split(" trials,")[0] for line in lines] == ["smoke: 1/3", "smoke: 2/3", "smoke: 3/3"]
+    assert re.fullmatch(r"smoke: 3/3 trials, 0 running, best 0\.\d{4}, elapsed \d+:\d\d:\d\d, ETA 0:00:00", lines[-1])
+
+
+def test_read_only_commands_read_a_read_only_sqlite_file(tmp_path: Path) -> None:
+    add_trials(f"sqlite:///{tmp_path / 'search.db'}", "smoke", [{"lr": 0.1, "value": 0.75}])
+    # In a directory of its own, both read-only. As root (CI) the commands run as `nobody`: root may write anything.
+    shared = Path(tempfile.mkdtemp(prefix="search-ro-"))
+    try:
+        (shared / "ro.db").write_bytes((tmp_path / "search.db").read_bytes())
+        (shared / "out").mkdir()
+        os.chmod(shared / "out", 0o777)
+        os.chmod(shared / "ro.db", 0o444)
+        os.chmod(shared, 0o555)
+        as_reader = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"} | {"HOME": str(shared / "out"), "MPLCONFIGDIR": str(shared / "out"), "COLUMNS": "200"}
+        storage = ["--storage", f"sqlite:///{shared / 'ro.db'}"]
+        commands = {"│ smoke │": ["studies"], "best trials of smoke": ["show", "--study", "smoke"], "report written to": ["report", "--study", "smoke", "--out", str(shared / "out")]}
+        for expected, command in commands.items():
+            result = subprocess.run([*as_reader, SEARCH, *command, *storage], capture_output=True, text=True, env=env, cwd=shared / "out", timeout=120)
+            assert result.returncode == 0, (command, result.stderr)
+            assert expected in result.stdout
+        assert "1 complete" in (shared / "out" / "report.md").read_text()
+    finally:
+        os.chmod(shared, 0o755)
+        shutil.rmtree(shared)
+
+
+@pytest.fixture
+def pg_url_with_password(pg_url: str) -> Iterator[tuple[str, str]]:
+    """(url, password): a role of this test alone whose password holds / @ : % #, owning pg_url's database.
+
+    Creating a role needs PostgreSQL's superuser: `su postgres` (CI runs as root)."""
+    import sqlalchemy
+
+    password = "pa/s@s:w%rd#9"
+    role = f"search_pw_{uuid.uuid4().hex[:8]}"
+    database = sqlalchemy.engine.make_url(pg_url).database
+
+    def psql(sql: str) -> None:
+        command = f"psql -v ON_ERROR_STOP=1 -q -d {database}"
+        done = subprocess.run(["su", "postgres", "-c", command], input=sql, text=True, capture_output=True)
+        assert done.returncode == 0, done.stderr
+
+    psql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'; ALTER DATABASE \"{database}\" OWNER TO {role};")
+    try:
+        url = sqlalchemy.engine.make_url(pg_url).set(username=role, password=password)
+        yield url.render_as_string(hide_password=False), password
+    finally:
+        psql(f"REASSIGN OWNED BY {role} TO search; DROP OWNED BY {role}; DROP ROLE {role};")
+
+
+@pytest.mark.postgres
+def test_a_password_with_url_syntax_is_never_shown(pg_url_with_password: tuple[str, str], run_search, tmp_path: Path) -> None:
+    url, password = pg_url_with_password
+    assert urllib.parse.quote(password, safe="") in url  # percent-encoded in the URL, as the README says
+    run = run_search("run", "--study", "smoke", "--trials", "1", "--workers", "1", "--storage", url, timeout=120)
+    assert run.returncode == 0, run.stderr
+    report = run_search("report", "--study", "smoke", "--out", "rep", "--storage", url)
+    assert report.returncode == 0, report.stderr
+    missing = run_search("show", "--study", "nope", "--storage", url)
+    assert missing.returncode == 1 and "has no study 'nope'" in one_error_line(missing)
+    shown = run.stdout + run.stderr + report.stdout + report.stderr + missing.stderr + (tmp_path / "rep" / "report.md").read_text()
+    role = url.split("://")[1].split(":")[0]
+    assert f"postgresql+psycopg://{role}:***@127.0.0.1" in shown
+    for secret in (password, urllib.parse.quote(password, safe=""), "pa/s", "w%rd", "rd#9", "s:w"):
+        assert secret not in shown, secret

@@ -17,6 +17,7 @@ import optuna
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
+from processes import alive, descendants
 
 SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console script of this venv
 HEARTBEAT, GRACE = 1, 3  # seconds: short, so a dead worker's trial goes stale quickly
@@ -66,48 +67,19 @@ def _wait_for_running_trial(storage: str, worker: subprocess.Popen, timeout: flo
     raise AssertionError(f"no trial started within {timeout:g} s")
 
 
-def _stat_fields(pid: int | str) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state, parent pid, ...); None once it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _descendants(pid: int) -> list[int]:
-    """The processes under `pid` (children, their children...), from /proc."""
-    parents = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        fields = _stat_fields(entry.name)
-        if fields is not None:  # None: exited meanwhile
-            parents[int(entry.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running (not gone, not a zombie waiting for its reaper)."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] != "Z"
-
-
 def test_killed_worker_trial_is_failed_and_retried(storage_url: str, run_search) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     first = subprocess.Popen([SEARCH, *_run_args(storage_url, N_TRIALS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         killed = _wait_for_running_trial(storage_url, first)
-        workers = _descendants(first.pid)  # the fork server and the worker process it forked
+        workers = descendants(first.pid)  # the fork server and the worker process it forked
         assert len(workers) >= 2, workers
         first.send_signal(signal.SIGKILL)  # no clean-up at all: as if the machine was lost
         first.wait(timeout=30)
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not [pid for pid in workers if _alive(pid)], "a worker outlived its `search run`"
+        assert not [pid for pid in workers if alive(pid)], "a worker outlived its `search run`"
     finally:
         if first.poll() is None:
             first.kill()

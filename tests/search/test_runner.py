@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -160,3 +161,38 @@ def test_timeout_stops_starting_trials(sqlite_url: str) -> None:
     assert 1 <= summary.n_added < 200 and not summary.interrupted
     assert timeout <= summary.elapsed < timeout + 30
     assert summary.n_failed == 0 and TrialState.RUNNING not in _states(sqlite_url)
+
+
+def test_a_study_records_its_data_and_refuses_other_digits(sqlite_url: str) -> None:
+    embedded = {"data_source": "embedded", "data_sha256": "a" * 64}
+    study = prepare_study(open_storage(sqlite_url), SMOKE, data=embedded)
+    assert {key: study.user_attrs[key] for key in embedded} == embedded
+    prepare_study(open_storage(sqlite_url), SMOKE, data=embedded)  # the same digits load fine
+    other = {"data_source": "idx:/data/mnist", "data_sha256": "b" * 64}
+    with pytest.raises(StorageError, match=r"created from other digits \(the embedded digits, sha256 aaaaaaaaaaaa\) than this run's \(--data-dir /data/mnist, sha256 bbbbbbbbbbbb\)"):
+        prepare_study(open_storage(sqlite_url), SMOKE, data=other)
+
+
+def test_a_trial_whose_worker_process_is_gone_is_failed_and_retried_at_once(sqlite_url: str) -> None:
+    """A `kill -9`'d run leaves a trial RUNNING; its heartbeat would take the grace period to go stale.
+    The next run on the same host sees its worker's PID is gone and retries it straight away."""
+    run_study(SMOKE, storage_url=sqlite_url, n_trials=1, n_workers=1, threads=1)
+    study = optuna.load_study(study_name="smoke", storage=sqlite_url)
+    [done] = study.get_trials(deepcopy=False)
+    assert done.user_attrs["worker_host"] == socket.gethostname() and done.user_attrs["worker_pid"] != os.getpid()
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its PID now names no process
+    identity = {"worker_host": socket.gethostname(), "worker_pid": gone.pid}
+    study.add_trial(
+        optuna.trial.create_trial(state=TrialState.RUNNING, params=done.params, distributions=done.distributions, user_attrs=identity)
+    )
+    orphan = study.get_trials(deepcopy=False)[-1]
+
+    summary = run_study(SMOKE, storage_url=sqlite_url, n_trials=1, n_workers=1, threads=1)  # default 90 s grace
+
+    trials = {t.number: t for t in optuna.load_study(study_name="smoke", storage=sqlite_url).get_trials(deepcopy=False)}
+    assert trials[orphan.number].state == TrialState.FAIL
+    assert trials[orphan.number].user_attrs["failure_reason"] == f"abandoned: its worker process {gone.pid} on {socket.gethostname()} is gone"
+    [retry] = [t for t in trials.values() if t.number > orphan.number]
+    assert retry.params == orphan.params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert summary.n_added == 1 and summary.elapsed < 60

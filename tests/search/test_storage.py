@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import optuna
@@ -19,6 +21,7 @@ from search.storage import (
     DEFAULT_STORAGE_URL,
     best_trials,
     check_heartbeat,
+    check_max_outage,
     list_studies,
     load_study,
     mask_url,
@@ -193,7 +196,7 @@ def test_a_lock_that_never_goes_ends_in_one_clear_error(tmp_path: Path, monkeypa
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.05)
     monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.05, 0.05))
     path = tmp_path / "stuck.db"
-    storage = open_storage(f"sqlite:///{path}")
+    storage = open_storage(f"sqlite:///{path}", max_outage=1.0)  # attempts at ~0.05, 0.15, 0.25 s; the next would pass 1 s
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "stuck")
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
@@ -300,3 +303,49 @@ def test_workers_never_claim_the_same_enqueued_trial_on_sqlite(tmp_path: Path) -
     trials = optuna.load_study(study_name="race", storage=url).get_trials(deepcopy=False)
     assert sorted(t.params["x"] for t in trials) == list(range(40))
     assert {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}
+
+
+# --- passwords, outages, reading commands -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("password", ["pa/ss9", "p@ss", "a:b", "50%off", "x#y", "a/@:%#b"])
+def test_mask_url_hides_passwords_with_url_syntax_in_them(password: str) -> None:
+    encoded = urllib.parse.quote(password, safe="")
+    masked = mask_url(f"postgresql+psycopg://search:{encoded}@db:5432/x")
+    assert masked == "postgresql+psycopg://search:***@db:5432/x"
+    raw = mask_url(f"postgresql+psycopg://search:{password}@db:5432/x")  # not encoded, as a user may type it
+    assert password not in raw and encoded not in raw and "search:***@" in raw
+    assert not {part for part in re.split(r"[/@:%#]", password) if len(part) > 1} & set(re.split(r"[/@:.]", raw))
+
+
+def test_a_rollback_after_a_server_restart_is_transient() -> None:
+    """What a PostgreSQL restart raises inside Optuna: StorageInternalError <- PendingRollbackError, whose
+    OperationalError (AdminShutdown) is only the __context__ (the rollback failed while handling it)."""
+    shutdown = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("terminating connection due to administrator command"))
+    try:
+        try:
+            raise shutdown
+        except sqlalchemy.exc.OperationalError:
+            raise sqlalchemy.exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")  # noqa: B904
+    except sqlalchemy.exc.PendingRollbackError as rollback:
+        try:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from rollback
+        except optuna.exceptions.StorageInternalError as error:
+            wrapped = error
+    assert wrapped.__cause__.__cause__ is None and wrapped.__cause__.__context__ is shutdown
+    assert storage_module._is_transient(wrapped)
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan")])
+def test_a_negative_max_outage_is_refused(value: float) -> None:
+    with pytest.raises(StorageError, match=r"--max-outage must be zero or a positive number of seconds, but got"):
+        check_max_outage(value)
+
+
+def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    with pytest.raises(StorageError, match=r"There is no SQLite storage at .*typo.db: the file does not exist"):
+        load_study(f"sqlite:///{path}", "smoke")
+    with pytest.raises(StorageError, match="the file does not exist"):
+        list_studies(f"sqlite:///{path}")
+    assert not path.exists()
