@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name
 from search.evaluation import ConfigurationResult, EvaluationSummary
 from search.stats import Summary
-from search.tables import TextTable, confidence, mean_std, percent, setting_note
+from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
 
 
 def published_figure(preset: Preset) -> str:
@@ -51,7 +51,7 @@ def report_tables(summary: EvaluationSummary) -> list[TextTable]:
             continue
         best_over_epochs = any(p.scoring == "max_over_epochs" for p in presets)
         rows = [_row(p, result, best_over_epochs) for p in presets for result in ours[p.name]]
-        headers = ("row", "preset", "params", "published", "reproduced", "95 % CI", "gap (points)", "published in CI")
+        headers = ("row", "preset", "params", "published", "reproduced", "95 % CI", "R", "gap (points)", "published in CI")
         if best_over_epochs:
             headers += ("reproduced, best over epochs", "its gap", "in its CI")
         notes = [setting_note(summary), *_figure_notes(presets), *_choice_notes(presets)]
@@ -68,8 +68,9 @@ def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool) ->
         name,
         f"{result.n_params:,}",
         published_figure(preset),
-        mean_std(accuracy) + (f" (+{result.n_diverged} diverged)" if result.n_diverged else ""),
+        mean_std(accuracy),
         confidence(accuracy),
+        draw_count(result),
         gap(accuracy, value),
         inside(accuracy, value),
     )

@@ -55,7 +55,7 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
     assert "8 complete, 0 pruned" in text
     # the reproduced report's section: its row beside the published figure, with the gap and the CI check
     assert "### report 001: EE559 Project 1" in text and "### report 003" not in text
-    row = re.search(r"\| Table I, fc_1 \| seed001/fc_1 \| 96,433 \| 76\.50 ± 0\.70 % \(validation\) \| (\d+\.\d\d) ± \d+\.\d\d % \| \[.*\] % \| ([+-]\d+\.\d\d) \| (yes|no) \|", text)
+    row = re.search(r"\| Table I, fc_1 \| seed001/fc_1 \| 96,433 \| 76\.50 ± 0\.70 % \(validation\) \| (\d+\.\d\d) ± \d+\.\d\d % \| \[.*\] % \| 2 \| ([+-]\d+\.\d\d) \| (yes|no) \|", text)
     assert row is not None, text
     assert float(row.group(2)) == pytest.approx(float(row.group(1)) - 76.50, abs=0.011)
     assert "Unstated in the report, chosen here for every row: batch size: 100 (unstated)." in text
