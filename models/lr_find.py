@@ -43,32 +43,36 @@ class LRFinding:
         return statistics.fmean(r.best_lr for r in self.rounds)
 
 
-def lr_range_test(
-    net: NetConfig,
-    train: TrainConfig,
-    pairs: PairSet,
-    *,
-    seed: int = 0,
-    lr_min: float = 1e-4,
-    lr_max: float = 1.0,
-    steps: int = 100,
-) -> LRRound:
-    """One round: `steps` batches with the learning rate rising from `lr_min` to `lr_max` geometrically."""
-    if not 0 < lr_min < lr_max:
-        raise ConfigError(f"the range test needs 0 < lr_min < lr_max, but got lr_min={lr_min}, lr_max={lr_max}.")
-    if steps < 5:
-        raise ConfigError(f"the range test needs at least 5 steps, but got steps={steps}.")
-    trainer = ModelTrainer(net, dataclasses.replace(train, lr=lr_min, schedule="exponential", gamma=1.0), pairs, seed=seed)
-    factor = (lr_max / lr_min) ** (1 / (steps - 1))
+@dataclass(frozen=True)
+class LRRange:
+    """The learning rates one range test sweeps: `steps` batches, geometrically from `lr_min` to `lr_max`."""
+
+    lr_min: float = 1e-4
+    lr_max: float = 1.0
+    steps: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0 < self.lr_min < self.lr_max:
+            raise ConfigError(f"the range test needs 0 < lr_min < lr_max, but got lr_min={self.lr_min}, lr_max={self.lr_max}.")
+        if self.steps < 5:
+            raise ConfigError(f"the range test needs at least 5 steps, but got steps={self.steps}.")
+
+    def lr(self, step: int) -> float:
+        return self.lr_min * (self.lr_max / self.lr_min) ** (step / (self.steps - 1))
+
+
+def lr_range_test(net: NetConfig, train: TrainConfig, pairs: PairSet, *, seed: int = 0, span: LRRange = LRRange()) -> LRRound:
+    """One round: a fresh model (seed) trained for `span.steps` batches with the learning rate rising."""
+    trainer = ModelTrainer(net, dataclasses.replace(train, lr=span.lr_min, schedule="exponential", gamma=1.0), pairs, seed=seed)
     data = trainer.train_set
     n = len(data.target)
-    order = torch.cat([torch.randperm(n, generator=trainer.batch_rng) for _ in range(steps * train.batch_size // n + 1)])
+    order = torch.cat([torch.randperm(n, generator=trainer.batch_rng) for _ in range(span.steps * train.batch_size // n + 1)])
     lrs, losses = [], []
     smoothed, best = 0.0, math.inf
     trainer.model.train()
     with trainer._own_rng():
-        for step in range(steps):
-            lr = lr_min * factor**step
+        for step in range(span.steps):
+            lr = span.lr(step)
             for group in trainer.optimizer.param_groups:
                 group["lr"] = lr
             batch = order[step * train.batch_size : (step + 1) * train.batch_size]
@@ -87,24 +91,13 @@ def lr_range_test(
             if value > DIVERGED * best:
                 break
     if not losses:
-        raise ConfigError(f"the loss was not finite at lr_min={lr_min}; start the range lower.")
+        raise ConfigError(f"the loss was not finite at lr_min={span.lr_min}; start the range lower.")
     at = min(range(len(losses)), key=losses.__getitem__)
     return LRRound(seed=seed, lrs=tuple(lrs), losses=tuple(losses), best_lr=lrs[at])
 
 
-def find_lr(
-    net: NetConfig,
-    train: TrainConfig,
-    pairs: PairSet,
-    *,
-    rounds: int = 10,
-    lr_min: float = 1e-4,
-    lr_max: float = 1.0,
-    steps: int = 100,
-) -> LRFinding:
+def find_lr(net: NetConfig, train: TrainConfig, pairs: PairSet, *, rounds: int = 10, span: LRRange = LRRange()) -> LRFinding:
     """`rounds` range tests with seeds 0, 1, ...; their mean best learning rate is the estimate."""
     if rounds < 1:
         raise ConfigError(f"rounds must be at least 1, but got rounds={rounds}.")
-    return LRFinding(
-        tuple(lr_range_test(net, train, pairs, seed=s, lr_min=lr_min, lr_max=lr_max, steps=steps) for s in range(rounds))
-    )
+    return LRFinding(tuple(lr_range_test(net, train, pairs, seed=s, span=span) for s in range(rounds)))

@@ -345,14 +345,14 @@ def lr_find(
 ) -> None:
     """Report 003's learning-rate finder: the mean over rounds of the rate at which the training loss is lowest."""
     from models.draws import make_draw
-    from models.lr_find import find_lr
+    from models.lr_find import LRRange, find_lr
     from models.pools import load_pools
     from models.presets import select_presets
 
     with _user_errors():
         chosen = select_presets([preset])[0]
         pairs = make_draw(load_pools(data_dir), seed=0, n_pairs=1000).train
-        finding = find_lr(chosen.net, chosen.train, pairs, rounds=rounds, lr_min=lr_min, lr_max=lr_max, steps=steps)
+        finding = find_lr(chosen.net, chosen.train, pairs, rounds=rounds, span=LRRange(lr_min, lr_max, steps))
     for r in finding.rounds:
         console.print(f"round {r.seed}: lowest loss {min(r.losses):.4f} at lr {r.best_lr:.4g}", highlight=False)
     console.print(

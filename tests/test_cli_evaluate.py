@@ -121,3 +121,12 @@ def test_bad_input_from_the_installed_executable(sqlite_url, run_search):
         "error: The study 'empty' has no completed trial with a stored configuration to evaluate; "
         "run `search run --study empty --trials N` until one completes."
     ]
+
+
+def test_lr_find_prints_each_round_and_the_mean():
+    result = invoke("lr-find", "--preset", "seed003/fnn-ws-al", "--rounds", "2", "--steps", "12", "--lr-min", "0.001", "--lr-max", "5")
+
+    assert result.exit_code == 0, result.output
+    rounds = [line for line in result.stdout.splitlines() if line.startswith("round ")]
+    assert [line.split(":")[0] for line in rounds] == ["round 0", "round 1"]
+    assert "seed003/fnn-ws-al (sgd): estimated lr " in result.stdout and "the preset trains at 0.1" in result.stdout

@@ -14,7 +14,7 @@ from models.draws import PairSet, make_draw
 from models.pools import load_pools
 from models.errors import ConfigError
 from models.fast import fit_many
-from models.lr_find import find_lr
+from models.lr_find import LRRange, find_lr
 from models.train import ModelTrainer, Speed, fit
 
 torch.set_num_threads(1)
@@ -151,11 +151,11 @@ def test_best_epoch_accuracy_is_the_maximum_of_the_scored_epochs(draw):
 def test_the_lr_range_test_finds_the_rate_of_the_lowest_loss(draw):
     net = NetConfig(conv_channels=(4, 8), fc_width=16, batch_norm=True)
     cfg = TrainConfig(optimizer="sgd", momentum=0.0, aux_loss="alpha", batch_size=50)
-    finding = find_lr(net, cfg, draw.train, rounds=2, lr_min=1e-3, lr_max=10.0, steps=30)
+    finding = find_lr(net, cfg, draw.train, rounds=2, span=LRRange(lr_min=1e-3, lr_max=10.0, steps=30))
     for r in finding.rounds:
         assert r.lrs[0] == pytest.approx(1e-3) and all(b > a for a, b in zip(r.lrs, r.lrs[1:]))
         assert r.best_lr == r.lrs[r.losses.index(min(r.losses))]
         assert 1e-3 < r.best_lr < 10.0 and min(r.losses) < r.losses[0]  # the loss fell, then rose (or ran out)
     assert finding.mean_lr == pytest.approx(sum(r.best_lr for r in finding.rounds) / 2)
     with pytest.raises(ConfigError, match="lr_min < lr_max"):
-        find_lr(net, cfg, draw.train, lr_min=1.0, lr_max=0.1)
+        LRRange(lr_min=1.0, lr_max=0.1)
