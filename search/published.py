@@ -92,10 +92,13 @@ def _choice_notes(presets: Sequence[Preset]) -> list[str]:
     if common:
         ordered = [c for c in presets[0].unstated if c in common]
         notes.append("Unstated in the report, chosen here for every row: " + "; ".join(ordered) + ".")
+    rows_by_choices: dict[tuple[str, ...], list[str]] = {}
     for p in presets:
-        own = [c for c in p.unstated if c not in common]
+        own = tuple(c for c in p.unstated if c not in common)
         if own:
-            notes.append(f"{p.name}, chosen here: " + "; ".join(own) + ".")
+            rows_by_choices.setdefault(own, []).append(p.name)
+    for own, names in rows_by_choices.items():  # rows that share their choices share a line
+        notes.append(f"{', '.join(names)}, chosen here: " + "; ".join(own) + ".")
     return notes
 
 
