@@ -148,7 +148,7 @@ class StackedTrainer:
         step = vmap(self._losses, randomness="different")
         for begin in range(0, n, self.cfg.batch_size):
             index = [order[begin : begin + self.cfg.batch_size] for order in orders]
-            x = torch.stack([m._prepare(m.train_set.input[i]) for m, i in zip(members, index)])
+            x = torch.stack([m.prepare(m.train_set.input[i]) for m, i in zip(members, index)])
             target = torch.stack([m.train_set.target[i] for m, i in zip(members, index)])
             classes = torch.stack([m.train_set.classes[i] for m, i in zip(members, index)])
             main, aux, log_probs = step(self.params, self.buffers, x, target, classes)

@@ -70,13 +70,13 @@ def lr_range_test(net: NetConfig, train: TrainConfig, pairs: PairSet, *, seed: i
     lrs, losses = [], []
     smoothed, best = 0.0, math.inf
     trainer.model.train()
-    with trainer._own_rng():
+    with trainer.own_rng():
         for step in range(span.steps):
             lr = span.lr(step)
             for group in trainer.optimizer.param_groups:
                 group["lr"] = lr
             batch = order[step * train.batch_size : (step + 1) * train.batch_size]
-            out = trainer.model(trainer._prepare(data.input[batch]))
+            out = trainer.model(trainer.prepare(data.input[batch]))
             loss = trainer.weighting(*loss_terms(out, data.target[batch], data.classes[batch]), epoch=train.staged_epochs)
             if not torch.isfinite(loss):
                 break

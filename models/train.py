@@ -144,7 +144,7 @@ class ModelTrainer:
         return self.status == "running"
 
     @contextlib.contextmanager
-    def _own_rng(self) -> Iterator[None]:
+    def own_rng(self) -> Iterator[None]:
         """Dropout draws from torch's global RNG: give each model its own stream of it."""
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self._cpu_rng_state)
@@ -154,7 +154,7 @@ class ModelTrainer:
     def _autocast(self, enabled: bool = True) -> contextlib.AbstractContextManager:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.speed.bf16 and enabled)
 
-    def _prepare(self, x: Tensor) -> Tensor:
+    def prepare(self, x: Tensor) -> Tensor:
         x = random_affine(x, self.cfg.rotate, self.cfg.scale, generator=self.batch_rng, fill=self.fill)
         x = random_shift(x, self.cfg.shift, generator=self.batch_rng, fill=self.fill)
         return x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x
@@ -171,11 +171,11 @@ class ModelTrainer:
         order = torch.randperm(len(data.target), generator=self.batch_rng).to(self.device)
         total_loss, correct, seen = 0.0, 0, 0
         self.model.train()
-        with self._own_rng():
+        with self.own_rng():
             for batch in order.split(self.cfg.batch_size):
                 target, classes = data.target[batch], data.classes[batch]
                 with self._autocast():
-                    out = self.model(self._prepare(data.input[batch]))
+                    out = self.model(self.prepare(data.input[batch]))
                 main, aux = loss_terms(out, target, classes)
                 loss = self.weighting(main, aux, epoch=epoch)
                 if not is_finite(loss):

@@ -38,12 +38,22 @@ def gap(summary: Summary | None, value: float) -> str:
 
 def report_tables(summary: EvaluationSummary) -> list[TextTable]:
     """One table per report that has reproduced rows in `summary`, in the report's own row order."""
+    return [table for _, table in _keyed_tables(summary)]
+
+
+def _grouped(summary: EvaluationSummary) -> dict[str, list[ConfigurationResult]]:
+    """Each preset's results: its own first, then its variants' (`name [field=value]`)."""
     ours: dict[str, list[ConfigurationResult]] = {}
     for result in summary.configurations:
-        if result.candidate.preset is not None:  # the preset's own result first, then its variants
+        if result.candidate.preset is not None:
             ours.setdefault(base_name(result.candidate.preset), []).append(result)
     for results in ours.values():
         results.sort(key=lambda r: (r.candidate.preset != base_name(r.candidate.preset), r.candidate.preset))
+    return ours
+
+
+def _keyed_tables(summary: EvaluationSummary) -> list[tuple[str, TextTable]]:
+    ours = _grouped(summary)
     tables = []
     for key, title in REPORTS.items():
         presets = [p for p in PRESETS.values() if p.report == key and p.name in ours]
@@ -55,7 +65,7 @@ def report_tables(summary: EvaluationSummary) -> list[TextTable]:
         if best_over_epochs:
             headers += ("reproduced, best over epochs", "its gap", "in its CI")
         notes = [setting_note(summary), *_figure_notes(presets), *_choice_notes(presets)]
-        tables.append(TextTable(f"report {key}: {title}", headers, rows, notes))
+        tables.append((key, TextTable(f"report {key}: {title}", headers, rows, notes)))
     return tables
 
 
@@ -104,7 +114,7 @@ def _choice_notes(presets: Sequence[Preset]) -> list[str]:
 
 def plot_report(summary: EvaluationSummary, key: str) -> Figure | str:
     """Published figure against ours (mean and 95 % interval) for each reproduced row of report `key`."""
-    ours = {r.candidate.preset: r for r in summary.configurations if r.candidate.preset is not None}
+    ours = {name: results[0] for name, results in _grouped(summary).items() if results[0].candidate.preset == name}
     presets = [p for p in PRESETS.values() if p.report == key and p.name in ours]  # variants are not drawn
     if not presets:
         return f"no row of report {key} reproduced yet: run `search reproduce --report {key}`."
@@ -133,8 +143,7 @@ def published_sections(reproduced: Sequence[EvaluationSummary], out_dir: Path) -
     if not reproduced:
         return lines + ["_No preset reproduced yet: run `search reproduce --report all`._", ""]
     for index, summary in enumerate(reproduced):
-        for table in report_tables(summary):
-            key = table.title.split()[1].rstrip(":")
+        for key, table in _keyed_tables(summary):
             filename = f"published_{key}.png" if index == 0 else f"published_{key}_{index}.png"
             lines += [f"### {table.title}", "", table.markdown(), ""]
             outcome = plot_report(summary, key)
