@@ -6,9 +6,11 @@ or the training runs the `search` console script (the `run_search` fixture, in t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -166,6 +168,7 @@ def test_read_only_commands_read_a_read_only_sqlite_file(tmp_path: Path) -> None
     add_trials(f"sqlite:///{tmp_path / 'search.db'}", "smoke", [{"lr": 0.1, "value": 0.75}])
     # In a directory of its own, both read-only. As root (CI) the commands run as `nobody`: root may write anything.
     shared = Path(tempfile.mkdtemp(prefix="search-ro-"))
+    stack = contextlib.ExitStack()
     try:
         (shared / "ro.db").write_bytes((tmp_path / "search.db").read_bytes())
         (shared / "out").mkdir()
@@ -173,6 +176,8 @@ def test_read_only_commands_read_a_read_only_sqlite_file(tmp_path: Path) -> None
         os.chmod(shared / "ro.db", 0o444)
         os.chmod(shared, 0o555)
         as_reader = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        if as_reader:  # `nobody` must reach the executable: a checkout under a 0700 directory (mktemp -d) hides it
+            stack.enter_context(_traversable_by_others(Path(SEARCH).parent))
         env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"} | {"HOME": str(shared / "out"), "MPLCONFIGDIR": str(shared / "out"), "COLUMNS": "200"}
         storage = ["--storage", f"sqlite:///{shared / 'ro.db'}"]
         commands = {"│ smoke │": ["studies"], "best trials of smoke": ["show", "--study", "smoke"], "report written to": ["report", "--study", "smoke", "--out", str(shared / "out")]}
@@ -182,8 +187,25 @@ def test_read_only_commands_read_a_read_only_sqlite_file(tmp_path: Path) -> None
             assert expected in result.stdout
         assert "1 complete" in (shared / "out" / "report.md").read_text()
     finally:
+        stack.close()
         os.chmod(shared, 0o755)
         shutil.rmtree(shared)
+
+
+@contextlib.contextmanager
+def _traversable_by_others(path: Path) -> Iterator[None]:
+    """Let other users traverse every directory from / to `path` for a while; modes are restored after."""
+    changed = []
+    for directory in [path, *path.parents]:
+        mode = directory.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(directory, stat.S_IMODE(mode) | stat.S_IXOTH)
+            changed.append((directory, stat.S_IMODE(mode)))
+    try:
+        yield
+    finally:
+        for directory, mode in changed:
+            os.chmod(directory, mode)
 
 
 @pytest.fixture
