@@ -24,7 +24,7 @@ DROPOUT_PLACES = ("dense", "last_conv")
 PAIR_OUTPUT_NAMES = ("two", "logit")
 STAGED_SECOND_NAMES = ("all", "head")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
-SCHEDULE_NAMES = ("exponential", "cosine")
+SCHEDULE_NAMES = ("exponential", "cosine", "geometric")
 TTA_NAMES = ("none", "shift")  # models.augment.tta_views
 AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
 
@@ -164,7 +164,8 @@ class TrainConfig:
     momentum: float = 0.9  # sgd and rmsprop momentum
     weight_decay: float = 0.0  # L2 penalty in the optimizer
     gamma: float = 1.0  # per-epoch exponential learning-rate decay, in (0, 1]
-    schedule: str = "exponential"  # exponential: lr * gamma**epoch | cosine: lr annealed to 0 over the epochs (gamma unused)
+    schedule: str = "exponential"  # exponential: lr * gamma**epoch | cosine: lr annealed to 0 over the epochs | geometric: lr * decay_to**(epoch/epochs)
+    decay_to: float = 0.01  # geometric schedule: the factor the lr falls by over the whole run, whatever its length
     batch_size: int = 100  # pairs per step
     epochs: int = 25  # passes over the training pairs
     aux_loss: str = "none"  # none | alpha: main + alpha*(CE(d1)+CE(d2)) | ratio: ratio*main + aux | normalized: each loss / its initial value
@@ -187,6 +188,7 @@ class TrainConfig:
         _require(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), but got {self.momentum!r}.")
         _require(self.weight_decay >= 0, f"weight_decay must be >= 0, but got {self.weight_decay!r}.")
         _require(0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1], but got {self.gamma!r}.")
+        _require(0.0 < self.decay_to <= 1.0, f"decay_to must be in (0, 1], but got {self.decay_to!r}.")
         _require(self.batch_size >= 1, f"batch_size must be >= 1, but got {self.batch_size!r}.")
         _require(self.epochs >= 1, f"epochs must be >= 1, but got {self.epochs!r}.")
         _require(self.alpha >= 0, f"alpha must be >= 0, but got {self.alpha!r}.")

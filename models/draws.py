@@ -51,22 +51,38 @@ class Draw:
 
 def make_draw(pools: DigitPools, *, seed: int, n_pairs: int = 1000) -> Draw:
     """Draw `n_pairs` training and `n_pairs` test pairs; the same seed gives the same tensors."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise DataError(f"seed must be a non-negative integer, but got {seed=!r}.")
-    if n_pairs < 1:
-        raise DataError(f"n_pairs must be at least 1, but got {n_pairs=}.")
-    limit = min(len(pools.train), len(pools.test)) // 2
-    for name, digits in (("training", pools.train), ("test", pools.test)):
-        if 2 * n_pairs > len(digits):
-            raise DataError(
-                f"n_pairs={n_pairs} needs {2 * n_pairs} distinct digits but the {name} pool has {len(digits)}; "
-                f"use n_pairs <= {limit}"
-            )
+    _check_seed(seed, n_pairs)
+    _check_size(pools, n_pairs, (("training", pools.train), ("test", pools.test)))
     return Draw(
         seed=int(seed),
         train=_pairs(pools.train, n_pairs, _generator(int(seed), _TRAIN_STREAM)),
         test=_pairs(pools.test, n_pairs, _generator(int(seed), _TEST_STREAM)),
     )
+
+
+def draw_training_pairs(pools: DigitPools, *, seed: int, n_pairs: int = 1000) -> PairSet:
+    """The training pairs of `make_draw(pools, seed=seed, n_pairs=n_pairs)`, without touching the test pool:
+    what model selection may see."""
+    _check_seed(seed, n_pairs)
+    _check_size(pools, n_pairs, (("training", pools.train),))
+    return _pairs(pools.train, n_pairs, _generator(int(seed), _TRAIN_STREAM))
+
+
+def _check_seed(seed: int, n_pairs: int) -> None:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, but got {seed=!r}.")
+    if n_pairs < 1:
+        raise DataError(f"n_pairs must be at least 1, but got {n_pairs=}.")
+
+
+def _check_size(pools: DigitPools, n_pairs: int, named: tuple[tuple[str, Digits], ...]) -> None:
+    limit = min(len(pools.train), len(pools.test)) // 2
+    for name, digits in named:
+        if 2 * n_pairs > len(digits):
+            raise DataError(
+                f"n_pairs={n_pairs} needs {2 * n_pairs} distinct digits but the {name} pool has {len(digits)}; "
+                f"use n_pairs <= {limit}"
+            )
 
 
 def _generator(seed: int, stream: int) -> torch.Generator:

@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -233,22 +233,36 @@ def evaluate_best(
     data_dir: DataDirOption = None,
     workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel.")] = 1,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per process.", show_default=False)] = None,
+    selection_stage: Annotated[
+        bool,
+        typer.Option(
+            "--select/--no-select",
+            help="Choose what to evaluate by the selection stage (the finalists retrained at the evaluation length on "
+            "repeated K-fold of fresh training draws), not by the search's one-draw CV.",
+        ),
+    ] = True,
+    finalists: Annotated[int, typer.Option("--finalists", help="Selection stage: the best trials by search CV to retrain.")] = 5,
+    repeats: Annotated[int, typer.Option("--repeats", help="Selection stage: fresh training draws of K-fold per finalist.")] = 3,
     as_json: JsonOption = False,
 ) -> None:
     """Retrain the best trials on fresh draws and print mean ± std test accuracy with a 95 % CI (ablation: per cell, with paired tests)."""
     from search.evaluation import evaluate_best as evaluate
-    from search.report import comparison_table, configuration_table
+    from search.report import comparison_table, configuration_table, selection_table
 
     with _user_errors(), _stop_on_interrupt():
         name = _study_name(study)
-        with _draw_progress(f"evaluating {name}", quiet=as_json) as progress:
+        stages = ((f"selecting among the finalists of {name}", "K-fold runs"), (f"evaluating {name}", "draws"))
+        with _progress_bars(*stages, quiet=as_json) as (selecting, progress):
             summary = evaluate(
                 name, storage_url=storage, top=top, draws=draws, epochs=epochs, data_dir=data_dir,
-                workers=workers, threads=threads, progress=progress,
+                workers=workers, threads=threads, progress=progress, selection_stage=selection_stage,
+                finalists=finalists, repeats=repeats, selection_progress=selecting,
             )  # fmt: skip
     if as_json:
         console.print_json(data=summary.to_dict())
         return
+    if summary.selection is not None:
+        _print_table(selection_table(summary.selection))
     _print_table(configuration_table(summary, title=f"{name}: fresh-draw test accuracy ({summary.n_trained} draws trained now)", compact=True))
     if summary.comparisons:
         _print_table(comparison_table(summary))
@@ -412,13 +426,24 @@ def _stop_on_startup_interrupt() -> Iterator[None]:
 @contextlib.contextmanager
 def _draw_progress(description: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar over the draws being trained, on a terminal; no display otherwise."""
+    with _progress_bars((description, "draws"), quiet=quiet) as (update,):
+        yield update
+
+
+@contextlib.contextmanager
+def _progress_bars(*stages: tuple[str, str], quiet: bool = False) -> Iterator[tuple[Callable[[int, int], None] | None, ...]]:
+    """One progress bar per (description, unit) stage on a terminal, each shown once it starts; no display otherwise."""
     if quiet or not console.is_terminal:
-        yield None
+        yield tuple(None for _ in stages)
         return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("draws"), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+        tasks = [bar.add_task(description, total=None, unit=unit, visible=False) for description, unit in stages]
+
+        def updater(task: TaskID) -> Callable[[int, int], None]:
+            return lambda done, total: bar.update(task, completed=done, total=total, visible=True)
+
+        yield tuple(updater(task) for task in tasks)
 
 
 @app.command()

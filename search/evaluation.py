@@ -39,8 +39,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from models.configs import NetConfig, TrainConfig, check_compatible
 from search.errors import EvaluationError
+from search.selection import DEFAULT_FINALISTS, DEFAULT_REPEATS, Selection, select_finalists
 from search.stats import PairedTests, Summary, paired_tests, summarize
-from search.storage import best_trials, is_grpc_url, mask_url, open_storage, resolve_storage_url
+from search.storage import best_trials, is_grpc_url, load_study, mask_url, open_storage, resolve_storage_url
 
 if TYPE_CHECKING:
     from search.definitions import StudyDefinition
@@ -259,10 +260,12 @@ class EvaluationSummary:
     configurations: tuple[ConfigurationResult, ...]
     comparisons: tuple[Comparison, ...] = ()  # between the cells of a study with cells
     n_trained: int = 0  # draws trained by this call (the others were already stored)
+    selection: Selection | None = None  # how evaluate_best chose what it evaluated (None: the search's ranking)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "study_name": self.study_name,
+            "selection": None if self.selection is None else self.selection.to_dict(),
             "data_source": self.data_source,
             "n_pairs": self.n_pairs,
             "draws": len(self.draw_seeds),
@@ -291,7 +294,11 @@ def describe_fields(net: NetConfig, train: TrainConfig) -> dict[str, str]:
     details = [shape, net.activation]
     details += ["BN"] if net.batch_norm else []
     details += [f"dropout {net.dropout:.2g}"] if net.dropout else []
-    schedule = " cosine" if train.schedule == "cosine" else (f" γ {train.gamma:.3g}" if train.gamma != 1 else "")
+    schedule = {
+        "cosine": " cosine",
+        "geometric": f" lr ×{train.decay_to:.2g} over the run",
+        "exponential": f" γ {train.gamma:.3g}" if train.gamma != 1 else "",
+    }[train.schedule]
     details.append(f"{train.optimizer} lr {train.lr:.3g}{schedule}")
     details += [f"wd {train.weight_decay:.2g}"] if train.weight_decay else []
     details.append(f"bs {train.batch_size}, {train.epochs} ep")
@@ -332,27 +339,53 @@ def evaluate_best(
     n_pairs: int = DEFAULT_N_PAIRS,
     cells: Sequence[Mapping[str, Any]] | None = None,
     progress: Progress | None = None,
+    selection_stage: bool = True,
+    finalists: int = DEFAULT_FINALISTS,
+    repeats: int = DEFAULT_REPEATS,
+    selection_progress: Progress | None = None,
 ) -> EvaluationSummary:
     """Retrain the `top` best complete trials of a study on `draws` fresh draws and summarise them.
+
+    With `selection_stage` (a single-objective study without cells), "best" is the selection stage's ranking
+    (search.selection): the `finalists` best trials by search CV are first retrained at the evaluation
+    length on `repeats` fresh training draws of K-fold, and the `top` best by that score are evaluated.
+    Test pairs never take part in choosing. Without it, the search's own CV ranking is used.
 
     For a study with cells (the `ablation` study; `cells` None: those of the definition named like
     the study), the best trial of each cell is evaluated instead of the top N, and every pair of
     cells gets paired significance tests.
     """
     _check_counts(top=top, draws=draws, epochs=epochs, workers=workers, threads=threads)
+    if selection_stage and not (1 <= finalists <= 100 and 1 <= repeats <= 20):
+        raise EvaluationError(
+            f"finalists must be between 1 and 100 and repeats between 1 and 20, but got {finalists=}, {repeats=}."
+        )
     database_url(storage_url)
     named = study_definition(study_name)  # its cells, and its evaluate_epochs: searched at a cheap
     # fidelity (e.g. 20 epochs), evaluated at the full one; without it each trial keeps its own epochs
     cells = tuple(cells) if cells is not None else (tuple(dict(c) for c in named.cells) if named else ())
     epochs = epochs if epochs is not None else (named.evaluate_epochs if named else None)
     # Best first; an unknown study is a StorageError naming the studies there. With cells: all trials.
-    ranked = best_trials(storage_url, study_name, top=sys.maxsize if cells else top)
+    selection_stage = selection_stage and not cells
+    ranked = best_trials(storage_url, study_name, top=sys.maxsize if cells else max(top, finalists) if selection_stage else top)
     ranked = [t for t in ranked if {"net_config", "train_config"} <= t.user_attrs.keys()]
     if not ranked:
         raise EvaluationError(
             f"The study {study_name!r} has no completed trial with a stored configuration to evaluate; "
             f"run `search run --study {study_name} --trials N` until one completes."
         )
+    selection = None
+    if selection_stage:
+        study = load_study(storage_url, study_name)
+        if len(study.directions) == 1:
+            selection = select_finalists(
+                study, ranked, repeats=repeats, epochs=epochs, n_pairs=n_pairs, data_dir=data_dir,
+                workers=workers, threads=threads, progress=selection_progress,
+            )  # fmt: skip
+            by_number = {t.number: t for t in ranked}
+            ranked = [by_number[f.trial_number] for f in selection.finalists][:top]
+        else:
+            logger.info("%s has two objectives: evaluated in the search's order, without a selection stage", study_name)
     candidates = _cell_candidates(ranked, cells, epochs) if cells else [_trial_candidate(t, epochs) for t in ranked]
     if not candidates:
         cell_keys = sorted({key for cell in cells for key in cell})
@@ -373,7 +406,7 @@ def evaluate_best(
     )
     if cells:
         summary = dataclasses.replace(summary, comparisons=compare_all(summary.configurations))
-    return summary
+    return dataclasses.replace(summary, selection=selection)
 
 
 def reproduce(

@@ -38,6 +38,7 @@ from search.evaluation import (
     study_cells,
 )
 from search.published import published_sections
+from search.selection import Selection, stored_selection
 from search.stats import SIGNIFICANCE
 from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
 from search.storage import best_trials, load_study, mask_url, resolve_storage_url
@@ -70,6 +71,21 @@ def configuration_table(summary: EvaluationSummary, *, title: str = "fresh-draw 
     headers = ("params", "test accuracy", "95 % CI", "R")
     headers = ("configuration", *headers) if compact else ("configuration", "trial", "family", "WS", "aux", "head", "settings", *headers)
     return TextTable(title, headers, rows, [setting_note(summary)])
+
+
+def selection_table(selection: Selection) -> TextTable:
+    """The selection stage's finalists, best first: search CV beside the repeated K-fold score that ranked them."""
+    rows = [
+        (
+            f"trial {f.trial_number}" + (" (chosen)" if index == 0 else ""),
+            percent(f.search_value),
+            f"{percent(f.mean)} ± {percent(f.std)}",
+            str(len(f.fold_accuracies)) + (f" ({f.n_diverged} diverged)" if f.n_diverged else ""),
+        )
+        for index, f in enumerate(selection.finalists)
+    ]
+    headers = ("finalist", "search CV %", "selection CV % (mean ± std)", "folds")
+    return TextTable(f"{selection.study_name}: selection stage", headers, rows, [f"Ranked by {selection.method}."])
 
 
 def comparison_table(summary: EvaluationSummary) -> TextTable:
@@ -130,6 +146,8 @@ def write_report(
     leaders = best_trials(storage_url, study_name, top=TOP_TRIALS)
     if leaders:
         lines += ["## Best trials by cross-validation", "", _leaders_table(leaders).markdown(), ""]
+    if (selection := stored_selection(study)) is not None:
+        lines += ["## Selection stage", "", selection_table(selection).markdown(), ""]
 
     lines += ["## Fresh-draw evaluation", ""]
     if not evaluated:

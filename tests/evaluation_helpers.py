@@ -13,24 +13,27 @@ from models.configs import NetConfig, TrainConfig
 N_PAIRS = 100  # pairs per draw in the library tests (the CLI always uses 1,000)
 
 
-def tiny_configs(*, weight_sharing: bool = True, aux_loss: str = "alpha", alpha: float = 1.0, lr: float = 0.05, epochs: int = 1):
+def tiny_configs(
+    *, weight_sharing: bool = True, aux_loss: str = "alpha", alpha: float = 1.0, lr: float = 0.05, epochs: int = 1, batch_size: int = 100
+):
     """A siamese net of a few thousand parameters that trains an epoch on 100 pairs in a blink."""
     net = NetConfig(conv_channels=(4, 8), fc_width=16, head_hidden=8, weight_sharing=weight_sharing)
-    train = TrainConfig(lr=lr, epochs=epochs, aux_loss=aux_loss, alpha=alpha)
+    train = TrainConfig(lr=lr, epochs=epochs, aux_loss=aux_loss, alpha=alpha, batch_size=batch_size)
     return net, train
 
 
 def add_trials(storage_url: str, study_name: str, trials: Iterable[Mapping[str, Any]], *, directions=("maximize",)) -> optuna.Study:
-    """Create the study and add one COMPLETE trial per entry: params (weight_sharing, aux_loss, alpha, lr), value."""
+    """Create the study and add one COMPLETE trial per entry: params (weight_sharing, aux_loss, alpha, lr), value
+    (or values), and optionally the configuration's epochs and batch_size and the trial's curve."""
     study = optuna.create_study(study_name=study_name, storage=storage_url, directions=list(directions))
     for spec in trials:
         params = {key: spec[key] for key in ("weight_sharing", "aux_loss", "alpha", "lr") if key in spec}
-        net, train = tiny_configs(**params, epochs=spec.get("epochs", 1))
+        net, train = tiny_configs(**params, epochs=spec.get("epochs", 1), batch_size=spec.get("batch_size", 100))
         distributions = {
             "weight_sharing": CategoricalDistribution([True, False]),
             "aux_loss": CategoricalDistribution(["none", "alpha"]),
             "alpha": FloatDistribution(0.1, 10.0, log=True),
-            "lr": FloatDistribution(1e-3, 1.0, log=True),
+            "lr": FloatDistribution(1e-6, 1.0, log=True),
         }
         study.add_trial(
             optuna.trial.create_trial(

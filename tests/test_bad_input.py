@@ -79,6 +79,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("evaluate-no-trial", ("evaluate-best", "--study", "smoke", "--storage", "{db}"), "has no completed trial", ""),
     ("evaluate-draws-zero", ("evaluate-best", "--study", "smoke", "--draws", "0", "--storage", "{db}"), "draws must be between 1 and 100", ""),
     ("evaluate-top-zero", ("evaluate-best", "--study", "smoke", "--top", "0", "--storage", "{db}"), "top must be at least 1", ""),
+    ("evaluate-finalists-zero", ("evaluate-best", "--study", "smoke", "--finalists", "0", "--storage", "{db}"), "finalists must be between 1 and 100", ""),
     ("evaluate-workers-zero", ("evaluate-best", "--study", "smoke", "--workers", "0", "--storage", "{db}"), "workers must be at least 1", ""),
     ("evaluate-through-proxy", ("evaluate-best", "--study", "smoke", "--storage", "grpc://127.0.0.1:1"), "needs a direct database URL", ""),
     # reproduce

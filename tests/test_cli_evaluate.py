@@ -26,7 +26,11 @@ def test_evaluate_best_then_report_with_the_installed_executable(sqlite_url, run
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert (data["study_name"], data["draws"], data["n_pairs"], data["n_trained"]) == ("tiny", 2, 1000, 4)
-    assert [c["trial_number"] for c in data["configurations"]] == [1, 0]
+    # The selection stage chose the order: both trials retrained on 3 fresh training draws x 4 folds.
+    selection = data["selection"]
+    assert [f["n_folds"] for f in selection["finalists"]] == [12, 12] and selection["n_trained"] == 6
+    assert [c["trial_number"] for c in data["configurations"]] == [f["trial_number"] for f in selection["finalists"]]
+    assert selection["chosen_trial"] == data["configurations"][0]["trial_number"]
     for configuration in data["configurations"]:
         assert list(configuration["per_draw"]) == ["1000", "1001"]  # the same draws for both
         assert configuration["accuracy"]["n"] == 2 and 0.3 <= configuration["accuracy"]["mean"] <= 1.0
@@ -38,6 +42,7 @@ def test_evaluate_best_then_report_with_the_installed_executable(sqlite_url, run
     assert done.stdout.strip() == "report written to report/report.md"
     text = (tmp_path / "report" / "report.md").read_text()
     assert "| trial 1 | 1 | siamese conv |" in text
+    assert "## Selection stage" in text and f"| trial {selection['chosen_trial']} (chosen) |" in text
     for name in ("optimization_history.png", "learning_curves.png", "accuracy_distribution.png"):
         assert (tmp_path / "report" / name).read_bytes().startswith(PNG_SIGNATURE)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.draws import Normalisation, PairSet, make_draw
+from models.draws import Normalisation, PairSet, draw_training_pairs, make_draw
 from models.errors import DataError
 from models.pools import DigitPools, Digits, load_pools
 
@@ -136,3 +136,13 @@ def test_normalisation_refuses_constant_or_empty_inputs():
         Normalisation.fit(constant)
     with pytest.raises(DataError, match="empty pair set"):
         Normalisation.fit(pairs.subset(np.array([], dtype=np.int64)))
+
+
+def test_training_pairs_alone_are_the_draws_training_pairs():
+    """Model selection draws training pairs without the test pool: the same tensors as the full draw's."""
+    pools = load_pools()
+    alone = draw_training_pairs(pools, seed=7, n_pairs=100)
+    full = make_draw(pools, seed=7, n_pairs=100).train
+    assert torch.equal(alone.input, full.input) and torch.equal(alone.classes, full.classes)
+    with pytest.raises(DataError, match="seed"):
+        draw_training_pairs(pools, seed=-1)

@@ -98,6 +98,18 @@ def test_cosine_schedule_anneals_to_zero_on_the_last_epoch(draw):
     assert result.accuracy > 0.75
 
 
+def test_geometric_schedule_falls_by_decay_to_over_any_length(draw):
+    """A run of 2 epochs is a compressed run of 4: the lr at the same fraction of training is the same."""
+    runs = {}
+    for epochs in (2, 4):
+        cfg = dataclasses.replace(TRAIN, epochs=epochs, schedule="geometric", decay_to=0.01, gamma=0.5)
+        runs[epochs] = [c.lr for c in fit(NET, cfg, draw.train, eval_pairs=draw.test, seed=0).curves]
+    assert runs[4] == pytest.approx([0.1 * 0.01 ** (e / 4) for e in range(4)])  # gamma is not used
+    assert runs[2] == pytest.approx(runs[4][::2])
+    with pytest.raises(ConfigError, match="decay_to"):
+        TrainConfig(schedule="geometric", decay_to=0.0)
+
+
 def test_test_time_views_change_only_the_final_score(draw):
     plain = fit(NET, TRAIN, draw.train, eval_pairs=draw.test, seed=2)
     views = fit(NET, dataclasses.replace(TRAIN, tta="shift"), draw.train, eval_pairs=draw.test, seed=2)

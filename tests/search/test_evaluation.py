@@ -40,10 +40,10 @@ def _rows(url: str, **where) -> list[EvaluationRow]:
 def test_rows_are_written_once_and_rerun_trains_only_missing_draws(storage_url):
     add_trials(storage_url, "tiny", [{"lr": 0.05, "value": 0.6}, {"lr": 0.1, "value": 0.7}])
 
-    summary = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS)
+    summary = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS, selection_stage=False)
 
     (result,) = summary.configurations
-    assert result.candidate.trial_number == 1  # the best value
+    assert result.candidate.trial_number == 1  # the best value (the search's ranking: no selection stage)
     assert summary.n_trained == 3 and summary.draw_seeds == (1000, 1001, 1002)
     assert sorted(result.accuracies) == [1000, 1001, 1002]
     assert all(0.3 <= a <= 1.0 for a in result.accuracies.values())
@@ -56,11 +56,11 @@ def test_rows_are_written_once_and_rerun_trains_only_missing_draws(storage_url):
     assert row.test_digit_accuracy is not None and row.train_seconds > 0
     assert abs(row.created_at.replace(tzinfo=None) - datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)).total_seconds() < 600
 
-    again = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS)
+    again = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS, selection_stage=False)
     assert again.n_trained == 0 and len(_rows(storage_url)) == 3
     assert again.configurations[0].accuracies == result.accuracies
 
-    more = evaluate_best("tiny", storage_url=storage_url, draws=5, n_pairs=N_PAIRS)
+    more = evaluate_best("tiny", storage_url=storage_url, draws=5, n_pairs=N_PAIRS, selection_stage=False)
     assert more.n_trained == 2 and len(_rows(storage_url)) == 5
 
 
@@ -68,7 +68,9 @@ def test_top_two_are_evaluated_on_the_same_draw_seeds(sqlite_url):
     add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.8}, {"lr": 0.1, "value": 0.6}, {"lr": 0.2, "value": 0.7}])
     seen = []
 
-    summary = evaluate_best("tiny", storage_url=sqlite_url, top=2, draws=2, n_pairs=N_PAIRS, progress=lambda d, t: seen.append((d, t)))
+    summary = evaluate_best(
+        "tiny", storage_url=sqlite_url, top=2, draws=2, n_pairs=N_PAIRS, progress=lambda d, t: seen.append((d, t)), selection_stage=False
+    )
 
     assert [r.candidate.trial_number for r in summary.configurations] == [0, 2]
     assert [sorted(r.accuracies) for r in summary.configurations] == [[1000, 1001], [1000, 1001]]
@@ -247,6 +249,10 @@ def test_bad_input_gets_one_clear_message(sqlite_url):
             evaluate_best("tiny", storage_url=sqlite_url, draws=draws)
     with pytest.raises(EvaluationError, match="top must be at least 1"):
         evaluate_best("tiny", storage_url=sqlite_url, top=0)
+    with pytest.raises(EvaluationError, match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=0, repeats=3"):
+        evaluate_best("tiny", storage_url=sqlite_url, finalists=0)
+    with pytest.raises(EvaluationError, match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=5, repeats=0"):
+        evaluate_best("tiny", storage_url=sqlite_url, repeats=0)
     with pytest.raises(ConfigError, match=r"Unknown preset\(s\) 'nope'; the presets are seedNNN/row, e.g. seed000/baseline, "):
         reproduce(["nope", "seed002/mlp"], storage_url=sqlite_url, draws=1)
     with pytest.raises(ConfigError, match=r"Unknown report '9'; the reports are 000, 001, 002, 003, 004 \(or 'all'\)"):
