@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -105,3 +106,26 @@ def _tiny():
 @pytest.fixture(autouse=True)
 def _quiet_optuna():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_the_selection_stage_and_evaluation_read_idx_digits(sqlite_url, tmp_path, write_idx):
+    """--data-dir: the stage draws its training pairs from the IDX training pool, the evaluation its
+    test pairs from the IDX test pool. The synthetic digits are learnable (a class-placed bar plus noise),
+    so the configuration that cannot learn must still rank last."""
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 1200), ("t10k", 1200)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 60, (n, 28, 28))
+        for index, label in enumerate(labels):
+            images[index, 4:24, 2 + 2 * label : 6 + 2 * label] = 255
+        write_idx(tmp_path / "mnist" / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte", labels)
+
+    add_trials(sqlite_url, "tiny", TRIALS)
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, finalists=3, repeats=1, data_dir=tmp_path / "mnist")
+
+    assert summary.data_source == f"idx:{tmp_path / 'mnist'}"
+    assert summary.selection is not None and summary.selection.finalists[-1].trial_number == 0
+    (result,) = summary.configurations
+    assert result.candidate.trial_number == summary.selection.chosen.trial_number
+    assert result.accuracy.mean > 0.7  # well above chance on learnable digits
