@@ -432,9 +432,21 @@ def _draw_progress(description: str, *, quiet: bool = False) -> Iterator[Callabl
 
 @contextlib.contextmanager
 def _progress_bars(*stages: tuple[str, str], quiet: bool = False) -> Iterator[tuple[Callable[[int, int], None] | None, ...]]:
-    """One progress bar per (description, unit) stage on a terminal, each shown once it starts; no display otherwise."""
-    if quiet or not console.is_terminal:
+    """One progress bar per (description, unit) stage on a terminal, each shown once it starts; elsewhere
+    (a log file, a pipe) one plain line on stderr per step."""
+    if quiet:
         yield tuple(None for _ in stages)
+        return
+    if not console.is_terminal:
+
+        def plain(description: str, unit: str) -> Callable[[int, int], None]:
+            def line(done: int, total: int) -> None:
+                if total:
+                    err_console.print(f"{description}: {done}/{total} {unit}", soft_wrap=True, highlight=False)
+
+            return line
+
+        yield tuple(plain(description, unit) for description, unit in stages)
         return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:

@@ -47,6 +47,22 @@ def test_evaluate_best_then_report_with_the_installed_executable(sqlite_url, run
         assert (tmp_path / "report" / name).read_bytes().startswith(PNG_SIGNATURE)
 
 
+def test_evaluate_best_in_a_log_shows_both_stages_as_plain_lines(sqlite_url, run_search):
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
+
+    done = run_search("evaluate-best", "--study", "tiny", "--storage", sqlite_url, "--repeats", "2", "--draws", "1", "--epochs", "1", "--threads", "1")
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if line.startswith("selecting")] == [
+        "selecting among the finalists of tiny: 0/2 K-fold runs",
+        "selecting among the finalists of tiny: 1/2 K-fold runs",
+        "selecting among the finalists of tiny: 2/2 K-fold runs",
+    ]
+    assert "evaluating tiny: 1/1 draws" in lines
+    assert "tiny: selection stage" in done.stdout and "trial 0 (chosen)" in done.stdout
+
+
 def test_evaluate_best_on_the_ablation_prints_cells_and_paired_tests(sqlite_url):
     cells = [(False, "none"), (True, "none"), (False, "alpha"), (True, "alpha")]
     add_trials(sqlite_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)])
