@@ -70,7 +70,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from reference import against, machine_info, machine_line, ratio
 
-from search.definitions import StudyDefinition, load_definition
+from search.definitions import StudyDefinition, load_definition, with_overrides
 from search.errors import SearchError
 from search.runner import DEFAULT_THREADS, DEFAULT_WORKERS, RunProgress, run_study
 from search.storage import mask_url, open_storage
@@ -94,7 +94,7 @@ def main() -> None:
         return
     print(machine_line(), flush=True)
     try:
-        definition = load_definition(args.study).with_overrides(epochs=args.epochs)
+        definition = with_overrides(load_definition(args.study), epochs=args.epochs)
     except SearchError as error:
         raise SystemExit(str(error)) from None
     seed = definition.seed if args.seed is None else args.seed

@@ -30,7 +30,16 @@ from models.draws import PairSet
 from models.errors import ConfigError
 from models.losses import LossWeighting, loss_terms
 from models.speed import measured_speed
-from models.train import EVAL_CHUNK, OPTIMIZERS, EpochStats, ModelTrainer, Speed, TrainResult, make_scheduler, resolve_device
+from models.train import (
+    EVAL_CHUNK,
+    OPTIMIZERS,
+    EpochStats,
+    ModelTrainer,
+    Speed,
+    TrainResult,
+    make_scheduler,
+    resolve_device,
+)
 
 STRATEGIES = ("auto", "lockstep", "stacked")
 

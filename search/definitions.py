@@ -31,39 +31,38 @@ One file per named study; every key is optional unless marked:
     when = {optimizer = "sgd"}        # only when categorical params above took these values (a list: any of them)
 
     [[cells]]                         # ablation: fixed combinations, each tuned with the same budget
-    [[enqueue]]                       # starting points: trials run first with these param values (the rest sampled)
     weight_sharing = true             # (see sampling.CellSampler); their keys become categorical params
     aux_loss = "none"
 
+    [[enqueue]]                       # starting points: trials run first with these param values (the rest
+    conv_width = 32                   # sampled); not with [[cells]], which decide each trial's cell values
+
 Every error is one line naming the file, the key, what was received and what is allowed. On load
-the space is checked corner by corner (every combination of categorical choices, numbers at their
-low and at their high ends) so that a trial can never be handed configs the models reject.
+the space is checked corner by corner (`space.check_space`) so that a trial can never be handed
+configs the models reject. The definition's data lives in `search.specs`; this module reads files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from models.errors import ConfigError
 from search import sampling, space
 from search.errors import DefinitionError
+from search.specs import ParamSpec, StudyDefinition, display_path
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["STUDIES_DIR", "ParamSpec", "StudyDefinition", "available_definitions", "load_definition"]
+__all__ = ["STUDIES_DIR", "ParamSpec", "StudyDefinition", "available_definitions", "load_definition", "with_overrides"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,90 +74,6 @@ _SEARCH_KEYS = ("n_folds", "epochs", "n_pairs", "data_seed", "seed", "directions
 _PARAM_KEYS = {"float": ("low", "high", "log", "step"), "int": ("low", "high", "log", "step"), "categorical": ("choices",)}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_MAX_CORNERS = 200_000  # categorical combinations checked on load; beyond that the check is skipped
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One searched parameter: its Optuna name, the field it sets, its range and its condition."""
-
-    name: str  # the Optuna parameter name (a key of trial.params)
-    field: str  # the NetConfig/TrainConfig field or derived parameter (space.DERIVED) it sets
-    type: str  # float | int | categorical
-    low: float | int | None = None  # float/int: inclusive bounds
-    high: float | int | None = None
-    log: bool = False  # float/int: sample on a log scale
-    step: float | int | None = None  # float/int: spacing of the values (int: 1 unless given)
-    choices: tuple[Any, ...] = ()  # categorical: the values
-    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # (param name, allowed values): all must hold
-
-    def is_active(self, values: Mapping[str, Any]) -> bool:
-        """Whether this parameter is suggested, given the values of the parameters suggested before it."""
-        return all(name in values and values[name] in allowed for name, allowed in self.when)
-
-
-@dataclass(frozen=True)
-class StudyDefinition:
-    """A validated study file. `params` lists the [[cells]] parameters first, then [params] in file order."""
-
-    name: str
-    path: Path
-    description: str
-    n_folds: int
-    epochs: int
-    n_pairs: int
-    data_seed: int
-    seed: int
-    directions: tuple[str, ...]
-    sampler: str
-    sampler_options: dict[str, Any]
-    pruner: str
-    pruner_options: dict[str, Any]
-    params: tuple[ParamSpec, ...]
-    fixed: dict[str, Any]  # field or derived parameter -> value (lists as tuples)
-    cells: tuple[dict[str, Any], ...] = ()  # each: cell parameter -> value
-    enqueue: tuple[dict[str, Any], ...] = ()  # starting points run first: param name -> value (others sampled)
-    evaluate_epochs: int | None = None  # `search evaluate-best` trains this long unless --epochs; None: as searched
-
-    @property
-    def source(self) -> str:
-        """The file as error messages name it (relative to the working directory when inside it)."""
-        return _display(self.path)
-
-    def fingerprint(self) -> str:
-        """sha256 of what decides the value a trial gets: space, fixed, cells, directions, data and fidelity.
-
-        Included: params (order-free), fixed, cells (in order: it assigns trials to cells),
-        directions, n_pairs, data_seed, epochs and n_folds. Trials scored with other epochs or folds
-        measure something else, so `with_overrides` changes the fingerprint and a stored study whose
-        fingerprint differs is not resumed: give a quick run its own study name. Left out: name and
-        description (labels), seed (another seed adds samples of the same experiment), sampler,
-        pruner and enqueue (how points are picked, not what a point scores; switching them on resume is
-        fine), evaluate_epochs (what happens after the search).
-        """
-        content = {
-            "version": 1,
-            "params": sorted((dataclasses.asdict(p) for p in self.params), key=lambda p: p["name"]),
-            "fixed": self.fixed,
-            "cells": list(self.cells),
-            "directions": list(self.directions),
-            "n_pairs": self.n_pairs,
-            "data_seed": self.data_seed,
-            "epochs": self.epochs,
-            "n_folds": self.n_folds,
-        }
-        text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def with_overrides(self, *, epochs: int | None = None, n_folds: int | None = None) -> StudyDefinition:
-        """A copy at another fidelity (e.g. `--epochs 2` for a quick look), validated again; new fingerprint."""
-        if epochs is None and n_folds is None:
-            return self
-        changed = dataclasses.replace(
-            self, epochs=self.epochs if epochs is None else epochs, n_folds=self.n_folds if n_folds is None else n_folds
-        )
-        _check(changed, f"{self.source} (with epochs={changed.epochs}, n_folds={changed.n_folds})")
-        return changed
 
 
 def available_definitions() -> list[str]:
@@ -178,7 +93,7 @@ def load_definition(name_or_path: str | Path) -> StudyDefinition:
         if not path.is_file():
             known = ", ".join(available_definitions()) or "none"
             raise DefinitionError(f"unknown study {text!r}; known studies: {known} (or give the path of a .toml file).")
-    src = _display(path)
+    src = display_path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -190,11 +105,17 @@ def load_definition(name_or_path: str | Path) -> StudyDefinition:
     return definition
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+def with_overrides(definition: StudyDefinition, *, epochs: int | None = None, n_folds: int | None = None) -> StudyDefinition:
+    """A copy at another fidelity (e.g. `--epochs 2` for a quick look), validated again; new fingerprint."""
+    if epochs is None and n_folds is None:
+        return definition
+    changed = dataclasses.replace(
+        definition,
+        epochs=definition.epochs if epochs is None else epochs,
+        n_folds=definition.n_folds if n_folds is None else n_folds,
+    )
+    _check(changed, f"{definition.source} (with epochs={changed.epochs}, n_folds={changed.n_folds})")
+    return changed
 
 
 def _fail(src: str, message: str) -> DefinitionError:
@@ -326,18 +247,13 @@ def _coerce(src: str, where: str, key: str, value: Any) -> Any:
         raise _fail(src, f"{where} {exc}.") from None
 
 
-def _clash(a: str, b: str) -> bool:
-    """Whether two settable names set the same field (n_conv and conv_width complete each other)."""
-    return a == b or space.DERIVED.get(a) == b or space.DERIVED.get(b) == a
-
-
 def _parse_fixed(src: str, table: dict[str, Any]) -> dict[str, Any]:
     fixed: dict[str, Any] = {}
     for key, value in table.items():
         _settable(src, "[fixed]", key)
         value = _coerce(src, f"[fixed] {key}:", key, value)
         for other in fixed:
-            if _clash(key, other):
+            if space.clash(key, other):
                 raise _fail(src, f"[fixed] {key} and {other} both set {space.DERIVED.get(key, key)}; keep one.")
         fixed[key] = value
     return fixed
@@ -366,7 +282,7 @@ def _parse_cells(src: str, cells: Any, fixed: dict[str, Any]) -> list[dict[str, 
         parsed.append(values)
     for key in keys:
         for other in fixed:
-            if _clash(key, other):
+            if space.clash(key, other):
                 raise _fail(src, f"[[cells]] set {key}, which [fixed] {other} also sets; a cell parameter cannot be fixed.")
     return parsed
 
@@ -405,10 +321,10 @@ def _parse_param(
     else:
         _settable(src, where, field)
     for other in fixed:
-        if _clash(field, other):
+        if space.clash(field, other):
             raise _fail(src, f"{where} sets {space.DERIVED.get(field, field)}, which [fixed] {other} also sets; search it or fix it, not both.")
     for key in cell_keys:
-        if _clash(field, key):
+        if space.clash(field, key):
             raise _fail(src, f"{where} sets {field}, which the [[cells]] set; a cell parameter cannot also be searched.")
     value_type = space.searchable_type(field)
     if value_type is None:
@@ -526,79 +442,9 @@ def _check(definition: StudyDefinition, src: str) -> None:
         raise _fail(
             src, "[pruner] hyperband keeps brackets of its own and cannot prune per cell; with [[cells]] use median, successive_halving or none."
         )
-    for section, build in (("sampler", lambda: sampling.make_sampler(d, d.seed)), ("pruner", lambda: sampling.build_pruner(d))):
+    for section, build in (("sampler", lambda: sampling.plain_sampler(d, d.seed)), ("pruner", lambda: sampling.study_pruner(d))):
         try:
             build()
         except (ValueError, TypeError) as exc:
             raise _fail(src, f"[{section}] Optuna rejects these options: {exc}") from None
-    _check_space(d, src)
-
-
-def _check_space(d: StudyDefinition, src: str) -> None:
-    # each value on its own, so that a bad bound is reported with its key
-    for spec in d.params:
-        probes = [("choice", c) for c in spec.choices] if spec.type == "categorical" else [("low", spec.low), ("high", spec.high)]
-        for which, value in probes:
-            try:
-                space.make_configs({spec.field: value}, epochs=d.epochs)
-            except ConfigError as exc:
-                raise _fail(src, f"[params.{spec.name}] {which} {value!r}: {exc}") from None
-    for key, value in d.fixed.items():
-        try:
-            space.make_configs({key: value}, epochs=d.epochs)
-        except ConfigError as exc:
-            raise _fail(src, f"[fixed] {key} = {value!r}: {exc}") from None
-    # then every combination of categorical choices, with the numbers at both ends
-    field_of = {spec.name: spec.field for spec in d.params}
-    active: set[str] = set()
-    for n, corner in enumerate(_corners(d)):
-        if n == _MAX_CORNERS:
-            logger.warning("%s: more than %d categorical combinations; checked the first %d only.", src, _MAX_CORNERS, _MAX_CORNERS)
-            break
-        numeric = [s for s in d.params if s.type != "categorical" and s.is_active(corner)]
-        names = [*corner, *(s.name for s in numeric)]
-        active.update(names)
-        fields: dict[str, str] = {}
-        for name in names:
-            field = field_of[name]
-            for other_field, other in fields.items():
-                if _clash(field, other_field):
-                    raise _fail(
-                        src, f"[params.{other}] and [params.{name}] both set {field} when {_describe(corner)}; make their `when` conditions exclusive."
-                    )
-            fields[field] = name
-        for end in ("low", "high"):
-            values = {**corner, **{s.name: getattr(s, end) for s in numeric}}
-            try:
-                space.build_configs(d, values)
-            except ConfigError as exc:
-                raise _fail(src, f"the space allows {_describe(corner)} (numbers at their {end} ends), which gives invalid configs: {exc} "
-                            "Add a `when` condition so that this combination cannot be sampled.") from None
-    for spec in d.params:
-        if spec.name not in active:
-            condition = ", ".join(f"{k}={v[0]!r}" if len(v) == 1 else f"{k} in {list(v)!r}" for k, v in spec.when)
-            raise _fail(src, f"[params.{spec.name}] is never suggested: its condition {condition} cannot hold.")
-
-
-def _corners(d: StudyDefinition) -> Iterator[dict[str, Any]]:
-    """Every reachable assignment of the categorical parameters (per cell when there are cells)."""
-    cell_names = set(d.cells[0]) if d.cells else set()
-    categorical = [s for s in d.params if s.type == "categorical" and s.name not in cell_names]
-
-    def walk(i: int, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        if i == len(categorical):
-            yield values
-            return
-        spec = categorical[i]
-        if not spec.is_active(values):
-            yield from walk(i + 1, values)
-            return
-        for choice in spec.choices:
-            yield from walk(i + 1, {**values, spec.name: choice})
-
-    for cell in d.cells or ({},):
-        yield from walk(0, dict(cell))
-
-
-def _describe(values: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in values.items()) or "(no categorical parameters)"
+    space.check_space(d, src)

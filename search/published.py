@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name
-from search.evaluation import ConfigurationResult, EvaluationSummary
+from search.results import ConfigurationResult, EvaluationSummary
 from search.stats import Summary
 from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
 

@@ -95,7 +95,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("dashboard-port-too-big", ("dashboard", "--port", "70000", "--storage", "{db}"), "port must be between 0 and 65535", ""),
     ("dashboard-port-text", ("dashboard", "--port", "http"), "Invalid value for '--port'", ""),
     ("proxy-port-zero", ("proxy", "--port", "0", "--storage", "{db}"), "port must be between 1 and 65535", ""),
-    ("proxy-in-front-of-a-proxy", ("proxy", "--storage", "grpc://127.0.0.1:13000"), "must sit in front of a database", ""),
+    ("proxy-in-front-of-a-proxy", ("proxy", "--storage", "grpc://127.0.0.1:13000"), "The gRPC proxy, which must sit in front of a database, needs a direct database URL", ""),
 ]
 
 

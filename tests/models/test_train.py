@@ -11,10 +11,10 @@ import torch
 from models.augment import random_shift
 from models.configs import NetConfig, TrainConfig
 from models.draws import PairSet, make_draw
-from models.pools import load_pools
 from models.errors import ConfigError
 from models.fast import fit_many
 from models.lr_find import LRRange, find_lr
+from models.pools import load_pools
 from models.train import ModelTrainer, Speed, fit
 
 torch.set_num_threads(1)

@@ -4,20 +4,15 @@ import json
 import pytest
 import sqlalchemy
 import torch
-from evaluation_helpers import N_PAIRS, add_trials, tiny_configs
+from evaluation_helpers import N_PAIRS, OWN_ABLATION_TRIALS, add_trials, own_ablation, tiny_configs
 from sqlalchemy import func, select
 
 from models.errors import ConfigError
+from search.definitions import load_definition
 from search.errors import EvaluationError, StorageError
-from search.evaluation import (
-    DRAW_SEED_BASE,
-    EvaluationRow,
-    config_key,
-    evaluate_best,
-    load_evaluations,
-    open_evaluations,
-    reproduce,
-)
+from search.evaluation import DRAW_SEED_BASE, evaluate_best, reproduce
+from search.evaluation_store import EvaluationRow, load_evaluations, open_evaluations
+from search.results import config_key
 
 torch.set_num_threads(1)
 
@@ -87,7 +82,7 @@ def test_ablation_compares_the_best_trial_of_each_of_four_cells(sqlite_url):
         for lr in (0.05, 0.1)
         for k, (ws, aux) in enumerate(CELLS)
     ]
-    add_trials(sqlite_url, "ablation", trials)  # the `ablation` definition's cells: weight_sharing x aux_loss
+    add_trials(sqlite_url, "ablation", trials, definition=load_definition("ablation"))  # cells: weight_sharing x aux_loss
 
     summary = evaluate_best("ablation", storage_url=sqlite_url, draws=3, n_pairs=N_PAIRS)
 
@@ -224,8 +219,8 @@ def test_epochs_override_is_a_new_configuration(sqlite_url):
 
 
 def test_a_definitions_evaluate_epochs_is_the_default_and_epochs_overrides_it(sqlite_url):
-    add_trials(sqlite_url, "smoke", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # smoke: evaluate_epochs = 3
-    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # no definition of that name
+    add_trials(sqlite_url, "smoke", [{"lr": 0.05, "value": 0.6, "epochs": 1}], definition=load_definition("smoke"))  # evaluate_epochs = 3
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # a study that keeps no definition
 
     evaluate_best("smoke", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS)
     evaluate_best("smoke", storage_url=sqlite_url, draws=1, epochs=2, n_pairs=N_PAIRS)
@@ -233,6 +228,20 @@ def test_a_definitions_evaluate_epochs_is_the_default_and_epochs_overrides_it(sq
 
     assert [r.epochs for r in _rows(sqlite_url, study_name="smoke")] == [3, 2]
     assert [r.epochs for r in _rows(sqlite_url, study_name="tiny")] == [1]
+
+
+def test_a_study_keeps_its_own_definition_whatever_its_name(sqlite_url, tmp_path):
+    """A study created from the user's own file under a shipped name (ablation) evaluates with that file's
+    cells and evaluate_epochs, not with those of studies/ablation.toml (four cells, no evaluate_epochs)."""
+    add_trials(sqlite_url, "ablation", OWN_ABLATION_TRIALS, definition=own_ablation(tmp_path))
+
+    summary = evaluate_best("ablation", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+
+    assert [r.candidate.label for r in summary.configurations] == ["weight_sharing=True", "weight_sharing=False"]
+    assert [r.candidate.trial_number for r in summary.configurations] == [2, 1]  # each cell's best
+    assert all(r.candidate.train.epochs == 2 for r in summary.configurations)  # its own evaluate_epochs
+    assert [r.epochs for r in _rows(sqlite_url, study_name="ablation")] == [2] * 4
+    assert len(summary.comparisons) == 1
 
 
 def test_bad_input_gets_one_clear_message(sqlite_url):

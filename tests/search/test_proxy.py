@@ -62,7 +62,7 @@ def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
 
 
 def test_proxy_refuses_a_grpc_url() -> None:
-    with pytest.raises(SearchError, match="must sit in front of a database"):
+    with pytest.raises(SearchError, match="The gRPC proxy, which must sit in front of a database, needs a direct database URL"):
         serve_proxy("grpc://127.0.0.1:13000", port=13001)
 
 

@@ -15,6 +15,7 @@ import optuna
 import pytest
 import sqlalchemy
 
+from search import retrying_storage
 from search import storage as storage_module
 from search.errors import StorageError
 from search.storage import (
@@ -28,7 +29,6 @@ from search.storage import (
     open_storage,
     resolve_storage_url,
 )
-
 
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # studies built with ask/tell
 
@@ -176,7 +176,7 @@ def test_a_new_file_being_written_by_another_process_is_waited_for(tmp_path: Pat
 
 def test_a_locked_sqlite_file_is_retried_until_the_lock_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.1)
-    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3))
+    monkeypatch.setattr(retrying_storage, "RETRY_DELAYS", (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3))
     path = tmp_path / "locked.db"
     storage = open_storage(f"sqlite:///{path}")
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "locked")
@@ -194,7 +194,7 @@ def test_a_locked_sqlite_file_is_retried_until_the_lock_goes(tmp_path: Path, mon
 
 def test_a_lock_that_never_goes_ends_in_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.05)
-    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.05, 0.05))
+    monkeypatch.setattr(retrying_storage, "RETRY_DELAYS", (0.05, 0.05))
     path = tmp_path / "stuck.db"
     storage = open_storage(f"sqlite:///{path}", max_outage=1.0)  # attempts at ~0.05, 0.15, 0.25 s; the next would pass 1 s
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "stuck")
@@ -212,7 +212,7 @@ def test_a_heartbeat_that_cannot_be_written_is_logged_not_raised(
 ) -> None:
     # Optuna records heartbeats in a thread of its own: raising there would stop the beats of a live trial.
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.05)
-    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.05,))
+    monkeypatch.setattr(retrying_storage, "RETRY_DELAYS", (0.05,))
     path = tmp_path / "beats.db"
     storage = open_storage(f"sqlite:///{path}", heartbeat_interval=1, grace_period=3)
     trial_id = storage.create_new_trial(storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "beats"))
@@ -333,7 +333,7 @@ def test_a_rollback_after_a_server_restart_is_transient() -> None:
         except optuna.exceptions.StorageInternalError as error:
             wrapped = error
     assert wrapped.__cause__.__cause__ is None and wrapped.__cause__.__context__ is shutdown
-    assert storage_module._is_transient(wrapped)
+    assert retrying_storage.is_transient(wrapped)
 
 
 @pytest.mark.parametrize("value", [-1.0, float("nan")])
