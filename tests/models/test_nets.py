@@ -54,7 +54,10 @@ def _train_config(cfg: NetConfig) -> TrainConfig:
 
 
 def _steps(cfg: NetConfig, n_steps: int) -> tuple[torch.nn.Module, list[float]]:
-    """A few Adam steps on one batch: every parameter must get a gradient, and the loss must fall."""
+    """A few Adam steps on one batch: every parameter must get a finite, nonzero gradient at every step (a
+    parameter the loss never reaches has none; one it reaches through a dead path gets zeros), and the
+    loss must fall. Every configuration here trains all its parameters: `_train_config` turns the
+    auxiliary loss on wherever the network has digit outputs or an intermediate head, which only it trains."""
     torch.manual_seed(0)
     net, train = build_net(cfg), _train_config(cfg)
     optimizer = torch.optim.Adam(net.parameters(), lr=train.lr)
@@ -64,8 +67,12 @@ def _steps(cfg: NetConfig, n_steps: int) -> tuple[torch.nn.Module, list[float]]:
         loss = weighting(*loss_terms(net(x), target, classes), epoch=0)
         optimizer.zero_grad()
         loss.backward()
-        missing = [name for name, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
-        assert not missing, f"no gradient for {missing}"
+        missing = [
+            name
+            for name, p in net.named_parameters()
+            if p.grad is None or not torch.isfinite(p.grad).all() or not p.grad.any()
+        ]
+        assert not missing, f"no (finite, nonzero) gradient for {missing}"
         optimizer.step()
         losses.append(loss.item())
     return net, losses
@@ -90,6 +97,16 @@ def test_every_family_option_builds_gets_gradients_and_learns(cfg):
 def test_every_activation_learns(activation):
     _, losses = _steps(NetConfig(activation=activation, conv_channels=(4, 8), fc_width=16), 8)
     assert losses[-1] < losses[0]
+
+
+def test_the_gradient_check_catches_a_part_the_loss_does_not_train():
+    """Without the auxiliary loss a separate digit classifier learns nothing: `_steps` would name it."""
+    cfg = NetConfig(fusion="features", weight_sharing=False, aux_classifier=True, aux_hidden=(8,), conv_channels=(4, 8))
+    net = build_net(cfg)
+    x, target, classes = _batch()
+    LossWeighting(TrainConfig(aux_loss="none"))(*loss_terms(net(x), target, classes), epoch=0).backward()
+    untrained = {name for name, p in net.named_parameters() if p.grad is None or not p.grad.any()}
+    assert untrained == {f"digit_classifier.{name}" for name, _ in net.digit_classifier.named_parameters()}
 
 
 def test_valid_convolutions_and_pool_positions_give_the_reports_sizes():
