@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import SEARCH
 from typer.testing import CliRunner
 
 from models.pools import IDX_FILES
@@ -25,7 +25,6 @@ from search.objective import Objective
 from search.runner import prepare_study
 from search.storage import open_storage
 
-SEARCH = str(Path(sys.executable).with_name("search"))
 EXECUTABLE = "executable"  # also run through the installed console script
 RUN = ("run", "--study", "smoke", "--trials", "1", "--workers", "1")
 

@@ -12,7 +12,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import urllib.parse
 import uuid
@@ -23,11 +22,10 @@ import optuna
 import pytest
 from evaluation_helpers import add_trials
 from optuna.trial import TrialState
+from processes import SEARCH
 from typer.testing import CliRunner
 
 from search.cli import app
-
-SEARCH = str(Path(sys.executable).with_name("search"))
 
 
 def one_error_line(result: subprocess.CompletedProcess[str] | object) -> str:

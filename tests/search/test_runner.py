@@ -172,8 +172,12 @@ def test_timeout_stops_starting_trials(sqlite_url: str) -> None:
     timeout = 12.0  # the workers start within it (a few seconds) and 200 smoke trials take far longer
     summary = run_study(SMOKE, storage_url=sqlite_url, n_trials=200, n_workers=2, threads=1, timeout=timeout)
     assert 1 <= summary.n_added < 200 and not summary.interrupted
-    assert timeout <= summary.elapsed < timeout + 30
+    assert summary.elapsed >= timeout
     assert summary.n_failed == 0 and TrialState.RUNNING not in _states(sqlite_url)
+    # The deadline falls `timeout` after the workers start, so no earlier than `timeout` after the first
+    # trial began: every trial began before it (a trial is created just after its worker checks the clock).
+    starts = [t.datetime_start for t in optuna.load_study(study_name="smoke", storage=sqlite_url).trials]
+    assert (max(starts) - min(starts)).total_seconds() < timeout + 2
 
 
 def test_a_study_records_its_data_and_refuses_other_digits(sqlite_url: str) -> None:
@@ -208,4 +212,4 @@ def test_a_trial_whose_worker_process_is_gone_is_failed_and_retried_at_once(sqli
     assert trials[orphan.number].user_attrs["failure_reason"] == f"abandoned: its worker process {gone.pid} on {socket.gethostname()} is gone"
     [retry] = [t for t in trials.values() if t.number > orphan.number]
     assert retry.params == orphan.params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
-    assert summary.n_added == 1 and summary.elapsed < 60
+    assert summary.n_added == 1  # failed by its gone PID above: a trial without heartbeats never goes stale
