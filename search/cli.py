@@ -201,7 +201,7 @@ def evaluate_best(
             summary = evaluate(
                 name, storage_url=storage, top=top, draws=draws, epochs=epochs, data_dir=data_dir,
                 workers=workers, threads=threads, progress=progress,
-            )  # fmt: skip
+            )
     if as_json:
         console.print_json(data=summary.to_dict())
         return
@@ -226,7 +226,7 @@ def reproduce(
         Optional[list[str]],
         typer.Option("--vary", help="FIELD=VALUE (repeatable): train each preset with this NetConfig/TrainConfig field changed, "
                      "stored as a variant beside it, e.g. --vary momentum=0.9.", show_default=False),
-    ] = None,  # fmt: skip
+    ] = None,
 ) -> None:
     """Train the published models (presets) on fresh draws and print each report's table: published vs reproduced."""
     from search.evaluation import reproduce as reproduce_presets
@@ -242,7 +242,7 @@ def reproduce(
         summary = reproduce_presets(
             names, report=report, storage_url=storage, draws=draws, epochs=epochs, data_dir=data_dir,
             workers=workers, n_pairs=pairs, progress=progress, on_configuration=row_done, changes=_changes(vary or []),
-        )  # fmt: skip
+        )
     if as_json:
         console.print_json(data=summary.to_dict())
         return

@@ -27,7 +27,7 @@ def train_chunks(
             yield candidate, train_draws(
                 candidate.net, candidate.train, seeds, data_dir=data_dir, n_pairs=n_pairs, threads=threads,
                 score_every_epoch=candidate.score_every_epoch,
-            )  # fmt: skip
+            )
         return
     # spawn, not fork: a forked copy of a process that already ran torch can deadlock in its thread pools.
     context = multiprocessing.get_context("spawn")

@@ -187,7 +187,7 @@ for _name in (
     "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
     "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials", "get_best_trial",
     "_get_best_trial_id", "_get_stale_trial_ids",
-):  # fmt: skip
+):  # fmt: skip (the names, grouped by kind, several to a line)
     setattr(RetryingRDBStorage, _name, _with_retry(getattr(RDBStorage, _name), limit=lambda s: s.max_outage))
 _retrying_create_trial = _with_retry(RDBStorage._create_new_trial, limit=lambda s: s.max_outage)
 _retrying_set_state = _with_retry(RDBStorage.set_trial_state_values, limit=lambda s: s.max_outage)

@@ -138,7 +138,7 @@ def run_study(
             deadline=None if timeout is None else time.time() + timeout,
         )
         for i in range(n_workers)
-    ]  # fmt: skip
+    ]
     started = time.monotonic()
 
     def report() -> None:

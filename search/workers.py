@@ -182,7 +182,7 @@ def _trial_loop(
     while shared.claim(job.deadline):
         finished: list[FrozenTrial] = []
         try:
-            study.optimize(objective, n_trials=1, catch=(ModelsError,), callbacks=[lambda _, t: finished.append(t)])
+            study.optimize(objective, n_trials=1, catch=(ModelsError,), callbacks=[lambda _, t, into=finished: into.append(t)])
         except TrialInterrupted:  # Optuna has failed the trial
             shared.finish(job.index, None, None)
             break
@@ -321,7 +321,7 @@ def run_processes(ctx: Any, jobs: list[WorkerJob], shared: Shared, study: optuna
     try:
         while any(p.is_alive() for p in processes):
             _drain(shared, errors)
-            for job, process in zip(jobs, processes):
+            for job, process in zip(jobs, processes, strict=True):
                 if process.exitcode not in (None, 0) and not _outage(errors):
                     retry_abandoned(study, shared, job.index, f"its worker exited with code {process.exitcode}")
             progress = shared.progress(0.0)
@@ -343,7 +343,7 @@ def run_processes(ctx: Any, jobs: list[WorkerJob], shared: Shared, study: optuna
         _drain(shared, errors)
     if _outage(errors):  # the database is gone: failing the abandoned trials would only wait out another outage
         raise errors[0]
-    for job, process in zip(jobs, processes):
+    for job, process in zip(jobs, processes, strict=True):
         if process.exitcode != 0:
             retry_abandoned(study, shared, job.index, f"its worker exited with code {process.exitcode}")
     if errors:

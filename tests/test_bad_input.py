@@ -106,7 +106,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     prepare_study(open_storage(f"sqlite:///{db}"), smoke, data=Objective(smoke).data_identity())
     (root / "plain.txt").write_text("not a directory\n")
     rng = np.random.default_rng(0)
-    for (pool, kind), name in IDX_FILES.items():  # other digits: 500 random images per pool
+    for (_pool, kind), name in IDX_FILES.items():  # other digits: 500 random images per pool
         shape = (500, 28, 28) if kind == "images" else (500,)
         array = rng.integers(0, 256 if kind == "images" else 10, size=shape, dtype=np.uint8)
         header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)

@@ -27,7 +27,7 @@ def _run_args(storage: str, n_trials: int) -> list[str]:
     return [
         "run", "--study", "smoke", "--trials", str(n_trials), "--workers", "1", "--threads", "1", "--epochs", str(EPOCHS),
         "--heartbeat-interval", str(HEARTBEAT), "--grace-period", str(GRACE), "--storage", storage,
-    ]  # fmt: skip
+    ]  # fmt: skip (an argv: each option beside its value)
 
 
 def _trials(storage: str) -> list[FrozenTrial]:

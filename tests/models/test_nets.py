@@ -31,7 +31,7 @@ VOCABULARY = [  # what the five reports' models need
     NetConfig(family="cnn2ch", conv_channels=(4, 8, 8, 1), kernel_size=(3, 3, 3, 2), pool_after=(1,), pure_conv=True),
     NetConfig(family="cnn2ch", conv_channels=(8, 16, 16), pool_after=(1, 2, 3), fc_width=(16, 16), pair_output="logit"),
     NetConfig(family="mlp", hidden=(32, 16), pair_output="logit", activation="leaky_relu", activation_alpha=0.2),
-]  # fmt: skip
+]  # fmt: skip (a table: one configuration per line)
 OTHERS = [
     NetConfig(family="mlp", hidden=(64, 32)),
     NetConfig(family="mlp", hidden=(32,), activation="sigmoid", batch_norm=True, dropout=0.1),
@@ -116,7 +116,7 @@ def test_valid_convolutions_and_pool_positions_give_the_reports_sizes():
     # its 3-conv net with the GoogLeNet-style head after conv 2: max-pool, Linear(1600,128), Linear(128,2)
     deep = NetConfig(family="cnn2ch", conv_channels=(32, 64, 128), padding="valid", pool_after=(3,))
     branched = NetConfig(**{**deep.to_dict(), "intermediate_head": True, "intermediate_after": 2, "intermediate_pool": True,
-                            "intermediate_hidden": (128,)})  # fmt: skip
+                            "intermediate_hidden": (128,)})
     assert count_parameters(branched) - count_parameters(deep) == (1600 * 128 + 128) + (128 * 2 + 2)
     assert count_parameters(deep) == 355_490
     with pytest.raises(ValueError, match="leaves no pixels"):

@@ -110,7 +110,7 @@ def test_diverged_draws_are_kept_but_left_out_of_the_statistics(sqlite_url):
                 "status": "diverged", "message": "loss is nan", "test_accuracy": None, "train_seconds": 0.1,
                 "n_params": 10, "created_at": datetime.datetime.now(datetime.timezone.utc),
             }],
-        )  # fmt: skip
+        )  # fmt: skip (one row, several columns to a line)
 
     summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
 
@@ -125,7 +125,7 @@ def test_the_unique_index_refuses_a_second_row_for_one_draw(storage_url):
         "study_name": "s", "preset": None, "config_key": config_key(net, train), "config_json": "{}", "draw_seed": 1000,
         "n_pairs": 100, "data_source": "embedded", "epochs": 1, "status": "completed", "test_accuracy": 0.9,
         "train_seconds": 1.0, "n_params": 10, "created_at": datetime.datetime.now(datetime.timezone.utc),
-    }  # fmt: skip
+    }  # fmt: skip (one row, several columns to a line)
     with open_evaluations(storage_url) as engine:
         with engine.begin() as connection:
             connection.execute(sqlalchemy.insert(EvaluationRow), [row, {**row, "study_name": None, "preset": "s"}])
@@ -183,12 +183,12 @@ def test_an_evaluations_table_of_an_earlier_version_gets_the_new_column(sqlite_u
             "n_pairs INTEGER NOT NULL, data_source VARCHAR(1024) NOT NULL, epochs INTEGER NOT NULL, status VARCHAR(16) NOT NULL, "
             "message TEXT, test_accuracy FLOAT, test_digit_accuracy FLOAT, train_seconds FLOAT NOT NULL, n_params INTEGER NOT NULL, "
             "created_at DATETIME NOT NULL)"
-        ))  # fmt: skip
+        ))
         connection.execute(sqlalchemy.text(
             "INSERT INTO evaluations (preset, config_key, config_json, draw_seed, n_pairs, data_source, epochs, status, "
             "test_accuracy, train_seconds, n_params, created_at) VALUES ('old', 'k', '{}', 1000, 100, 'embedded', 1, "
             "'completed', 0.9, 1.0, 10, '2026-11-01 00:00:00')"
-        ))  # fmt: skip
+        ))
     engine.dispose()
 
     (old,) = _rows(sqlite_url)

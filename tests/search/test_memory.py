@@ -58,7 +58,7 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
     job = WorkerJob(
         index=0, definition=definition, storage_url=url, pairs=parent.training_pairs(), folds=parent.folds(),
         sampler_seed=0, threads=1, speed=Speed(), heartbeat_interval=None, grace_period=None, verbose=False, deadline=None,
-    )  # fmt: skip
+    )
     (tmp_path / "job.pickle").write_bytes(pickle.dumps(job))
     out = _python(
         f"""

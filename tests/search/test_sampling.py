@@ -161,7 +161,7 @@ def test_ablation_cells_get_equal_shares_of_concurrent_trials() -> None:
     points = [suggest_configs(trial, d) for trial in trials]
     counts = Counter(cell_of(trial) for trial in trials)
     assert counts == {(False, "none"): 10, (True, "none"): 10, (False, "alpha"): 10, (True, "alpha"): 10}
-    for trial, (net, train) in zip(trials, points):
+    for trial, (net, train) in zip(trials, points, strict=True):
         assert (net.weight_sharing, train.aux_loss) == cell_of(trial) == tuple(d.cells[trial.number % 4].values())
         assert ("alpha" in trial.params) == (train.aux_loss == "alpha")
     for cell in counts:  # the remaining parameters vary within every cell
@@ -247,7 +247,7 @@ def test_cell_pruner_compares_within_the_cell() -> None:
     assert low.should_prune()
     study.tell(low, state=TrialState.PRUNED)
     plain = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
-    for number, value in zip(range(7), itertools.chain([0.2, 0.9] * 3, [0.5])):
+    for number, value in zip(range(7), itertools.chain([0.2, 0.9] * 3, [0.5]), strict=True):
         trial = plain.ask()
         trial.report(value, step=0)
         if number < 6:

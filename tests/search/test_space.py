@@ -118,7 +118,7 @@ def test_known_good_region_is_inside_the_space(name: str) -> None:
                 "weight_sharing": True, "aux_loss": "alpha", "alpha": alpha, "optimizer": "sgd", "lr_sgd": lr,
                 "momentum": 0.9, "batch_size": batch_size, "gamma": 0.95, "activation": "leaky_relu", "batch_norm": True,
                 "dropout": 0.0, "head": "prob", "n_conv": 2, "conv_width": 32, "fc_width": 128, "shift": 1,
-            }  # fmt: skip
+            }  # fmt: skip (one point, several parameters to a line)
             if "weight_decay" in specs:  # siamese searches it and the augmentation; the ablation does not
                 point.update(weight_decay=5e-4, schedule="exponential", rotate=10.0, scale=0.1)
             assert set(point) == {s.name for s in definition.params if s.is_active(point)}
@@ -160,7 +160,7 @@ def test_coerce_accepts(name: str, value: Any, expected: Any) -> None:
     ("name", "value", "message"),
     [("lr", "0.1", "lr takes a number"), ("batch_size", 1.5, "batch_size takes an integer"), ("batch_size", True, "batch_size takes an integer"),
      ("batch_norm", 1, "batch_norm takes a bool"), ("hidden", [8, "4"], "hidden takes a list of integers")],
-)  # fmt: skip
+)  # fmt: skip (a table of cases, several to a line)
 def test_coerce_rejects(name: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         coerce(name, value)
