@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.errors import StorageError, StorageOutage
 from search.urls import mask_url
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("search.storage")  # the storage's records, under the name users and log filters know
 
 DEFAULT_MAX_OUTAGE = 120.0  # seconds a lost database connection is retried before the operation gives up
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # backoff between the first attempts after a lost connection ...
