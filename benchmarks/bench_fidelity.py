@@ -37,7 +37,7 @@ from models.draws import make_draw
 from models.fast import fit_many
 from models.pools import load_pools
 from search.definitions import load_definition
-from search.space import build_configs
+from search.space import configs_for_point
 
 
 def main() -> None:
@@ -68,7 +68,7 @@ def main() -> None:
     rows = []
     began = time.perf_counter()
     for index, values in enumerate(variants):
-        net, train = build_configs(definition, values)
+        net, train = configs_for_point(definition, values)
         searched = dataclasses.replace(train, epochs=short)
         kept = dataclasses.replace(train, epochs=long, schedule="exponential", gamma=train.decay_to ** (1 / short))
         stretched = dataclasses.replace(train, epochs=long)

@@ -1,4 +1,4 @@
-"""Speed, storage overhead and memory of the search service (issue 4's targets).
+"""Speed, storage overhead and memory of the search service (the targets below, reported in the README's Results).
 
 Runs a study through `search.runner.run_study`, each run in a fresh interpreter (so one run's memory
 and thread settings never leak into the next) and each on a fresh study:
@@ -70,7 +70,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from reference import against, machine_info, machine_line, ratio
 
-from search.definitions import StudyDefinition, load_definition
+from search.definitions import StudyDefinition, load_definition, with_overrides
 from search.errors import SearchError
 from search.runner import DEFAULT_THREADS, DEFAULT_WORKERS, RunProgress, run_study
 from search.storage import mask_url, open_storage
@@ -94,7 +94,7 @@ def main() -> None:
         return
     print(machine_line(), flush=True)
     try:
-        definition = load_definition(args.study).with_overrides(epochs=args.epochs)
+        definition = with_overrides(load_definition(args.study), epochs=args.epochs)
     except SearchError as error:
         raise SystemExit(str(error)) from None
     seed = definition.seed if args.seed is None else args.seed
@@ -110,7 +110,7 @@ def main() -> None:
                 _measure_run, definition=definition, url=None, workers=workers, threads=threads,
                 n_trials=args.trials, seed=seed, data_dir=args.data_dir,
             )
-        )  # fmt: skip
+        )
     storage = []
     for backend in args.storage_check:
         url = args.pg_url if backend == "postgresql" else None
@@ -122,7 +122,7 @@ def main() -> None:
         run = _in_fresh_process(
             _measure_run, definition=definition, url=url, workers=DEFAULT_WORKERS, threads=DEFAULT_THREADS,
             n_trials=args.overhead_trials, seed=seed, data_dir=args.data_dir,
-        )  # fmt: skip
+        )
         storage.append({"backend": backend, **{k: run[k] for k in _STORAGE_KEYS}})
 
     fastest = max(layouts, key=lambda r: r["trials_per_minute"])["layout"] if layouts else None
@@ -234,7 +234,7 @@ def _measure_run(
             summary = run_study(
                 definition, storage_url=url, n_trials=n_trials, n_workers=workers, data_dir=data_dir, seed=seed,
                 threads=threads, on_progress=progress,
-            )  # fmt: skip
+            )
             wall = time.perf_counter() - started
             trials = optuna.load_study(study_name=definition.name, storage=open_storage(url)).get_trials(deepcopy=False)
         finally:
@@ -299,7 +299,7 @@ def _in_fresh_process(target: Callable[..., dict[str, Any]], **kwargs: Any) -> d
                 break
             except queue.Empty:
                 if not process.is_alive() and results.empty():
-                    raise SystemExit(f"the measured run exited with code {process.exitcode} and no result")
+                    raise SystemExit(f"the measured run exited with code {process.exitcode} and no result") from None
     finally:
         signal.signal(signal.SIGINT, previous)
         process.join()
@@ -336,12 +336,12 @@ def _trial_costs(trials: list[FrozenTrial]) -> dict[str, Any]:
         return {"n_trials": 0}
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in timed]
     reports = [t.user_attrs.get("report_seconds", 0.0) for t in timed]
-    training = [t.user_attrs["train_seconds"] - r for t, r in zip(timed, reports)]
-    overhead = [d - f for d, f in zip(durations, training)]
+    training = [t.user_attrs["train_seconds"] - r for t, r in zip(timed, reports, strict=True)]
+    overhead = [d - f for d, f in zip(durations, training, strict=True)]
     gaps = [
         (after.datetime_start - before.datetime_complete).total_seconds()
         for runs in _by_worker(timed).values()
-        for before, after in zip(runs, runs[1:])
+        for before, after in zip(runs, runs[1:], strict=False)
     ]
     return {
         "n_trials": len(timed),
@@ -408,29 +408,29 @@ def _checks(
         projected = f"projected from {run['trials']} trials" if run["minutes_projected"] else ""
         minutes = run["minutes_for_200"]
         check(f"{layout} time for 200 trials", f"<= {TARGET_MINUTES:g}", minutes, "min",
-              minutes is not None and minutes <= TARGET_MINUTES, projected)  # fmt: skip
+              minutes is not None and minutes <= TARGET_MINUTES, projected)
         best = run["best_value"]
         check(f"{layout} best mean CV accuracy", f">= {TARGET_ACCURACY:g}", best, "",
-              best is not None and best >= TARGET_ACCURACY, fidelity_note)  # fmt: skip
+              best is not None and best >= TARGET_ACCURACY, fidelity_note)
         if run["peak_rss_mib"] is not None:
             few = min(m["n_trials"] for m in run["workers_memory"]) <= RSS_REFERENCE_TRIAL
             check(f"{layout} peak RSS per worker", f"<= {TARGET_RSS_MIB:g}", run["peak_rss_mib"], "MiB",
-                  run["peak_rss_mib"] <= TARGET_RSS_MIB)  # fmt: skip
+                  run["peak_rss_mib"] <= TARGET_RSS_MIB)
             growth = run["max_retained_growth_pct"]
             check(f"{layout} retained RSS growth per worker", f"< {FLAT_GROWTH_PCT:g}", growth, "%",
-                  growth is not None and growth < FLAT_GROWTH_PCT, "few trials per worker" if few else "")  # fmt: skip
+                  growth is not None and growth < FLAT_GROWTH_PCT, "few trials per worker" if few else "")
     if len(layouts) > 1:
         check("fastest layout", default_layout, fastest, "", fastest == default_layout, "the target is the default layout")
     for run in storage:
         pct = run["overhead"].get("overhead_pct")
         check(f"{run['backend']} storage overhead", f"< {TARGET_OVERHEAD_PCT:g}", pct, "% of trial time",
-              pct is not None and pct < TARGET_OVERHEAD_PCT)  # fmt: skip
+              pct is not None and pct < TARGET_OVERHEAD_PCT)
     return checks
 
 
 def _print_summary(result: dict[str, Any]) -> None:
     print(f"\n{result['study']}: {result['n_folds']} folds x {result['epochs']} epochs, {result['n_pairs']} pairs; "
-          f"{result['machine']}")  # fmt: skip
+          f"{result['machine']}")
     for run in result["layouts"]:
         best = "-" if run["best_value"] is None else f"{run['best_value']:.4f}"
         stopped = " (interrupted)" if run["interrupted"] else ""
@@ -454,7 +454,7 @@ def _print_summary(result: dict[str, Any]) -> None:
             )
     for run in result["storage"]:
         print(f"storage {run['backend']} ({run['layout']}, {run['n_complete'] + run['n_pruned']} trials): "
-              f"{_describe_costs(run['overhead'])}")  # fmt: skip
+              f"{_describe_costs(run['overhead'])}")
     print("targets:")
     for c in result["checks"]:
         value = c["value"] if isinstance(c["value"], str) or c["value"] is None else f"{c['value']:g}"

@@ -54,7 +54,7 @@ def main() -> None:
     if not args.pg_url:
         parser.error("no PostgreSQL URL: pass --pg-url or set SEARCH_TEST_PG_URL")
     result = soak(args.pg_url, study=args.study, n_trials=args.trials, n_workers=args.workers,
-                  n_restarts=args.restarts, cluster=args.cluster.split())  # fmt: skip
+                  n_restarts=args.restarts, cluster=args.cluster.split())
     for key, value in result.items():
         print(f"{key:>24}: {value}")
     if args.json:

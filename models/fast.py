@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -30,7 +30,16 @@ from models.draws import PairSet
 from models.errors import ConfigError
 from models.losses import LossWeighting, loss_terms
 from models.speed import measured_speed
-from models.train import EVAL_CHUNK, OPTIMIZERS, EpochStats, ModelTrainer, Speed, TrainResult, make_scheduler, resolve_device
+from models.train import (
+    EVAL_CHUNK,
+    OPTIMIZERS,
+    EpochStats,
+    ModelTrainer,
+    Speed,
+    TrainResult,
+    make_scheduler,
+    resolve_device,
+)
 
 STRATEGIES = ("auto", "lockstep", "stacked")
 
@@ -71,7 +80,7 @@ def fit_many(
         speed = measured_speed() if device.type == "cpu" else Speed(channels_last=True)
     trainers = [
         ModelTrainer(net, train, pairs, eval_pairs=eval_pairs, seed=seed, device=device, speed=speed)
-        for (pairs, eval_pairs), seed in zip(jobs, seeds)
+        for (pairs, eval_pairs), seed in zip(jobs, seeds, strict=True)
     ]
     for epoch in range(train.epochs):
         stats = [t.run_epoch(evaluate=evaluate) if t.running else t.curves[-1] for t in trainers]
@@ -115,7 +124,7 @@ class StackedTrainer:
         self.has_aux = net.has_digit_outputs or (net.family == "cnn2ch" and net.intermediate_head)
         self.members = [
             ModelTrainer(net, train, pairs, eval_pairs=eval_pairs, seed=seed, device=device)
-            for (pairs, eval_pairs), seed in zip(jobs, seeds)
+            for (pairs, eval_pairs), seed in zip(jobs, seeds, strict=True)
         ]
         params, self.buffers = stack_module_state([m.model for m in self.members])
         self.params = {name: p.detach().requires_grad_() for name, p in params.items()}
@@ -148,9 +157,9 @@ class StackedTrainer:
         step = vmap(self._losses, randomness="different")
         for begin in range(0, n, self.cfg.batch_size):
             index = [order[begin : begin + self.cfg.batch_size] for order in orders]
-            x = torch.stack([m.prepare(m.train_set.input[i]) for m, i in zip(members, index)])
-            target = torch.stack([m.train_set.target[i] for m, i in zip(members, index)])
-            classes = torch.stack([m.train_set.classes[i] for m, i in zip(members, index)])
+            x = torch.stack([m.prepare(m.train_set.input[i]) for m, i in zip(members, index, strict=True)])
+            target = torch.stack([m.train_set.target[i] for m, i in zip(members, index, strict=True)])
+            classes = torch.stack([m.train_set.classes[i] for m, i in zip(members, index, strict=True)])
             main, aux, log_probs = step(self.params, self.buffers, x, target, classes)
             loss = self.weighting(main, aux if self.has_aux else None, epoch=epoch)  # (K,)
             finite = torch.isfinite(loss)
@@ -202,7 +211,7 @@ class StackedTrainer:
             part = slice(begin, begin + EVAL_CHUNK)
             per_member = [tta_views(m.eval_set.input[part], tta, fill=m.fill) for m in members]
             pair_probs, digit_probs = 0.0, 0.0
-            for views in zip(*per_member):
+            for views in zip(*per_member, strict=True):
                 log_probs, digits = forward(self.params, self.buffers, torch.stack(views))
                 pair_probs = pair_probs + log_probs.float().exp()
                 digit_probs = digit_probs + digits.float().softmax(-1)
@@ -210,7 +219,7 @@ class StackedTrainer:
             classes = torch.stack([m.eval_set.classes[part] for m in members])
             pair_hits += (pair_probs.argmax(-1) == target).sum(1)
             digit_hits += (digit_probs.argmax(-1) == classes).sum((1, 2))
-        return [(p / n, (d / (2 * n) if self.has_digits else None)) for p, d in zip(pair_hits.tolist(), digit_hits.tolist())]
+        return [(p / n, (d / (2 * n) if self.has_digits else None)) for p, d in zip(pair_hits.tolist(), digit_hits.tolist(), strict=True)]
 
     def run(self, on_epoch: Callable[[int, list[EpochStats]], bool] | None, *, evaluate: bool) -> list[TrainResult]:
         for epoch in range(self.cfg.epochs):

@@ -8,7 +8,8 @@ reports' BCE) and the parameter-free `prob` head share one loss (negative log-li
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -50,7 +51,7 @@ class ConvStack(nn.Module):
         self.shapes: list[tuple[int, int]] = []
         size, channels = IMAGE_SIZE, in_channels
         last = len(cfg.conv_channels)
-        for i, (out, kernel) in enumerate(zip(cfg.conv_channels, cfg.kernels), start=1):
+        for i, (out, kernel) in enumerate(zip(cfg.conv_channels, cfg.kernels, strict=True), start=1):
             layers = _conv(channels, out, kernel, cfg.padding)
             size = size if cfg.padding == "same" else size - kernel + 1
             if output_layer and i == last:

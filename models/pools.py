@@ -67,7 +67,7 @@ def embedded_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-@functools.lru_cache(maxsize=None)  # a process reads one or two sources; evicting would re-read the CSV
+@functools.cache  # a process reads one or two sources; evicting would re-read the CSV
 def _load(data_dir: Path | None) -> DigitPools:
     if data_dir is None:
         return _load_embedded()

@@ -274,7 +274,7 @@ def _conv_nets_001() -> list[Preset]:
     no_bn = "no batch norm: the printed 155,275 parameters leave no room for it"
     for ratio, mean, std, printed in ((2.0, 0.910, 0.005, "0.910, 0.005"), (1.5, 0.907, 0.007, "0.907, 0.007"),
                                       (1.0, 0.913, 0.011, "0.913, 0.011"), (0.5, 0.936, 0.0019, "0.936, 0.0019 (Tables II and III)"),
-                                      (0.1, 0.904, 0.009, "0.904, 0.009")):  # fmt: skip
+                                      (0.1, 0.904, 0.009, "0.904, 0.009")):  # fmt: skip (a table of the report's rows, several to a line)
         presets.append(
             Preset(
                 f"seed001/a_w_net-ratio{ratio:g}",
@@ -370,7 +370,7 @@ def _report_003() -> list[Preset]:
     }
     for key, row, tower, bn, what, notes in tables:
         for (ws, al, suffix), (error, std) in zip(
-            ((False, False, ""), (True, False, "-ws"), (False, True, "-al"), (True, True, "-ws-al")), figures[key]
+            ((False, False, ""), (True, False, "-ws"), (False, True, "-al"), (True, True, "-ws-al")), figures[key], strict=True
         ):
             label = row + "".join([" + WS" if ws else "", " + AL" if al else ""])
             net = NetConfig(family="siamese", weight_sharing=ws, head="mlp", batch_norm=bn, batch_norm_dense=False, **tower)

@@ -9,50 +9,31 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import optuna
 import typer
-from typer.core import TyperGroup
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from models.errors import ModelsError
+from search.cli_display import OneLineUsageErrors, RunProgressView, console, err_console, log_to
+from search.describe import fmt_number
 from search.errors import EvaluationError, SearchError
 
 if TYPE_CHECKING:
-    from search.report import TextTable
-    from search.runner import RunProgress
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-class _OneLineUsageErrors(TyperGroup):
-    """Usage errors (a missing option, a value of the wrong type, an unknown command) as one line on
-    stderr, like the library's errors, instead of click's framed panel; exit code 2 as click's."""
-
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, *a: Any, standalone_mode: bool = True, **extra: Any) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, *a, standalone_mode=False, **extra)
-        try:
-            code = super().main(args, prog_name, *a, standalone_mode=False, **extra)
-        except typer.Abort:
-            err_console.print(Text("aborted.", style="yellow"))
-            sys.exit(1)
-        except typer.TyperException as error:  # typer's (vendored) click usage errors
-            context = getattr(error, "ctx", None)
-            where = f" See `{context.command_path} --help`." if context is not None else ""
-            line = " ".join((error.format_message() if hasattr(error, "format_message") else str(error)).split()).rstrip(".") + "."
-            err_console.print(Text.assemble(("error: ", "bold red"), (line + where, "red")), soft_wrap=True)
-            sys.exit(getattr(error, "exit_code", 2))
-        sys.exit(code if isinstance(code, int) else 0)  # an int: the code of a typer.Exit
+    from search.tables import TextTable
 
 
 app = typer.Typer(
@@ -60,7 +41,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=_OneLineUsageErrors,
+    cls=OneLineUsageErrors,
 )
 
 # Options several commands share; a new command reuses these instead of redeclaring them.
@@ -80,21 +61,8 @@ StudyOption = Annotated[str, typer.Option("--study", help="A study name from stu
 @app.callback()
 def main() -> None:
     """Hyperparameter search for the MNIST digit-pair comparison study."""
-    _log_to(err_console, level=logging.WARNING)
+    log_to(err_console, level=logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _log_to(target: Console, *, level: int = logging.INFO) -> None:
-    """Send the library's log records (logger "search") to `target`, above any live progress display."""
-    search_logger = logging.getLogger("search")
-    if target.is_terminal:
-        handler: logging.Handler = RichHandler(console=target, show_path=False, show_time=False, markup=False)
-    else:  # a log file or a pipe: one plain line per record, never wrapped
-        handler = logging.StreamHandler(target.file)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    search_logger.handlers = [handler]
-    search_logger.setLevel(level)
-    search_logger.propagate = False
 
 
 @contextlib.contextmanager
@@ -111,10 +79,6 @@ def _user_errors() -> Iterator[None]:
 def _warn(message: str) -> None:
     """One yellow line on stderr."""
     err_console.print(Text(f"warning: {message}", style="yellow"), soft_wrap=True)
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 @app.command()
@@ -139,11 +103,11 @@ def run(
         from search.runner import run_study  # torch & co.: seconds, during which Ctrl-C is answered too
 
     if verbose:
-        _log_to(console)
+        log_to(console)
     logging.getLogger("search.speed").setLevel(logging.INFO)  # say once which compute settings the run uses
     with _user_errors(), _stop_on_startup_interrupt():
         definition = _load_definition(study, epochs=epochs, folds=folds)
-        with _RunProgressView(console, definition.name) as view:
+        with RunProgressView(console, definition.name) as view:
             summary = run_study(
                 definition,
                 storage_url=storage,
@@ -179,7 +143,7 @@ def studies(storage: StorageOption = None) -> None:
     for column in ("study", "complete", "pruned", "failed", "running", "best value"):
         table.add_column(column, justify="left" if column == "study" else "right")
     for row in rows:
-        table.add_row(row.name, str(row.n_complete), str(row.n_pruned), str(row.n_failed), str(row.n_running), _fmt(row.best_value))
+        table.add_row(row.name, str(row.n_complete), str(row.n_pruned), str(row.n_failed), str(row.n_running), fmt_number(row.best_value))
     console.print(table if rows else Text("no studies in this storage yet"))
 
 
@@ -202,8 +166,8 @@ def show(
         params = ", ".join(f"{key}={_fmt_param(value)}" for key, value in sorted(trial.params.items()))
         table.add_row(
             str(trial.number),
-            ", ".join(_fmt(v) for v in trial.values),
-            _fmt(trial.user_attrs.get("fold_std")),
+            ", ".join(fmt_number(v) for v in trial.values),
+            fmt_number(trial.user_attrs.get("fold_std")),
             str(trial.user_attrs.get("n_params", "-")),
             params,
         )
@@ -257,7 +221,7 @@ def evaluate_best(
                 name, storage_url=storage, top=top, draws=draws, epochs=epochs, data_dir=data_dir,
                 workers=workers, threads=threads, progress=progress, selection_stage=selection_stage,
                 finalists=finalists, repeats=repeats, selection_progress=selecting,
-            )  # fmt: skip
+            )
     if as_json:
         console.print_json(data=summary.to_dict())
         return
@@ -284,7 +248,7 @@ def reproduce(
         Optional[list[str]],
         typer.Option("--vary", help="FIELD=VALUE (repeatable): train each preset with this NetConfig/TrainConfig field changed, "
                      "stored as a variant beside it, e.g. --vary momentum=0.9.", show_default=False),
-    ] = None,  # fmt: skip
+    ] = None,
 ) -> None:
     """Train the published models (presets) on fresh draws and print each report's table: published vs reproduced."""
     from search.evaluation import reproduce as reproduce_presets
@@ -300,7 +264,7 @@ def reproduce(
         summary = reproduce_presets(
             names, report=report, storage_url=storage, draws=draws, epochs=epochs, data_dir=data_dir,
             workers=workers, n_pairs=pairs, progress=progress, on_configuration=row_done, changes=_changes(vary or []),
-        )  # fmt: skip
+        )
     if as_json:
         console.print_json(data=summary.to_dict())
         return
@@ -500,12 +464,9 @@ def _fmt_param(value: object) -> str:
 
 
 def _load_definition(study: str, *, epochs: int | None = None, folds: int | None = None):
-    from search.definitions import load_definition
+    from search.definitions import load_definition, with_overrides
 
-    definition = load_definition(study)
-    if epochs is not None or folds is not None:
-        definition = definition.with_overrides(epochs=epochs, n_folds=folds)
-    return definition
+    return with_overrides(load_definition(study), epochs=epochs, n_folds=folds)
 
 
 def _study_name(study: str) -> str:
@@ -515,71 +476,6 @@ def _study_name(study: str) -> str:
     if study.endswith(".toml") or study in available_definitions():
         return _load_definition(study).name
     return study
-
-
-class _RunProgressView:
-    """Progress of `search run`: a live bar on a terminal; otherwise (a log file, `nohup`, compose logs)
-    one plain line per finished trial, and one a minute while none finishes."""
-
-    def __init__(self, console: Console, study_name: str) -> None:
-        self._console = console
-        self._name = study_name
-        self._live = console.is_terminal
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("trials · {task.fields[running]} running · best {task.fields[best]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        self._task = self._progress.add_task(study_name, total=None, running=0, best="-")
-        self._printed: tuple[int, float] | None = None  # (n_done, elapsed) of the last plain line
-
-    def __enter__(self) -> _RunProgressView:
-        if self._live:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live:
-            self._progress.stop()
-
-    def update(self, progress: RunProgress) -> None:
-        if not self._live:
-            self._plain_line(progress)
-            return
-        self._progress.update(
-            self._task,
-            completed=progress.n_done,
-            total=progress.n_trials,
-            running=progress.n_running,
-            best=_fmt(progress.best_value),
-        )
-
-    def _plain_line(self, progress: RunProgress) -> None:
-        last_done, last_time = self._printed if self._printed is not None else (0, 0.0)
-        if progress.n_done == last_done and progress.elapsed - last_time < PLAIN_PROGRESS_SECONDS:
-            return
-        self._printed = (progress.n_done, progress.elapsed)
-        eta = "-" if progress.n_done == 0 else _duration(progress.elapsed / progress.n_done * (progress.n_trials - progress.n_done))
-        self._console.print(
-            f"{self._name}: {progress.n_done}/{progress.n_trials} trials, {progress.n_running} running, "
-            f"best {_fmt(progress.best_value)}, elapsed {_duration(progress.elapsed)}, ETA {eta}",
-            soft_wrap=True,
-            highlight=False,
-        )
-
-
-PLAIN_PROGRESS_SECONDS = 60.0  # without a terminal, a progress line at least this often
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 @app.command()

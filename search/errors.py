@@ -21,3 +21,12 @@ class StorageOutage(StorageError):
 
 class EvaluationError(SearchError):
     """An evaluation that cannot run: no completed trial, unknown preset, bad draw count."""
+
+
+def check_at_least(
+    name: str, value: int | None, minimum: int = 1, *, error: type[SearchError] = SearchError, why: str = "", hint: str = ""
+) -> None:
+    """The one count check: `value` (None: not given, fine) must be at least `minimum`, else `error` with the rule,
+    the value and the fix, e.g. "--workers must be at least 1, but got 0."."""
+    if value is not None and value < minimum:
+        raise error(f"{name} must be at least {minimum}{why}, but got {value}{hint}.")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import psutil
 import torch
 
 from models.configs import NetConfig, TrainConfig
@@ -33,8 +34,9 @@ from models.errors import ModelsError
 from models.fast import fit_many
 from models.pools import load_pools
 from models.train import EpochStats, Speed, TrainResult
-from search.definitions import StudyDefinition
+from search.describe import fmt_number
 from search.space import suggest_configs
+from search.specs import StudyDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,6 @@ class Objective:
         *,
         data_dir: Path | None = None,
         threads: int | None = None,
-        device: str | None = None,
         speed: Speed | None = None,
         should_stop: Callable[[], bool] | None = None,
         pairs: PairSet | None = None,
@@ -68,7 +69,6 @@ class Objective:
         self.definition = definition
         self.data_dir = data_dir
         self.threads = threads
-        self.device = device
         self.speed = speed  # None: models.speed's measured choice
         self.should_stop = should_stop or (lambda: False)
         self._pairs = pairs
@@ -141,12 +141,11 @@ class Objective:
             return stop_reason is not None
 
         started = time.perf_counter()
-        results = fit_many(net, train, jobs, seeds=seeds, device=self.device, on_epoch=on_epoch, speed=self.speed)
+        results = fit_many(net, train, jobs, seeds=seeds, on_epoch=on_epoch, speed=self.speed)
         seconds = time.perf_counter() - started
 
         self._record(trial, net, train, results, seconds, report_seconds)
-        if rss_at_start is not None:
-            trial.set_user_attr("worker_rss_start_mib", round(rss_at_start, 1))
+        trial.set_user_attr("worker_rss_start_mib", round(rss_at_start, 1))
         diverged = [(k, r) for k, r in enumerate(results) if r.status == "diverged"]
         if diverged:
             fold, result = diverged[0]
@@ -191,27 +190,21 @@ class Objective:
         for fold, result in enumerate(results):
             logger.info(
                 "trial %d fold %d/%d: %s, accuracy %s, digit accuracy %s, %d epochs",
-                trial.number, fold + 1, len(results), result.status, _fmt(result.accuracy),
-                _fmt(result.digit_accuracy), len(result.curves),
-            )  # fmt: skip
+                trial.number,
+                fold + 1,
+                len(results),
+                result.status,
+                fmt_number(result.accuracy),
+                fmt_number(result.digit_accuracy),
+                len(result.curves),
+            )
 
 
 def _peak_rss_mib() -> float:
-    """This process's peak resident set size so far, in MiB (ru_maxrss counts KiB on Linux)."""
+    """This process's peak resident set size so far, in MiB (ru_maxrss counts KiB on Linux; psutil has no peak there)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _current_rss_mib() -> float | None:
-    """This process's resident set size now, in MiB (Linux: /proc/self/status VmRSS; else None)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _current_rss_mib() -> float:
+    """This process's resident set size now, in MiB."""
+    return psutil.Process().memory_info().rss / 2**20

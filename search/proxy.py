@@ -15,7 +15,8 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import get_storage, run_grpc_proxy_server
 
 from search.errors import SearchError
-from search.storage import is_grpc_url, mask_url, open_storage, resolve_storage_url
+from search.storage import open_storage
+from search.urls import direct_database_url
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +33,7 @@ def serve_proxy(
     """Serve the storage named by `storage_url` over gRPC on host:port; blocks until interrupted."""
     if not 1 <= port <= 65535:
         raise SearchError(f"The proxy port must be between 1 and 65535, but got {port=}.")
-    url = resolve_storage_url(storage_url)
-    if is_grpc_url(url):
-        raise SearchError(
-            f"The proxy must sit in front of a database, but got {mask_url(url)!r}. "
-            "Give it the database URL (postgresql+psycopg://... or sqlite:///...)."
-        )
+    url = direct_database_url(storage_url, user="The gRPC proxy, which must sit in front of a database,")
     # Optuna's documentation asks for get_storage's caching wrapper here: a bare RDBStorage is slow behind the proxy.
     storage = get_storage(open_storage(url))
     logger.info("gRPC storage proxy on %s:%d", host, port)

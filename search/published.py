@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name
-from search.evaluation import ConfigurationResult, EvaluationSummary
+from search.results import ConfigurationResult, EvaluationSummary
 from search.stats import Summary
 from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
 
@@ -121,13 +121,13 @@ def plot_report(summary: EvaluationSummary, key: str) -> Figure | str:
     figure = Figure(figsize=(7.5, 0.38 * len(presets) + 1.4))
     axes = figure.subplots()
     ys = list(range(len(presets)))[::-1]
-    for y, preset in zip(ys, presets):
+    for y, preset in zip(ys, presets, strict=True):
         acc = ours[preset.name].accuracy
         if acc.n:
             low = acc.ci_low if acc.n > 1 else acc.mean
             high = acc.ci_high if acc.n > 1 else acc.mean
             axes.errorbar(100 * acc.mean, y, xerr=[[100 * (acc.mean - low)], [100 * (high - acc.mean)]],
-                          fmt="o", color="tab:blue", capsize=3, label="reproduced (95 % CI)" if y == ys[0] else None)  # fmt: skip
+                          fmt="o", color="tab:blue", capsize=3, label="reproduced (95 % CI)" if y == ys[0] else None)
         axes.plot(100 * preset.published.mean, y, "x", color="tab:red", markersize=8, label="published" if y == ys[0] else None)
     axes.set_yticks(ys, [p.name.split("/", 1)[1] for p in presets], fontsize=8)
     axes.set_xlabel("pair accuracy (%)")

@@ -24,24 +24,18 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
+from models.configs import NetConfig, TrainConfig
+from search.cells import cell_label, cell_of, same_cell
+from search.describe import describe, describe_fields
 from search.errors import SearchError
-from search.evaluation import (
-    ConfigurationResult,
-    EvaluationSummary,
-    cell_label,
-    compare_all,
-    database_url,
-    describe,
-    describe_fields,
-    in_cell,
-    load_evaluations,
-    study_cells,
-)
+from search.evaluation_store import database_url, load_evaluations
 from search.published import published_sections
+from search.results import EvaluationSummary, compare_all
 from search.selection import Selection, stored_selection
+from search.specs import stored_definition
 from search.stats import SIGNIFICANCE
+from search.storage import best_trials, load_study, mask_url, maximizes, resolve_storage_url
 from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
-from search.storage import best_trials, load_study, mask_url, resolve_storage_url
 
 logger = logging.getLogger(__name__)
 
@@ -125,17 +119,17 @@ def write_report(
     *,
     storage_url: str | None = None,
     out_dir: Path,
-    cells: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write `out_dir`/report.md and its PNG plots for a study; returns the Markdown file's path.
 
-    Reads the study and the stored evaluations only (nothing is trained): run `search evaluate-best`
-    and `search reproduce` first for the fresh-draw tables and plots.
+    Reads the study (with the definition it keeps: its cells) and the stored evaluations only (nothing
+    is trained): run `search evaluate-best` and `search reproduce` first for the fresh-draw tables and plots.
     """
     database_url(storage_url)  # the evaluations are read from the database itself, not through a gRPC proxy
     study = load_study(storage_url, study_name)
     out_dir = _writable_dir(Path(out_dir))
-    cells = study_cells(study_name) if cells is None else tuple(dict(c) for c in cells)
+    definition = stored_definition(study.user_attrs)  # None for a study created before studies kept it: no cells
+    cells = definition.cells if definition is not None else ()
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     complete = [t for t in trials.values() if t.state == TrialState.COMPLETE and t.values]
     evaluated = [_with_trial_info(s, trials, cells) for s in load_evaluations(storage_url, study_name=study_name)]
@@ -240,9 +234,7 @@ def _leaders_table(leaders: Sequence[FrozenTrial]) -> TextTable:
     return TextTable("cross-validation leaders (training pairs of the study's draw)", headers, rows)
 
 
-def _configs(trial: FrozenTrial):
-    from models.configs import NetConfig, TrainConfig
-
+def _configs(trial: FrozenTrial) -> tuple[NetConfig, TrainConfig]:
     return NetConfig.from_dict(trial.user_attrs["net_config"]), TrainConfig.from_dict(trial.user_attrs["train_config"])
 
 
@@ -254,7 +246,7 @@ def _with_trial_info(summary: EvaluationSummary, trials: Mapping[int, FrozenTria
         if trial is None:
             results.append(result)
             continue
-        cell = next((dict(c) for c in cells if "net_config" in trial.user_attrs and in_cell(trial, c)), None)
+        cell = cell_of(trial, cells)
         label = result.candidate.label if cell is None else f"{result.candidate.label} ({cell_label(cell)})"
         candidate = replace(result.candidate, label=label, trial_value=trial.values[0] if trial.values else None, cell=cell)
         results.append(replace(result, candidate=candidate))
@@ -267,7 +259,7 @@ def _cell_comparisons(summary: EvaluationSummary, cells: Sequence[Mapping[str, A
     """The best evaluated configuration of each cell (by cross-validation value), compared pair by pair."""
     chosen = []
     for cell in cells:
-        members = [r for r in summary.configurations if r.candidate.cell == dict(cell)]  # best trial value first
+        members = [r for r in summary.configurations if same_cell(r.candidate.cell, cell)]  # best trial value first
         if members:
             chosen.append(replace(members[0], candidate=replace(members[0].candidate, label=cell_label(cell))))
     return replace(summary, configurations=tuple(chosen), comparisons=compare_all(chosen))
@@ -288,8 +280,7 @@ def _plot_history(study: optuna.Study, complete: Sequence[FrozenTrial]) -> Figur
     ordered = sorted(complete, key=lambda t: t.number)
     numbers = [t.number for t in ordered]
     values = np.array([t.values[0] for t in ordered])
-    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    best = np.maximum.accumulate(values) if maximize else np.minimum.accumulate(values)
+    best = np.maximum.accumulate(values) if maximizes(study.directions) else np.minimum.accumulate(values)
     fig, ax = _figure()
     ax.scatter(numbers, 100 * values, s=14, alpha=0.6, label="complete trial")
     ax.step(numbers, 100 * best, where="post", color="C3", label="best so far")
@@ -350,8 +341,7 @@ def _plot_curves(
     trial and of every evaluated trial."""
     numbers: list[int] = []
     if complete:
-        maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-        numbers.append((max if maximize else min)(complete, key=lambda t: t.values[0]).number)
+        numbers.append((max if maximizes(study.directions) else min)(complete, key=lambda t: t.values[0]).number)
     numbers += [r.candidate.trial_number for s in evaluated for r in s.configurations if r.candidate.trial_number is not None]
     numbers = [n for n in dict.fromkeys(numbers) if trials[n].intermediate_values][:MAX_CURVES]
     if not numbers:

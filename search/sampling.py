@@ -7,10 +7,9 @@ definitions checks names and types against them on load.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from collections.abc import Container, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import optuna
@@ -20,15 +19,21 @@ from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from search.cells import cell_index
 from search.errors import DefinitionError
-
-if TYPE_CHECKING:
-    from search.definitions import StudyDefinition
+from search.specs import StudyDefinition
 
 __all__ = [
-    "MULTI_OBJECTIVE_SAMPLERS", "PRUNER_OPTIONS", "SAMPLER_OPTIONS", "CellPruner", "CellSampler",
-    "build_pruner", "build_sampler", "grid_search_space", "make_sampler",
-]  # fmt: skip
+    "MULTI_OBJECTIVE_SAMPLERS",
+    "PRUNER_OPTIONS",
+    "SAMPLER_OPTIONS",
+    "CellPruner",
+    "CellSampler",
+    "grid_search_space",
+    "plain_sampler",
+    "study_pruner",
+    "study_sampler",
+]
 
 # type -> {option: accepted TOML types}; a str option accepts only the string "auto".
 SAMPLER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -69,26 +74,20 @@ PRUNER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
 _MAX_GRID = 1_000_000
 
 
-def build_sampler(definition: StudyDefinition, *, seed: int | None = None) -> BaseSampler:
-    """The definition's sampler, seeded with `seed` (default `definition.seed`; workers pass their own).
-
-    With [[cells]] it is a `CellSampler` holding one such sampler per cell.
+def study_sampler(definition: StudyDefinition, *, seed: int | None = None) -> BaseSampler:
+    """The sampler a study samples with, seeded with `seed` (default `definition.seed`; workers pass their own):
+    the definition's `plain_sampler`, or with [[cells]] a `CellSampler` holding one plain sampler per cell.
     """
-    if definition.sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
-        raise DefinitionError(
-            f"{definition.source}: [sampler] type='cmaes' needs the 'cmaes' package, which is not installed; "
-            "run `pip install cmaes` or choose one of tpe, random, grid, nsga2."
-        )
     seed = definition.seed if seed is None else seed
     if not definition.cells:
-        return make_sampler(definition, seed)
+        return plain_sampler(definition, seed)
     # one independent stream per cell, stable for a given seed
     seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(len(definition.cells))]
-    return CellSampler(definition.cells, [make_sampler(definition, s) for s in seeds])
+    return CellSampler(definition.cells, [plain_sampler(definition, s) for s in seeds])
 
 
-def make_sampler(definition: StudyDefinition, seed: int) -> BaseSampler:
-    """One plain sampler of the definition's type (no cell wrapper, no installation check)."""
+def plain_sampler(definition: StudyDefinition, seed: int) -> BaseSampler:
+    """One sampler of the definition's type and options, without the cell wrapper."""
     options = dict(definition.sampler_options)
     kind = definition.sampler
     if kind == "tpe":
@@ -110,7 +109,7 @@ def make_sampler(definition: StudyDefinition, seed: int) -> BaseSampler:
     raise DefinitionError(f"{definition.source}: unknown sampler {kind!r}; choose one of {', '.join(SAMPLER_OPTIONS)}.")
 
 
-def build_pruner(definition: StudyDefinition) -> BasePruner:
+def study_pruner(definition: StudyDefinition) -> BasePruner:
     """The definition's pruner; hyperband's max_resource defaults to the epochs. Per cell with [[cells]]."""
     options = dict(definition.pruner_options)
     kind = definition.pruner
@@ -174,12 +173,8 @@ class _Cells:
 
     def index(self, trial: FrozenTrial) -> int:
         params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
-        values = {name: params[name] for name in self.names if name in params}
-        if len(values) == len(self.names):
-            for index, cell in enumerate(self.cells):
-                if all(type(cell[k]) is type(v) and cell[k] == v for k, v in values.items()):
-                    return index
-        return trial.number % len(self.cells)
+        index = cell_index(self.cells, params)
+        return trial.number % len(self.cells) if index is None else index
 
 
 class _CellStudy:

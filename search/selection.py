@@ -14,10 +14,8 @@ as the study's `selection` attribute.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import logging
-import multiprocessing
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from models.configs import NetConfig, TrainConfig
+from search.process_pool import run_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -212,30 +211,13 @@ def _train_runs(
     threads: int | None,
 ) -> Iterator[tuple[tuple[int, int], list[float | None]]]:
     """Yield each (trial, draw seed) run's fold accuracies as soon as it is trained."""
-    def job(run: tuple[int, int]) -> tuple[Any, ...]:
-        number, seed = run
-        return (*configs[number], seed)
-
     options = {"n_folds": n_folds, "n_pairs": n_pairs, "data_dir": data_dir}
-    if workers == 1 or len(runs) <= 1:
-        for run in runs:
-            yield run, train_repeat(*job(run), threads=threads, **options)
-        return
-    # spawn, not fork: a forked copy of a process that already ran torch can deadlock in its thread pools.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(runs)), mp_context=context) as pool:
-        futures = {pool.submit(train_repeat, *job(run), threads=threads or 1, **options): run for run in runs}
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    jobs = [((number, seed), {"net": configs[number][0], "train": configs[number][1], "seed": seed, **options}) for number, seed in runs]
+    yield from run_jobs(train_repeat, jobs, workers=workers, threads=threads)
 
 
 def train_repeat(
-    net: NetConfig, train: TrainConfig, seed: int, *, n_folds: int, n_pairs: int, data_dir: Path | None, threads: int | None
+    *, net: NetConfig, train: TrainConfig, seed: int, n_folds: int, n_pairs: int, data_dir: Path | None, threads: int | None
 ) -> list[float | None]:
     """One repeat: fresh training pairs (draw `seed`, training pool only), shuffled K-fold, every fold trained.
 

@@ -15,21 +15,36 @@ A derived parameter left out (or not suggested in a trial) takes its value from 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from models.configs import NetConfig, TrainConfig, check_compatible
 from models.errors import ConfigError
 from search.errors import DefinitionError
+from search.specs import ParamSpec, StudyDefinition
 
 if TYPE_CHECKING:
     import optuna
 
-    from search.definitions import ParamSpec, StudyDefinition
+__all__ = [
+    "DERIVED",
+    "FIELDS",
+    "check_space",
+    "clash",
+    "coerce",
+    "configs_for_point",
+    "configs_from_settings",
+    "corners",
+    "suggest_configs",
+    "suggest_values",
+    "type_name",
+    "value_type",
+]
 
-__all__ = ["DERIVED", "FIELDS", "build_configs", "coerce", "make_configs", "suggest_configs", "suggest_values", "type_name", "value_type"]
+logger = logging.getLogger(__name__)
 
 # field name -> (config class, value type); epochs is absent on purpose: it comes from [search].
 FIELDS: dict[str, tuple[type, Any]] = {
@@ -41,6 +56,7 @@ FIELDS: dict[str, tuple[type, Any]] = {
 # derived parameter -> the tuple field it builds
 DERIVED: dict[str, str] = {"n_conv": "conv_channels", "conv_width": "conv_channels", "n_hidden": "hidden", "hidden_width": "hidden"}
 _DEFAULT_NET = NetConfig()
+_MAX_CORNERS = 200_000  # categorical combinations checked on load; beyond that the check is skipped
 
 
 def value_type(name: str) -> Any:
@@ -99,8 +115,8 @@ def _coerced(kind: Any, value: Any) -> tuple[bool, Any]:
     return ok, tuple(value) if ok else value
 
 
-def build_configs(definition: StudyDefinition, values: Mapping[str, Any]) -> tuple[NetConfig, TrainConfig]:
-    """The configs for one point: [fixed], then `values` (Optuna name -> value), epochs from [search].
+def configs_for_point(definition: StudyDefinition, values: Mapping[str, Any]) -> tuple[NetConfig, TrainConfig]:
+    """The configs for one point of the definition's space: [fixed], then `values` (Optuna name -> value), epochs from [search].
 
     Raises ConfigError when the point is invalid (definitions checks every corner of the space on load).
     """
@@ -108,11 +124,11 @@ def build_configs(definition: StudyDefinition, values: Mapping[str, Any]) -> tup
     by_name = {spec.name: spec for spec in definition.params}
     for name, value in values.items():
         settings[by_name[name].field] = value
-    return make_configs(settings, epochs=definition.epochs)
+    return configs_from_settings(settings, epochs=definition.epochs)
 
 
-def make_configs(settings: Mapping[str, Any], *, epochs: int) -> tuple[NetConfig, TrainConfig]:
-    """Configs from field (or derived parameter) -> value; the rest keep their defaults. Raises ConfigError."""
+def configs_from_settings(settings: Mapping[str, Any], *, epochs: int) -> tuple[NetConfig, TrainConfig]:
+    """Configs from plain field (or derived parameter) -> value; the rest keep their defaults. Raises ConfigError."""
     settings = dict(settings)
     if "n_conv" in settings or "conv_width" in settings:
         n = settings.pop("n_conv", len(_DEFAULT_NET.conv_channels))
@@ -128,6 +144,87 @@ def make_configs(settings: Mapping[str, Any], *, epochs: int) -> tuple[NetConfig
     return net, train
 
 
+def clash(a: str, b: str) -> bool:
+    """Whether two settable names set the same field (n_conv and conv_width complete each other)."""
+    return a == b or DERIVED.get(a) == b or DERIVED.get(b) == a
+
+
+def check_space(d: StudyDefinition, src: str) -> None:
+    """Every value of the space on its own, then every corner (each combination of categorical choices, the
+    numbers at their low and at their high ends) builds valid configs; DefinitionError naming `src` if not."""
+    # each value on its own, so that a bad bound is reported with its key
+    for spec in d.params:
+        probes = [("choice", c) for c in spec.choices] if spec.type == "categorical" else [("low", spec.low), ("high", spec.high)]
+        for which, value in probes:
+            try:
+                configs_from_settings({spec.field: value}, epochs=d.epochs)
+            except ConfigError as exc:
+                raise _fail(src, f"[params.{spec.name}] {which} {value!r}: {exc}") from None
+    for key, value in d.fixed.items():
+        try:
+            configs_from_settings({key: value}, epochs=d.epochs)
+        except ConfigError as exc:
+            raise _fail(src, f"[fixed] {key} = {value!r}: {exc}") from None
+    # then every combination of categorical choices, with the numbers at both ends
+    field_of = {spec.name: spec.field for spec in d.params}
+    active: set[str] = set()
+    for n, corner in enumerate(corners(d)):
+        if n == _MAX_CORNERS:
+            logger.warning("%s: more than %d categorical combinations; checked the first %d only.", src, _MAX_CORNERS, _MAX_CORNERS)
+            break
+        numeric = [s for s in d.params if s.type != "categorical" and s.is_active(corner)]
+        names = [*corner, *(s.name for s in numeric)]
+        active.update(names)
+        fields: dict[str, str] = {}
+        for name in names:
+            field = field_of[name]
+            for other_field, other in fields.items():
+                if clash(field, other_field):
+                    raise _fail(
+                        src, f"[params.{other}] and [params.{name}] both set {field} when {_describe_corner(corner)}; make their `when` conditions exclusive."
+                    )
+            fields[field] = name
+        for end in ("low", "high"):
+            values = {**corner, **{s.name: getattr(s, end) for s in numeric}}
+            try:
+                configs_for_point(d, values)
+            except ConfigError as exc:
+                raise _fail(src, f"the space allows {_describe_corner(corner)} (numbers at their {end} ends), which gives invalid configs: {exc} "
+                            "Add a `when` condition so that this combination cannot be sampled.") from None
+    for spec in d.params:
+        if spec.name not in active:
+            condition = ", ".join(f"{k}={v[0]!r}" if len(v) == 1 else f"{k} in {list(v)!r}" for k, v in spec.when)
+            raise _fail(src, f"[params.{spec.name}] is never suggested: its condition {condition} cannot hold.")
+
+
+def corners(d: StudyDefinition) -> Iterator[dict[str, Any]]:
+    """Every reachable assignment of the categorical parameters (per cell when there are cells)."""
+    cell_names = set(d.cells[0]) if d.cells else set()
+    categorical = [s for s in d.params if s.type == "categorical" and s.name not in cell_names]
+
+    def walk(i: int, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if i == len(categorical):
+            yield values
+            return
+        spec = categorical[i]
+        if not spec.is_active(values):
+            yield from walk(i + 1, values)
+            return
+        for choice in spec.choices:
+            yield from walk(i + 1, {**values, spec.name: choice})
+
+    for cell in d.cells or ({},):
+        yield from walk(0, dict(cell))
+
+
+def _describe_corner(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items()) or "(no categorical parameters)"
+
+
+def _fail(src: str, message: str) -> DefinitionError:
+    return DefinitionError(f"{src}: {message}")
+
+
 def suggest_values(trial: optuna.trial.BaseTrial, definition: StudyDefinition) -> dict[str, Any]:
     """Suggest every parameter whose `when` holds, in file order; returns Optuna name -> value."""
     values: dict[str, Any] = {}
@@ -141,7 +238,7 @@ def suggest_configs(trial: optuna.trial.BaseTrial, definition: StudyDefinition) 
     """Suggest one point of the definition's space and return its configs (epochs = definition.epochs)."""
     values = suggest_values(trial, definition)
     try:
-        return build_configs(definition, values)
+        return configs_for_point(definition, values)
     except ConfigError as exc:  # unreachable for a loaded definition: its space was checked corner by corner
         raise DefinitionError(f"{definition.source}: the point {values} gives invalid configs: {exc}") from exc
 

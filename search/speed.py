@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from models.configs import NetConfig, TrainConfig
 from models.errors import ConfigError
 from models.speed import CANDIDATES, RECIPE_NET, RECIPE_TRAIN, SpeedChoice, choose_speed, label
-from search.definitions import StudyDefinition
-from search.space import build_configs
+from search.space import configs_for_point
+from search.specs import StudyDefinition
 
 if TYPE_CHECKING:
     from search.tables import TextTable
@@ -28,7 +28,7 @@ def probe_configs(definition: StudyDefinition | None) -> tuple[NetConfig, TrainC
     """The network and training settings to measure on: the study's first starting point, else the recipe."""
     if definition is not None and definition.enqueue:
         try:
-            return build_configs(definition, definition.enqueue[0])
+            return configs_for_point(definition, definition.enqueue[0])
         except (ConfigError, KeyError):  # a starting point the space cannot build is reported when it runs
             pass
     return RECIPE_NET, RECIPE_TRAIN

@@ -6,82 +6,72 @@ MySQL) and TCP keepalives so long trials survive idle-connection drops, and a sm
 `grpc://host:port`: Optuna's gRPC proxy client, for clusters too large for PostgreSQL's connection limit.
 
 Workers send heartbeats; a trial whose worker died is failed after the grace period and retried once
-with the same parameters. A lost database connection (a restart, a failover) is retried with backoff
-for up to `max_outage` seconds, then reported as one `StorageOutage`; writes that may have landed
-before the connection dropped are checked, not repeated.
+with the same parameters. A lost database connection is ridden out by search.retrying_storage. The
+URL rules (which URL, masked for display, gRPC or not) live in search.urls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import logging
 import os
-import re
-import socket
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import optuna
 import sqlalchemy
 import sqlalchemy.event
 import sqlalchemy.exc
-from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
-from optuna.storages import BaseStorage, GrpcStorageProxy, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.exceptions import ExperimentalWarning, StorageInternalError
+from optuna.storages import BaseStorage, GrpcStorageProxy, RetryHeartbeatStaleTrialCallback
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from search.errors import StorageError, StorageOutage
+from search.errors import StorageError
+from search.retrying_storage import (
+    DEFAULT_MAX_OUTAGE,
+    RetryingRDBStorage,
+    is_transient,
+    lost_table_race,
+    one_line,
+    outage_cause,
+    retry_delay,
+    root_cause,
+)
+from search.urls import DEFAULT_STORAGE_URL, STORAGE_ENVVAR, is_grpc_url, mask_url, resolve_storage_url
+
+__all__ = [
+    "DEFAULT_STORAGE_URL",
+    "STORAGE_ENVVAR",
+    "StudyRow",
+    "best_trials",
+    "check_heartbeat",
+    "check_max_outage",
+    "is_grpc_url",
+    "list_studies",
+    "load_study",
+    "mask_url",
+    "maximizes",
+    "open_storage",
+    "rank_trials",
+    "resolve_storage_url",
+]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STORAGE_URL = "sqlite:///search.db"
-STORAGE_ENVVAR = "SEARCH_STORAGE"
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a running trial's heartbeats
 DEFAULT_GRACE_PERIOD = 90.0  # seconds without a heartbeat before a trial counts as dead
 SQLITE_BUSY_TIMEOUT = 60.0  # seconds a SQLite writer waits for another process's lock
 CONNECT_TIMEOUT = 10  # seconds to reach a database server
-DEFAULT_MAX_OUTAGE = 120.0  # seconds a lost database connection is retried before the operation gives up
-RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # backoff between the first attempts after a lost connection ...
-MAX_RETRY_DELAY = 5.0  # ... then one attempt every 5 s until the outage is over or lasts too long
 GRPC_READY_TIMEOUT = 10.0  # seconds to wait for a gRPC proxy to answer
 _DRIVER_PACKAGES = {"mysql": "mysqlclient", "postgresql": "'psycopg[binary]'"}  # what `pip install` brings a backend's driver
-
-_T = TypeVar("_T")
-
-
-def resolve_storage_url(url: str | None) -> str:
-    """The storage URL to use: the flag, else $SEARCH_STORAGE, else sqlite:///search.db in the cwd."""
-    for candidate in (url, os.environ.get(STORAGE_ENVVAR)):
-        if candidate is not None and candidate.strip():
-            return candidate.strip()
-    return DEFAULT_STORAGE_URL
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, fit to print and log: every URL shown goes through here.
-
-    SQLAlchemy's parser reads the password as the URL will be used (percent-encoded / @ : % # included).
-    A password with a raw (unencoded) `@` would leave its end in the parsed host, and text SQLAlchemy
-    cannot parse has no password to find: in both, everything between `user:` and the last `@` is masked.
-    """
-    try:
-        parsed = sqlalchemy.engine.make_url(url)
-    except (sqlalchemy.exc.ArgumentError, ValueError):
-        parsed = None
-    if parsed is None or url.count("@") > 1:
-        return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)
-    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
-
-
-def is_grpc_url(url: str) -> bool:
-    return url.startswith("grpc://")
 
 
 def open_storage(
@@ -139,7 +129,7 @@ def open_storage(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeat_interval is "experimental" in Optuna 5
             try:
-                storage = _RetryingRDBStorage(
+                storage = RetryingRDBStorage(
                     parsed.render_as_string(hide_password=False),
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=interval,
@@ -152,40 +142,28 @@ def open_storage(
                 return storage
             except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as error:
                 # Workers opening a new database at once race to create Optuna's tables; the loser finds them made.
-                if _lost_table_race(error) and attempt < 2:
+                if lost_table_race(error) and attempt < 2:
                     time.sleep(0.5 * (attempt + 1))
                     continue
                 # A worker joining a run that is already going waits out an outage as the run's other calls do.
-                delay = RETRY_DELAYS[attempt] if attempt < len(RETRY_DELAYS) else MAX_RETRY_DELAY
-                if rejoin and _is_transient(error) and time.monotonic() + delay - started <= outage:
-                    logger.warning("storage: %s; retrying in %.1f s", _outage_cause(error), delay)
+                delay = retry_delay(attempt)
+                if rejoin and is_transient(error) and time.monotonic() + delay - started <= outage:
+                    logger.warning("storage: %s; retrying in %.1f s", outage_cause(error), delay)
                     time.sleep(delay)
                     continue
-                raise StorageError(f"Cannot reach the storage {mask_url(url)}: {_root_cause(error)}") from error
+                raise StorageError(f"Cannot reach the storage {mask_url(url)}: {root_cause(error)}") from error
             except RuntimeError as error:  # Optuna's table-schema version check
                 raise StorageError(
                     f"The storage {mask_url(url)} was written by an incompatible Optuna version "
-                    f"(this worker runs Optuna {optuna.__version__}): {_one_line(error)}"
+                    f"(this worker runs Optuna {optuna.__version__}): {one_line(error)}"
                 ) from error
             except ImportError as error:  # e.g. mysql:// without its driver installed
                 raise StorageError(
-                    f"The storage {mask_url(url)} needs a database driver that is not installed ({_root_cause(error)}); "
+                    f"The storage {mask_url(url)} needs a database driver that is not installed ({root_cause(error)}); "
                     f"install it, e.g. `pip install {_DRIVER_PACKAGES.get(parsed.get_backend_name(), 'its driver')}`, "
                     "or use postgresql+psycopg://... or sqlite:///..."
                 ) from error
     raise AssertionError("unreachable")
-
-
-def worker_identity() -> dict[str, Any]:
-    """The user attrs that say which process runs a trial, written when it starts running (by the storage
-    `open_storage` returns): a run on the same host fails at once a trial whose process is gone."""
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
-
-
-def trial_worker(trial: FrozenTrial) -> tuple[str | None, int | None]:
-    """(host, pid) of the process that runs `trial`, as `worker_identity` recorded them; None when unknown."""
-    pid = trial.user_attrs.get("worker_pid")
-    return trial.user_attrs.get("worker_host"), pid if isinstance(pid, int) else None
 
 
 def _serialise_sqlite_transactions(engine: sqlalchemy.engine.Engine) -> None:
@@ -333,151 +311,6 @@ def _open_grpc(url: str) -> GrpcStorageProxy:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Retrying after a lost connection.
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """`error` and the exceptions behind it, through `raise ... from` (__cause__) and raises inside
-    `except` blocks (__context__): Optuna's StorageInternalError <- PendingRollbackError has the
-    OperationalError of a server restart only as the context of the rollback that failed."""
-    seen: set[int] = set()
-    pending = [error]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-
-
-def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None:
-        error = error.__cause__
-    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.orig is not None:
-        error = error.orig
-    return _one_line(error)
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def _lost_table_race(error: BaseException) -> bool:
-    """Another process created a table or type of Optuna's schema between our check and our CREATE."""
-    return isinstance(error, sqlalchemy.exc.IntegrityError) or "already exists" in _root_cause(error)
-
-
-def _is_transient(error: BaseException) -> bool:
-    """A dropped connection, an unreachable server or a busy SQLite file: worth trying again."""
-    for seen in _chain(error):
-        if isinstance(seen, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
-            return True
-        if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
-            return True
-    return False
-
-
-def _outage_cause(error: BaseException) -> str:
-    """The database's own words for a lost connection (the OperationalError deep in the chain), one line."""
-    for seen in _chain(error):
-        if isinstance(seen, sqlalchemy.exc.DBAPIError):
-            return _one_line(seen.orig if seen.orig is not None else seen)
-    return _root_cause(error)
-
-
-def _with_retry(method: Callable[..., _T], *, limit: Callable[[_RetryingRDBStorage], float]) -> Callable[..., _T]:
-    """`method` retried after a lost connection while the outage lasts less than `limit(storage)` seconds.
-
-    The outage is the storage's, not the call's: it starts at the first failure of any call and ends
-    at the next success, so the calls that follow a failed one (Optuna failing the trial, reading it
-    back) give up at once instead of each waiting out another `max_outage`.
-    """
-    name = method.__name__
-
-    @functools.wraps(method)
-    def retrying(self: _RetryingRDBStorage, *args: Any, **kwargs: Any) -> _T:
-        for attempt in itertools.count():
-            try:
-                result = method(self, *args, **kwargs)
-            except UpdateFinishedTrialError:
-                # A state write whose commit landed before the connection dropped: done, not repeated.
-                if attempt > 0 and name == "set_trial_state_values" and self._landed(*args, **kwargs):
-                    return True  # type: ignore[return-value]
-                raise
-            except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as error:
-                if not _is_transient(error):
-                    raise
-                now = time.monotonic()
-                if self.down_since is None:
-                    self.down_since = now
-                delay = RETRY_DELAYS[attempt] if attempt < len(RETRY_DELAYS) else MAX_RETRY_DELAY
-                if now + delay - self.down_since > limit(self):
-                    raise StorageOutage(
-                        f"Lost the connection to the storage {mask_url(self.url)} ({_outage_cause(error)}); gave up after "
-                        f"{attempt + 1} attempts over {now - self.down_since:.0f} s (--max-outage {self.max_outage:g}). "
-                        "Finished trials are safe in the database: check that it runs, then run the command again."
-                    ) from error
-                logger.warning("storage %s: %s (%s); retrying in %.1f s", name, _outage_cause(error), type(error).__name__, delay)
-                self.scoped_session.remove()  # drop the broken session; the pool reconnects (pre-ping)
-                time.sleep(delay)
-            else:
-                self.down_since = None
-                return result
-        raise AssertionError("unreachable")
-
-    return retrying
-
-
-class _RetryingRDBStorage(RDBStorage):
-    """Optuna's RDBStorage whose operations survive a dropped connection or a busy SQLite file."""
-
-    max_outage: float = DEFAULT_MAX_OUTAGE  # seconds an outage is ridden out (set by open_storage)
-    down_since: float | None = None  # time.monotonic() of the first failure of the current outage
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        # Runs in Optuna's heartbeat thread: an error there would kill the thread with a traceback and
-        # the trial would go stale while it still trains. A missed beat is logged; the next one tries again
-        # (retried for one interval only: the trial waits for this thread when it ends).
-        try:
-            _retrying_heartbeat(self, trial_id)
-        except StorageError as error:
-            logger.warning("heartbeat of trial id %d not recorded: %s", trial_id, error)
-
-    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
-        if template_trial is None:  # a trial this process runs from now: who runs it is written with it, atomically
-            template_trial = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=worker_identity())
-        return _retrying_create_trial(self, study_id, template_trial)
-
-    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
-        changed = _retrying_set_state(self, trial_id, state, values)
-        if changed and state == TrialState.RUNNING:  # a waiting trial (a retry, a starting point) claimed by this process
-            for key, value in worker_identity().items():
-                self.set_trial_user_attr(trial_id, key, value)
-        return changed
-
-    def _landed(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
-        trial: FrozenTrial = RDBStorage.get_trial(self, trial_id)
-        return trial.state == state and (values is None or list(trial.values or []) == list(values))
-
-
-# Every operation a study or Optuna's cache wrapper calls on the backend, reads and writes alike.
-for _name in (
-    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
-    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
-    "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
-    "_set_trial_param", "get_trial_param",
-    "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
-    "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials", "get_best_trial",
-    "_get_best_trial_id", "_get_stale_trial_ids",
-):  # fmt: skip
-    setattr(_RetryingRDBStorage, _name, _with_retry(getattr(RDBStorage, _name), limit=lambda s: s.max_outage))
-_retrying_create_trial = _with_retry(RDBStorage._create_new_trial, limit=lambda s: s.max_outage)
-_retrying_set_state = _with_retry(RDBStorage.set_trial_state_values, limit=lambda s: s.max_outage)
-_retrying_heartbeat = _with_retry(RDBStorage.record_heartbeat, limit=lambda s: min(s.max_outage, s.heartbeat_interval or 0.0))
-
-
-# ---------------------------------------------------------------------------------------------------
 # What a storage holds, for `search studies` and `search show`.
 
 
@@ -501,7 +334,7 @@ def list_studies(storage_url: str | None = None) -> list[StudyRow]:
         trials = storage.get_all_trials(frozen._study_id, deepcopy=False)
         count = {state: sum(t.state == state for t in trials) for state in TrialState}
         complete = [t.values[0] for t in trials if t.state == TrialState.COMPLETE and t.values]
-        pick = max if frozen.directions[0] == optuna.study.StudyDirection.MAXIMIZE else min
+        pick = max if maximizes(frozen.directions) else min
         rows.append(
             StudyRow(
                 name=frozen.study_name,
@@ -528,11 +361,19 @@ def load_study(storage_url: str | None, study_name: str) -> optuna.Study:
 
 
 def best_trials(storage_url: str | None, study_name: str, *, top: int = 10) -> list[FrozenTrial]:
-    """The `top` best complete trials (for two objectives: the Pareto front, best first objective first)."""
-    study = load_study(storage_url, study_name)
+    """The `top` best complete trials of the study in the storage (see `rank_trials`)."""
+    return rank_trials(load_study(storage_url, study_name), top=top)
+
+
+def rank_trials(study: optuna.Study, *, top: int = 10) -> list[FrozenTrial]:
+    """The `top` best complete trials, best first (for two objectives: the Pareto front, best first objective first)."""
     if len(study.directions) > 1:
         trials = list(study.best_trials)
     else:
-        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(trials, key=lambda t: t.values[0], reverse=reverse)[:top]
+        trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    return sorted(trials, key=lambda t: t.values[0], reverse=maximizes(study.directions))[:top]
+
+
+def maximizes(directions: Sequence[StudyDirection]) -> bool:
+    """Whether the first objective (the cross-validation accuracy) is maximised: which way "best" points."""
+    return directions[0] == StudyDirection.MAXIMIZE

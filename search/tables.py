@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from search.evaluation import ConfigurationResult, EvaluationSummary
+from search.results import ConfigurationResult, EvaluationSummary
 from search.stats import Summary
 
 

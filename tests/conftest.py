@@ -6,13 +6,13 @@ import gzip
 import os
 import struct
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import SEARCH
 
 
 def _write_idx(path: Path, array: np.ndarray, *, code: int = 0x08) -> Path:
@@ -85,7 +85,7 @@ def storage_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def run_search(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """run_search(*args, timeout=120, env=None) runs the installed `search` executable in tmp_path."""
-    executable = Path(sys.executable).with_name("search")
+    executable = Path(SEARCH)
     assert executable.exists(), f"{executable} missing: run `pip install -e '.[dev]'`"
 
     def run(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from models.configs import NetConfig, TrainConfig
+from search.runner import prepare_study
+from search.specs import StudyDefinition
+from search.storage import open_storage
 
 N_PAIRS = 100  # pairs per draw in the library tests (the CLI always uses 1,000)
 
@@ -22,10 +26,25 @@ def tiny_configs(
     return net, train
 
 
-def add_trials(storage_url: str, study_name: str, trials: Iterable[Mapping[str, Any]], *, directions=("maximize",)) -> optuna.Study:
+def add_trials(
+    storage_url: str,
+    study_name: str,
+    trials: Iterable[Mapping[str, Any]],
+    *,
+    directions=("maximize",),
+    definition: StudyDefinition | None = None,
+) -> optuna.Study:
     """Create the study and add one COMPLETE trial per entry: params (weight_sharing, aux_loss, alpha, lr), value
-    (or values), and optionally the configuration's epochs and batch_size and the trial's curve."""
-    study = optuna.create_study(study_name=study_name, storage=storage_url, directions=list(directions))
+    (or values), and optionally the configuration's epochs and batch_size and the trial's curve.
+
+    With `definition` (named `study_name`) the study is created as `search run` creates it, keeping the
+    definition; without, it is a study that keeps none (as studies created before they kept it).
+    """
+    if definition is not None:
+        assert definition.name == study_name and tuple(directions) == definition.directions
+        study = prepare_study(open_storage(storage_url), definition)
+    else:
+        study = optuna.create_study(study_name=study_name, storage=storage_url, directions=list(directions))
     for spec in trials:
         params = {key: spec[key] for key in ("weight_sharing", "aux_loss", "alpha", "lr") if key in spec}
         net, train = tiny_configs(**params, epochs=spec.get("epochs", 1), batch_size=spec.get("batch_size", 100))
@@ -46,3 +65,25 @@ def add_trials(storage_url: str, study_name: str, trials: Iterable[Mapping[str, 
             )
         )
     return study
+
+
+def own_ablation(directory: Path) -> StudyDefinition:
+    """The user's own definition under a shipped name: `smoke` renamed "ablation", with two cells of its own
+    (weight sharing on and off, where studies/ablation.toml has four) and evaluate_epochs = 2 (none there)."""
+    from search.definitions import STUDIES_DIR, load_definition
+
+    text = (STUDIES_DIR / "smoke.toml").read_text()
+    searched = '[params.weight_sharing]\ntype = "categorical"\nchoices = [true, false]\n'
+    assert searched in text and "evaluate_epochs = 3" in text
+    text = text.replace('name = "smoke"', 'name = "ablation"').replace("evaluate_epochs = 3", "evaluate_epochs = 2")
+    path = directory / "my.toml"
+    path.write_text(text.replace(searched, "[[cells]]\nweight_sharing = true\n\n[[cells]]\nweight_sharing = false\n"))
+    definition = load_definition(path)
+    assert definition.name == "ablation" and definition.cells == ({"weight_sharing": True}, {"weight_sharing": False})
+    return definition
+
+
+OWN_ABLATION_TRIALS = [  # trials of `own_ablation`'s study: the best of cell weight_sharing=True is trial 2
+    {"weight_sharing": ws, "aux_loss": "alpha", "lr": lr, "value": value}
+    for ws, lr, value in ((True, 0.05, 0.7), (False, 0.06, 0.6), (True, 0.07, 0.8))
+]

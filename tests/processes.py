@@ -1,34 +1,58 @@
-"""Processes of a `search run` under test, read from /proc: its descendants, and whether one still runs."""
+"""Processes under test: the installed `search` executable, the servers it starts, and what a run leaves behind."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 
-def _stat_fields(pid: int | str) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state, parent pid, ...); None once it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console script of this venv
 
 
 def descendants(pid: int) -> list[int]:
-    """The processes under `pid` (children, their children...), from /proc."""
-    parents = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        fields = _stat_fields(entry.name)
-        if fields is not None:  # None: exited meanwhile
-            parents[int(entry.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
+    """The processes under `pid` (children, their children...)."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def alive(pid: int) -> bool:
     """Running (not gone, not a zombie waiting for its reaper)."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] != "Z"
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@contextmanager
+def search_server(*args: str, port: int, timeout: float = 60.0) -> Iterator[subprocess.Popen[str]]:
+    """`search ARGS --port PORT` (the dashboard, the gRPC proxy) in a subprocess, once it listens on the port;
+    terminated on the way out (read its output with `communicate()` after the block)."""
+    process = subprocess.Popen(
+        [SEARCH, *args, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert process.poll() is None, f"search {args[0]} exited early ({process.returncode}): {process.communicate()}"
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, f"search {args[0]} did not listen on {port} within {timeout:g} s"
+            time.sleep(0.2)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import SEARCH
 from typer.testing import CliRunner
 
 from models.pools import IDX_FILES
@@ -25,7 +25,6 @@ from search.objective import Objective
 from search.runner import prepare_study
 from search.storage import open_storage
 
-SEARCH = str(Path(sys.executable).with_name("search"))
 EXECUTABLE = "executable"  # also run through the installed console script
 RUN = ("run", "--study", "smoke", "--trials", "1", "--workers", "1")
 
@@ -96,7 +95,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("dashboard-port-too-big", ("dashboard", "--port", "70000", "--storage", "{db}"), "port must be between 0 and 65535", ""),
     ("dashboard-port-text", ("dashboard", "--port", "http"), "Invalid value for '--port'", ""),
     ("proxy-port-zero", ("proxy", "--port", "0", "--storage", "{db}"), "port must be between 1 and 65535", ""),
-    ("proxy-in-front-of-a-proxy", ("proxy", "--storage", "grpc://127.0.0.1:13000"), "must sit in front of a database", ""),
+    ("proxy-in-front-of-a-proxy", ("proxy", "--storage", "grpc://127.0.0.1:13000"), "The gRPC proxy, which must sit in front of a database, needs a direct database URL", ""),
 ]
 
 
@@ -108,7 +107,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     prepare_study(open_storage(f"sqlite:///{db}"), smoke, data=Objective(smoke).data_identity())
     (root / "plain.txt").write_text("not a directory\n")
     rng = np.random.default_rng(0)
-    for (pool, kind), name in IDX_FILES.items():  # other digits: 500 random images per pool
+    for (_pool, kind), name in IDX_FILES.items():  # other digits: 500 random images per pool
         shape = (500, 28, 28) if kind == "images" else (500,)
         array = rng.integers(0, 256 if kind == "images" else 10, size=shape, dtype=np.uint8)
         header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)

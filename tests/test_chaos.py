@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +22,8 @@ import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
-from processes import alive, descendants
+from processes import SEARCH, alive, descendants
 
-SEARCH = str(Path(sys.executable).with_name("search"))
 PG_CLUSTER = ("15", "main")  # the cluster .ci/run starts (pg_ctlcluster VERSION NAME)
 FINISHED = ("COMPLETE", "PRUNED")
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

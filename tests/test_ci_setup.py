@@ -31,3 +31,13 @@ def test_readme_gives_the_ci_test_command() -> None:
     readme = ROOT / "README.md"
     assert readme.is_file(), f"README.md is missing; it must give the test command `{command}`"
     assert command in readme.read_text(), f"README.md must give the test command `{command}` word for word, as .ci/run runs it"
+
+
+def test_ci_lints_before_it_tests_and_the_tree_is_clean() -> None:
+    text = CI_RUN.read_text()
+    match = re.search(r'^LINT_COMMAND="([^"]+)"$', text, flags=re.MULTILINE)
+    assert match, ".ci/run must set LINT_COMMAND=\"...\" on one line"
+    assert match.group(1).split()[:2] == [".venv/bin/ruff", "check"]
+    assert text.index('"${lint_argv[@]}"') < text.index('"${test_argv[@]}"')
+    result = subprocess.run(match.group(1).split(), cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -8,6 +8,7 @@ from evaluation_helpers import add_trials
 from typer.testing import CliRunner
 
 from search.cli import app
+from search.definitions import load_definition
 
 torch.set_num_threads(1)
 
@@ -65,7 +66,7 @@ def test_evaluate_best_in_a_log_shows_both_stages_as_plain_lines(sqlite_url, run
 
 def test_evaluate_best_on_the_ablation_prints_cells_and_paired_tests(sqlite_url):
     cells = [(False, "none"), (True, "none"), (False, "alpha"), (True, "alpha")]
-    add_trials(sqlite_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)])
+    add_trials(sqlite_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)], definition=load_definition("ablation"))
 
     result = invoke("evaluate-best", "--study", "ablation", "--storage", sqlite_url, "--draws", "2", "--epochs", "1", "--threads", "1")
 

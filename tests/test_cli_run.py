@@ -12,7 +12,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import urllib.parse
 import uuid
@@ -23,11 +22,10 @@ import optuna
 import pytest
 from evaluation_helpers import add_trials
 from optuna.trial import TrialState
+from processes import SEARCH
 from typer.testing import CliRunner
 
 from search.cli import app
-
-SEARCH = str(Path(sys.executable).with_name("search"))
 
 
 def one_error_line(result: subprocess.CompletedProcess[str] | object) -> str:
@@ -77,7 +75,7 @@ def test_run_help_lists_every_flag() -> None:
     result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for flag in ("--study", "--trials", "--storage", "--workers", "--epochs", "--folds", "--data-dir", "--seed",
-                 "--timeout", "--threads", "--heartbeat-interval", "--grace-period", "--verbose", "SEARCH_STORAGE"):  # fmt: skip
+                 "--timeout", "--threads", "--heartbeat-interval", "--grace-period", "--verbose", "SEARCH_STORAGE"):  # fmt: skip (the options, several to a line)
         assert flag in result.output
 
 
@@ -123,7 +121,7 @@ def test_two_commands_share_one_study_then_studies_and_show_read_it(storage_url:
     args = [SEARCH, "run", "--study", "smoke", "--trials", "3", "--workers", "1", "--threads", "1", "--storage", storage_url]
     runs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [run.communicate(timeout=240) for run in runs]
-    for run, (stdout, stderr) in zip(runs, outputs):
+    for run, (stdout, stderr) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, stderr
         assert "study smoke: 3/3 new finished trials" in stdout
     trials = optuna.load_study(study_name="smoke", storage=storage_url).trials
@@ -160,7 +158,7 @@ def test_verbose_run_shows_the_workers_log_lines_and_a_line_per_trial(run_search
     lines = [line for line in result.stdout.splitlines() if line.startswith("smoke: ")]
     counts = [int(line.split(" trials,")[0].split(": ")[1].split("/")[0]) for line in lines]
     # a line whenever the count moves; the parent polls, so two trials that end between polls share one line
-    assert counts[-1] == 3 and len(counts) >= 2 and all(a < b for a, b in zip(counts, counts[1:])), lines
+    assert counts[-1] == 3 and len(counts) >= 2 and all(a < b for a, b in zip(counts, counts[1:], strict=False)), lines
     assert re.fullmatch(r"smoke: 3/3 trials, 0 running, best 0\.\d{4}, elapsed \d+:\d\d:\d\d, ETA 0:00:00", lines[-1])
 
 

@@ -13,16 +13,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 import pytest
 import typer
 import typer.main
 import yaml
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+from processes import SEARCH
 
 from search.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
-SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console script of this venv
 DATABASE_SERVICES = ("worker", "dashboard", "evaluate")
 
 
@@ -53,10 +60,11 @@ def test_services(services: dict) -> None:
 
 def test_postgres_has_named_volume_and_health_check(compose: dict, services: dict) -> None:
     postgres = services["postgres"]
-    assert postgres["image"] == "postgres:15"
+    tested = re.search(r"^PG_VERSION=(\d+)$", (ROOT / ".ci" / "run").read_text(), flags=re.M)
+    assert tested is not None and postgres["image"] == f"postgres:{tested.group(1)}"  # the major CI tests against
     volume_names = [entry.split(":")[0] for entry in postgres["volumes"]]
     assert any(name in compose["volumes"] and entry.endswith(":/var/lib/postgresql/data")
-               for name, entry in zip(volume_names, postgres["volumes"]))
+               for name, entry in zip(volume_names, postgres["volumes"], strict=True))
     health = postgres["healthcheck"]
     assert "pg_isready" in " ".join(health["test"])
     assert health["retries"] >= 3
@@ -142,13 +150,20 @@ def test_compose_config_is_valid() -> None:
 
 
 def test_dockerfile_installs_cpu_torch_before_the_project() -> None:
+    """The image's Python and torch are ones the project supports, and its torch is the one setup.sh installs."""
+    project_meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
-    assert lines[[l.startswith("FROM") for l in lines].index(True)] == "FROM python:3.11-slim"
-    torch = next(i for i, l in enumerate(lines) if "torch==2.13.0" in l)
+    base = re.fullmatch(r"FROM python:(\d+\.\d+)-slim", next(line for line in lines if line.startswith("FROM")))
+    assert base is not None and Version(base.group(1)) in SpecifierSet(project_meta["requires-python"])
+    torch = next(i for i, line in enumerate(lines) if re.search(r"\btorch==", line))
+    pinned = re.search(r"\btorch==(\S+)", lines[torch]).group(1)
+    assert f"torch=={pinned}" in (ROOT / "setup.sh").read_text()  # the tests run the image's torch
+    wanted = next(spec for spec in project_meta["dependencies"] if re.match(r"torch\b", spec))
+    assert Version(pinned) in SpecifierSet(wanted.removeprefix("torch"))
     assert "--index-url https://download.pytorch.org/whl/cpu" in lines[torch]
-    project = next(i for i, l in enumerate(lines) if re.match(r"RUN pip install (\S+ )*\.", l))
+    project = next(i for i, line in enumerate(lines) if re.match(r"RUN pip install (\S+ )*\.", line))
     assert torch < project
-    assert any(l.startswith("USER ") and not l.endswith("root") for l in lines)
+    assert any(line.startswith("USER ") and not line.endswith("root") for line in lines)
 
 
 def test_dockerignore_keeps_local_state_out_of_the_image() -> None:

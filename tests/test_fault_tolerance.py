@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
-from processes import alive, descendants
+from processes import SEARCH, alive, descendants
 
-SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console script of this venv
 HEARTBEAT, GRACE = 1, 3  # seconds: short, so a dead worker's trial goes stale quickly
 N_TRIALS = 3
 EPOCHS = 30  # smoke trials of ~1 s, not ~0.1 s: a worker is killed in the trial seen running, not the next one
@@ -30,7 +27,7 @@ def _run_args(storage: str, n_trials: int) -> list[str]:
     return [
         "run", "--study", "smoke", "--trials", str(n_trials), "--workers", "1", "--threads", "1", "--epochs", str(EPOCHS),
         "--heartbeat-interval", str(HEARTBEAT), "--grace-period", str(GRACE), "--storage", storage,
-    ]  # fmt: skip
+    ]  # fmt: skip (an argv: each option beside its value)
 
 
 def _trials(storage: str) -> list[FrozenTrial]:

@@ -60,7 +60,7 @@ def test_bench_training_against_head_prints_ratios() -> None:
     done = subprocess.run(
         [sys.executable, "benchmarks/bench_training.py", "--draws", "1", "--epochs", "1", "--threads", "1", "--against", "HEAD", "--json"],
         cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ},
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["ref"] == "HEAD" and summary["rounds"] == 1 and len(summary["this"]) == len(summary["against"]) == 1

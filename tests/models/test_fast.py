@@ -26,8 +26,8 @@ def draws():
 def test_plain_speed_matches_the_reference_exactly(draws):
     jobs = [(d.train, d.test) for d in draws]
     many = fit_many(NET, TRAIN, jobs, seeds=[10, 11, 12], speed=Speed())
-    one_by_one = [fit(NET, TRAIN, d.train, eval_pairs=d.test, seed=s) for d, s in zip(draws, (10, 11, 12))]
-    for a, b in zip(many, one_by_one):
+    one_by_one = [fit(NET, TRAIN, d.train, eval_pairs=d.test, seed=s) for d, s in zip(draws, (10, 11, 12), strict=True)]
+    for a, b in zip(many, one_by_one, strict=True):
         assert [c.train_loss for c in a.curves] == [c.train_loss for c in b.curves]
         assert a.accuracy == b.accuracy and a.digit_accuracy == b.digit_accuracy
 
@@ -62,8 +62,8 @@ def test_stacked_batched_models_match_the_reference(draws):
     """One vmapped computation for K models: same init, batches and augmentation as the reference loop."""
     jobs = [(d.train, d.test) for d in draws]
     stacked = fit_many(NET, TRAIN, jobs, seeds=[10, 11, 12], strategy="stacked")
-    one_by_one = [fit(NET, TRAIN, d.train, eval_pairs=d.test, seed=s) for d, s in zip(draws, (10, 11, 12))]
-    for a, b in zip(stacked, one_by_one):
+    one_by_one = [fit(NET, TRAIN, d.train, eval_pairs=d.test, seed=s) for d, s in zip(draws, (10, 11, 12), strict=True)]
+    for a, b in zip(stacked, one_by_one, strict=True):
         assert a.status == "completed" and len(a.curves) == TRAIN.epochs
         assert a.curves[0].train_loss == pytest.approx(b.curves[0].train_loss, rel=1e-3)
         assert a.curves[-1].train_loss == pytest.approx(b.curves[-1].train_loss, rel=5e-2)

@@ -31,7 +31,7 @@ VOCABULARY = [  # what the five reports' models need
     NetConfig(family="cnn2ch", conv_channels=(4, 8, 8, 1), kernel_size=(3, 3, 3, 2), pool_after=(1,), pure_conv=True),
     NetConfig(family="cnn2ch", conv_channels=(8, 16, 16), pool_after=(1, 2, 3), fc_width=(16, 16), pair_output="logit"),
     NetConfig(family="mlp", hidden=(32, 16), pair_output="logit", activation="leaky_relu", activation_alpha=0.2),
-]  # fmt: skip
+]  # fmt: skip (a table: one configuration per line)
 OTHERS = [
     NetConfig(family="mlp", hidden=(64, 32)),
     NetConfig(family="mlp", hidden=(32,), activation="sigmoid", batch_norm=True, dropout=0.1),
@@ -54,7 +54,10 @@ def _train_config(cfg: NetConfig) -> TrainConfig:
 
 
 def _steps(cfg: NetConfig, n_steps: int) -> tuple[torch.nn.Module, list[float]]:
-    """A few Adam steps on one batch: every parameter must get a gradient, and the loss must fall."""
+    """A few Adam steps on one batch: every parameter must get a finite, nonzero gradient at every step (a
+    parameter the loss never reaches has none; one it reaches through a dead path gets zeros), and the
+    loss must fall. Every configuration here trains all its parameters: `_train_config` turns the
+    auxiliary loss on wherever the network has digit outputs or an intermediate head, which only it trains."""
     torch.manual_seed(0)
     net, train = build_net(cfg), _train_config(cfg)
     optimizer = torch.optim.Adam(net.parameters(), lr=train.lr)
@@ -64,8 +67,12 @@ def _steps(cfg: NetConfig, n_steps: int) -> tuple[torch.nn.Module, list[float]]:
         loss = weighting(*loss_terms(net(x), target, classes), epoch=0)
         optimizer.zero_grad()
         loss.backward()
-        missing = [name for name, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
-        assert not missing, f"no gradient for {missing}"
+        missing = [
+            name
+            for name, p in net.named_parameters()
+            if p.grad is None or not torch.isfinite(p.grad).all() or not p.grad.any()
+        ]
+        assert not missing, f"no (finite, nonzero) gradient for {missing}"
         optimizer.step()
         losses.append(loss.item())
     return net, losses
@@ -92,6 +99,16 @@ def test_every_activation_learns(activation):
     assert losses[-1] < losses[0]
 
 
+def test_the_gradient_check_catches_a_part_the_loss_does_not_train():
+    """Without the auxiliary loss a separate digit classifier learns nothing: `_steps` would name it."""
+    cfg = NetConfig(fusion="features", weight_sharing=False, aux_classifier=True, aux_hidden=(8,), conv_channels=(4, 8))
+    net = build_net(cfg)
+    x, target, classes = _batch()
+    LossWeighting(TrainConfig(aux_loss="none"))(*loss_terms(net(x), target, classes), epoch=0).backward()
+    untrained = {name for name, p in net.named_parameters() if p.grad is None or not p.grad.any()}
+    assert untrained == {f"digit_classifier.{name}" for name, _ in net.digit_classifier.named_parameters()}
+
+
 def test_valid_convolutions_and_pool_positions_give_the_reports_sizes():
     # report 000's baseline: Conv(2,32,3) Conv(32,64,3) max-pool Linear(1600,128) Linear(128,2)
     baseline = NetConfig(family="cnn2ch", conv_channels=(32, 64), padding="valid", pool_after=(2,))
@@ -99,7 +116,7 @@ def test_valid_convolutions_and_pool_positions_give_the_reports_sizes():
     # its 3-conv net with the GoogLeNet-style head after conv 2: max-pool, Linear(1600,128), Linear(128,2)
     deep = NetConfig(family="cnn2ch", conv_channels=(32, 64, 128), padding="valid", pool_after=(3,))
     branched = NetConfig(**{**deep.to_dict(), "intermediate_head": True, "intermediate_after": 2, "intermediate_pool": True,
-                            "intermediate_hidden": (128,)})  # fmt: skip
+                            "intermediate_hidden": (128,)})
     assert count_parameters(branched) - count_parameters(deep) == (1600 * 128 + 128) + (128 * 2 + 2)
     assert count_parameters(deep) == 355_490
     with pytest.raises(ValueError, match="leaves no pixels"):

@@ -23,7 +23,7 @@ torch.set_num_threads(1)
 PRINTED_001 = {
     "fc_1": 96_433, "fc_2": 144_747, "fc_3": 924_337, "conv_1": 2_571, "conv_3": 9_411, "cnn_base": 105_889,
     "no_w_net": 235_777, "a_net": 248_843, "a_w_net-ratio0.5": 155_275, "final_model": 155_275,
-}  # fmt: skip
+}  # fmt: skip (a table of printed counts, several to a line)
 
 
 def test_every_report_has_all_its_published_rows():
@@ -65,7 +65,7 @@ def test_each_report_trains_with_its_own_recipe():
     assert (final_001.net.dropout, final_001.net.dropout_at, final_001.net.fusion) == (0.4, "last_conv", "features")
     assert [(p.train.lr, p.train.batch_size, p.train.epochs) for p in select_presets(report="002")] == [
         (0.01, 100, 45), (0.01, 50, 45), (0.05, 50, 45), (0.05, 50, 45), (0.05, 100, 45),
-    ]  # fmt: skip
+    ]  # fmt: skip (a table of rows, several to a line)
 
 
 @pytest.mark.parametrize("row", sorted(PRINTED_001))

@@ -11,10 +11,10 @@ import torch
 from models.augment import random_shift
 from models.configs import NetConfig, TrainConfig
 from models.draws import PairSet, make_draw
-from models.pools import load_pools
 from models.errors import ConfigError
 from models.fast import fit_many
 from models.lr_find import LRRange, find_lr
+from models.pools import load_pools
 from models.train import ModelTrainer, Speed, fit
 
 torch.set_num_threads(1)
@@ -140,9 +140,9 @@ def test_staged_head_training_freezes_the_towers(draw):
     head = [p.detach().clone() for p in trainer.model.head.parameters()]
     trainer.run_epoch()
     trainer.run_epoch()
-    assert all(torch.equal(a, b) for a, b in zip(towers, trainer.model.towers.parameters()))  # batch norm's running
+    assert all(torch.equal(a, b) for a, b in zip(towers, trainer.model.towers.parameters(), strict=True))  # batch norm's running
     # statistics still move: requires_grad=False, as the report froze them, does not touch buffers
-    assert not any(torch.equal(a, b) for a, b in zip(head, trainer.model.head.parameters()))
+    assert not any(torch.equal(a, b) for a, b in zip(head, trainer.model.head.parameters(), strict=True))
     result = trainer.result()
     assert trainer.status == "completed" and result.digit_accuracy > 0.5 and result.accuracy > 0.6
     with pytest.raises(ConfigError, match="staged_second='head'"):
@@ -165,7 +165,7 @@ def test_the_lr_range_test_finds_the_rate_of_the_lowest_loss(draw):
     cfg = TrainConfig(optimizer="sgd", momentum=0.0, aux_loss="alpha", batch_size=50)
     finding = find_lr(net, cfg, draw.train, rounds=2, span=LRRange(lr_min=1e-3, lr_max=10.0, steps=30))
     for r in finding.rounds:
-        assert r.lrs[0] == pytest.approx(1e-3) and all(b > a for a, b in zip(r.lrs, r.lrs[1:]))
+        assert r.lrs[0] == pytest.approx(1e-3) and all(b > a for a, b in zip(r.lrs, r.lrs[1:], strict=False))
         assert r.best_lr == r.lrs[r.losses.index(min(r.losses))]
         assert 1e-3 < r.best_lr < 10.0 and min(r.losses) < r.losses[0]  # the loss fell, then rose (or ran out)
     assert finding.mean_lr == pytest.approx(sum(r.best_lr for r in finding.rounds) / 2)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +12,10 @@ from pathlib import Path
 import optuna
 import pytest
 from ports import free_port
+from processes import SEARCH, search_server
 
 from search.dashboard import exposure_warning, is_loopback
 
-SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console script of this venv
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 STUDY = "dashboard-check"
@@ -38,38 +36,12 @@ def _make_study(path: Path) -> str:
     return url
 
 
-def _wait_http(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"search dashboard exited early with {process.returncode}: {process.stderr.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"search dashboard did not answer at {url} within {timeout:g} s")
-
-
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[str]:
     """A `search dashboard` subprocess over a fresh study; yields its base URL."""
-    storage = _make_study(tmp_path / "study.db")
     port = free_port()
-    process = subprocess.Popen(
-        [SEARCH, "dashboard", "--storage", storage, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{base}/api/studies", process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with search_server("dashboard", "--storage", _make_study(tmp_path / "study.db"), port=port) as process:
+        yield f"http://127.0.0.1:{port}"
     assert process.returncode in (0, -15)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from search.definitions import STUDIES_DIR, ParamSpec, available_definitions, load_definition
+from search.definitions import STUDIES_DIR, ParamSpec, available_definitions, load_definition, with_overrides
 from search.errors import DefinitionError
+from search.specs import DEFINITION_ATTR, stored_definition
 
 SHIPPED = ("ablation", "architecture", "baseline", "siamese", "smoke")
 
@@ -255,14 +257,14 @@ def test_two_objectives_default_to_no_pruner(tmp_path: Path) -> None:
 
 def test_with_overrides_changes_fidelity_and_revalidates(tmp_path: Path) -> None:
     definition = load_definition("siamese")
-    quick = definition.with_overrides(epochs=2, n_folds=2)
+    quick = with_overrides(definition, epochs=2, n_folds=2)
     assert (quick.epochs, quick.n_folds, quick.params) == (2, 2, definition.params)
-    assert definition.with_overrides() is definition
+    assert with_overrides(definition) is definition
     staged = load_text(tmp_path, BASE.replace("epochs = 2", "epochs = 5") + "[fixed]\nstaged_epochs = 3\n")
     with pytest.raises(DefinitionError, match=r"with epochs=2, n_folds=2\): \[fixed\] staged_epochs = 3"):
-        staged.with_overrides(epochs=2)
+        with_overrides(staged, epochs=2)
     with pytest.raises(DefinitionError, match="n_folds must be an integer between 2 and 20"):
-        definition.with_overrides(n_folds=1)
+        with_overrides(definition, n_folds=1)
 
 
 def test_fingerprint_is_stable() -> None:
@@ -292,7 +294,7 @@ def test_fingerprint_follows_what_a_trial_scores(tmp_path: Path) -> None:
         BASE.replace("n_pairs = 200", 'n_pairs = 200\ndirections = ["maximize", "minimize"]'),
     ]
     prints = {load_text(tmp_path, text).fingerprint() for text in changed}
-    prints |= {reference.with_overrides(epochs=1).fingerprint(), reference.with_overrides(n_folds=3).fingerprint()}
+    prints |= {with_overrides(reference, epochs=1).fingerprint(), with_overrides(reference, n_folds=3).fingerprint()}
     assert reference.fingerprint() not in prints and len(prints) == len(changed) + 2
 
 
@@ -313,3 +315,15 @@ def test_siamese_starts_from_the_known_good_recipe() -> None:
         "schedule": "cosine", "rotate": 10.0, "scale": 0.1, "weight_decay": 5e-4
     }
     assert "gamma" not in augmented  # a cosine schedule does not use it
+
+
+@pytest.mark.parametrize("name", available_definitions())
+def test_a_definition_comes_back_whole_from_its_stored_form(name: str) -> None:
+    """What `prepare_study` stores in a study (JSON) gives back the very definition: equal, same fingerprint."""
+    definition = load_definition(name)
+    stored = json.loads(json.dumps(definition.to_stored()))  # as the storage keeps a user attr
+
+    back = stored_definition({DEFINITION_ATTR: stored})
+
+    assert back == definition and back.fingerprint() == definition.fingerprint()
+    assert stored_definition({}) is None  # a study created before studies kept their definition

@@ -4,20 +4,15 @@ import json
 import pytest
 import sqlalchemy
 import torch
-from evaluation_helpers import N_PAIRS, add_trials, tiny_configs
+from evaluation_helpers import N_PAIRS, OWN_ABLATION_TRIALS, add_trials, own_ablation, tiny_configs
 from sqlalchemy import func, select
 
 from models.errors import ConfigError
+from search.definitions import load_definition
 from search.errors import EvaluationError, StorageError
-from search.evaluation import (
-    DRAW_SEED_BASE,
-    EvaluationRow,
-    config_key,
-    evaluate_best,
-    load_evaluations,
-    open_evaluations,
-    reproduce,
-)
+from search.evaluation import DRAW_SEED_BASE, evaluate_best, reproduce
+from search.evaluation_store import EvaluationRow, load_evaluations, open_evaluations
+from search.results import config_key
 
 torch.set_num_threads(1)
 
@@ -89,7 +84,7 @@ def test_ablation_compares_the_best_trial_of_each_of_four_cells(sqlite_url):
         for lr in (0.05, 0.1)
         for k, (ws, aux) in enumerate(CELLS)
     ]
-    add_trials(sqlite_url, "ablation", trials)  # the `ablation` definition's cells: weight_sharing x aux_loss
+    add_trials(sqlite_url, "ablation", trials, definition=load_definition("ablation"))  # cells: weight_sharing x aux_loss
 
     summary = evaluate_best("ablation", storage_url=sqlite_url, draws=3, n_pairs=N_PAIRS)
 
@@ -117,7 +112,7 @@ def test_diverged_draws_are_kept_but_left_out_of_the_statistics(sqlite_url):
                 "status": "diverged", "message": "loss is nan", "test_accuracy": None, "train_seconds": 0.1,
                 "n_params": 10, "created_at": datetime.datetime.now(datetime.timezone.utc),
             }],
-        )  # fmt: skip
+        )  # fmt: skip (one row, several columns to a line)
 
     summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
 
@@ -132,7 +127,7 @@ def test_the_unique_index_refuses_a_second_row_for_one_draw(storage_url):
         "study_name": "s", "preset": None, "config_key": config_key(net, train), "config_json": "{}", "draw_seed": 1000,
         "n_pairs": 100, "data_source": "embedded", "epochs": 1, "status": "completed", "test_accuracy": 0.9,
         "train_seconds": 1.0, "n_params": 10, "created_at": datetime.datetime.now(datetime.timezone.utc),
-    }  # fmt: skip
+    }  # fmt: skip (one row, several columns to a line)
     with open_evaluations(storage_url) as engine:
         with engine.begin() as connection:
             connection.execute(sqlalchemy.insert(EvaluationRow), [row, {**row, "study_name": None, "preset": "s"}])
@@ -190,12 +185,12 @@ def test_an_evaluations_table_of_an_earlier_version_gets_the_new_column(sqlite_u
             "n_pairs INTEGER NOT NULL, data_source VARCHAR(1024) NOT NULL, epochs INTEGER NOT NULL, status VARCHAR(16) NOT NULL, "
             "message TEXT, test_accuracy FLOAT, test_digit_accuracy FLOAT, train_seconds FLOAT NOT NULL, n_params INTEGER NOT NULL, "
             "created_at DATETIME NOT NULL)"
-        ))  # fmt: skip
+        ))
         connection.execute(sqlalchemy.text(
             "INSERT INTO evaluations (preset, config_key, config_json, draw_seed, n_pairs, data_source, epochs, status, "
             "test_accuracy, train_seconds, n_params, created_at) VALUES ('old', 'k', '{}', 1000, 100, 'embedded', 1, "
             "'completed', 0.9, 1.0, 10, '2026-11-01 00:00:00')"
-        ))  # fmt: skip
+        ))
     engine.dispose()
 
     (old,) = _rows(sqlite_url)
@@ -226,8 +221,8 @@ def test_epochs_override_is_a_new_configuration(sqlite_url):
 
 
 def test_a_definitions_evaluate_epochs_is_the_default_and_epochs_overrides_it(sqlite_url):
-    add_trials(sqlite_url, "smoke", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # smoke: evaluate_epochs = 3
-    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # no definition of that name
+    add_trials(sqlite_url, "smoke", [{"lr": 0.05, "value": 0.6, "epochs": 1}], definition=load_definition("smoke"))  # evaluate_epochs = 3
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # a study that keeps no definition
 
     evaluate_best("smoke", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS)
     evaluate_best("smoke", storage_url=sqlite_url, draws=1, epochs=2, n_pairs=N_PAIRS)
@@ -235,6 +230,20 @@ def test_a_definitions_evaluate_epochs_is_the_default_and_epochs_overrides_it(sq
 
     assert [r.epochs for r in _rows(sqlite_url, study_name="smoke")] == [3, 2]
     assert [r.epochs for r in _rows(sqlite_url, study_name="tiny")] == [1]
+
+
+def test_a_study_keeps_its_own_definition_whatever_its_name(sqlite_url, tmp_path):
+    """A study created from the user's own file under a shipped name (ablation) evaluates with that file's
+    cells and evaluate_epochs, not with those of studies/ablation.toml (four cells, no evaluate_epochs)."""
+    add_trials(sqlite_url, "ablation", OWN_ABLATION_TRIALS, definition=own_ablation(tmp_path))
+
+    summary = evaluate_best("ablation", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+
+    assert [r.candidate.label for r in summary.configurations] == ["weight_sharing=True", "weight_sharing=False"]
+    assert [r.candidate.trial_number for r in summary.configurations] == [2, 1]  # each cell's best
+    assert all(r.candidate.train.epochs == 2 for r in summary.configurations)  # its own evaluate_epochs
+    assert [r.epochs for r in _rows(sqlite_url, study_name="ablation")] == [2] * 4
+    assert len(summary.comparisons) == 1
 
 
 def test_bad_input_gets_one_clear_message(sqlite_url):

@@ -21,8 +21,9 @@ from models.train import Speed
 from search.definitions import load_definition
 from search.memory import KERNEL_CACHE_CAPACITY, _malloc_trim
 from search.objective import Objective
-from search.runner import _WorkerJob, prepare_study
+from search.runner import prepare_study
 from search.storage import open_storage
+from search.workers import WorkerJob
 
 HEAVY_MODULES = ("sklearn", "scipy", "pandas", "mlxtend", "matplotlib")  # ~110 MiB a worker does not need
 CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
@@ -54,19 +55,19 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
     url = f"sqlite:///{tmp_path / 'search.db'}"
     parent = Objective(definition, data_dir=tmp_path / "mnist")  # what run_study does before it starts workers
     prepare_study(open_storage(url), definition)
-    job = _WorkerJob(
+    job = WorkerJob(
         index=0, definition=definition, storage_url=url, pairs=parent.training_pairs(), folds=parent.folds(),
         sampler_seed=0, threads=1, speed=Speed(), heartbeat_interval=None, grace_period=None, verbose=False, deadline=None,
-    )  # fmt: skip
+    )
     (tmp_path / "job.pickle").write_bytes(pickle.dumps(job))
     out = _python(
         f"""
         import json, multiprocessing, os, pickle, sys
-        from search.runner import _Shared, _worker_main
+        from search.workers import Shared, worker_main
 
         job = pickle.loads(open("{tmp_path / 'job.pickle'}", "rb").read())
-        shared = _Shared(multiprocessing.get_context("spawn"), n_trials=2, n_workers=1, best=None, maximize=True)
-        _worker_main(job, shared)
+        shared = Shared(multiprocessing.get_context("spawn"), n_trials=2, n_workers=1, best=None, maximize=True)
+        worker_main(job, shared)
         print(json.dumps({{
             "finished": shared.counts[0] + shared.counts[1],
             "imported": sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules),
@@ -92,11 +93,11 @@ def test_cache_capacities_set_in_the_environment_are_kept() -> None:
 def test_release_memory_returns_freed_heap_pages_to_the_system() -> None:
     out = _python(
         """
+        import psutil
         from search.memory import release_memory
 
         def rss_mib():
-            with open("/proc/self/status") as status:
-                return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
+            return psutil.Process().memory_info().rss / 2**20
 
         # ~190 MiB of heap chunks (each below glibc's mmap threshold), each followed by a small live one:
         # once the big ones are freed the heap is fragmented, and glibc cannot shrink it from its top.

@@ -78,7 +78,7 @@ def test_training_pairs_are_the_draws_training_pairs_and_folds_are_stable(tmp_pa
     assert torch.equal(pairs.input, expected.input) and torch.equal(pairs.target, expected.target)
     folds = first.folds()
     assert len(folds) == definition.n_folds
-    for (fit_a, val_a), (fit_b, val_b) in zip(folds, second.folds()):
+    for (fit_a, val_a), (fit_b, val_b) in zip(folds, second.folds(), strict=True):
         assert np.array_equal(fit_a, fit_b) and np.array_equal(val_a, val_b)
     assert sorted(np.concatenate([val for _, val in folds]).tolist()) == list(range(definition.n_pairs))
     handed = Objective(definition, pairs=pairs, folds=folds[::-1])  # what a worker gets from its parent

@@ -4,51 +4,29 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 from ports import free_port
+from processes import SEARCH, search_server
 
 from search.errors import SearchError
 from search.proxy import serve_proxy
-
-SEARCH = str(Path(sys.executable).with_name("search"))  # the installed console script of this venv
-
-
-def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"search proxy exited early ({process.returncode}): {process.communicate()}"
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"search proxy did not listen on {port} within {timeout:g} s")
 
 
 def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'behind-proxy.db'}"
     port = free_port()
-    proxy = subprocess.Popen(
-        [SEARCH, "proxy", "--storage", database, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_listening(port, proxy)
+    with search_server("proxy", "--storage", database, port=port) as proxy:
         worker = subprocess.run(
-            [SEARCH, "run", "--study", "smoke", "--trials", "2", "--workers", "1", "--threads", "1",
-             "--storage", f"grpc://127.0.0.1:{port}"],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-    finally:
-        proxy.terminate()
-        out, err = proxy.communicate(timeout=30)
+            [SEARCH, "run", "--study", "smoke", "--trials", "2", "--workers", "1", "--threads", "1", "--storage", f"grpc://127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    out, _ = proxy.communicate(timeout=30)
     assert worker.returncode == 0, worker.stderr
     assert "2/2 new finished trials" in worker.stdout
     assert "sends no heartbeats" in worker.stderr  # the worker says what the proxy cannot do
@@ -62,7 +40,7 @@ def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
 
 
 def test_proxy_refuses_a_grpc_url() -> None:
-    with pytest.raises(SearchError, match="must sit in front of a database"):
+    with pytest.raises(SearchError, match="The gRPC proxy, which must sit in front of a database, needs a direct database URL"):
         serve_proxy("grpc://127.0.0.1:13000", port=13001)
 
 

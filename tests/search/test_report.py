@@ -2,11 +2,14 @@ import re
 
 import pytest
 import torch
-from evaluation_helpers import N_PAIRS, add_trials
+from evaluation_helpers import N_PAIRS, OWN_ABLATION_TRIALS, add_trials, own_ablation, tiny_configs
 
+from search.definitions import load_definition
 from search.errors import StorageError
 from search.evaluation import evaluate_best, reproduce
 from search.report import configuration_table, write_report
+from search.results import Candidate, ConfigurationResult, EvaluationSummary
+from search.stats import summarize
 
 torch.set_num_threads(1)
 
@@ -39,7 +42,7 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
         for k in range(8)
     ]
     add_trials(sqlite_url, "tiny", trials)
-    evaluate_best("tiny", storage_url=sqlite_url, top=2, draws=3, n_pairs=N_PAIRS)
+    evaluate_best("tiny", storage_url=sqlite_url, top=2, draws=3, n_pairs=N_PAIRS, selection_stage=False)  # the search's order
     reproduce(["seed001/fc_1"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
 
     path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path / "out")
@@ -63,7 +66,7 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
 
 def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path):
     cells = [(False, "none"), (True, "none"), (False, "alpha"), (True, "alpha")]
-    add_trials(storage_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)])
+    add_trials(storage_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)], definition=load_definition("ablation"))
     evaluate_best("ablation", storage_url=storage_url, draws=2, n_pairs=N_PAIRS)
 
     text = write_report("ablation", storage_url=storage_url, out_dir=tmp_path).read_text()
@@ -72,6 +75,21 @@ def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path)
     table = text.split("paired significance tests between cells")[1]
     assert len(re.findall(r"^\| weight_sharing=", table, flags=re.M)) == 6
     assert "| trial 3 (weight_sharing=True, aux_loss=alpha) | 3 |" in text
+
+
+def test_report_of_a_study_from_the_users_own_file_has_its_own_cells(sqlite_url, tmp_path):
+    """Named like the shipped ablation (four cells), created from a file with two: the report pairs those two."""
+    add_trials(sqlite_url, "ablation", OWN_ABLATION_TRIALS, definition=own_ablation(tmp_path))
+    evaluate_best("ablation", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+
+    text = write_report("ablation", storage_url=sqlite_url, out_dir=tmp_path / "out").read_text()
+
+    table = text.split("paired significance tests between cells")[1]
+    assert re.findall(r"^\| (weight_sharing=\w+) \| (weight_sharing=\w+) \|", table, flags=re.M) == [
+        ("weight_sharing=True", "weight_sharing=False")
+    ]
+    assert "| trial 2 (weight_sharing=True) | 2 |" in text and "| trial 1 (weight_sharing=False) | 1 |" in text
+    assert "aux_loss=" not in table
 
 
 def test_plots_without_data_are_left_out_with_a_note(sqlite_url, tmp_path):
@@ -95,15 +113,26 @@ def test_report_of_an_unknown_study_names_the_studies(sqlite_url, tmp_path):
         write_report("nope", storage_url=sqlite_url, out_dir=tmp_path)
 
 
-def test_configuration_table_formats_percentages(sqlite_url):
-    add_trials(sqlite_url, "tiny", [{"aux_loss": "none", "value": 0.7}])
-    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+def test_configuration_table_formats_percentages() -> None:
+    """Built from results as the evaluation returns them (nothing trained): the numbers as percentages."""
+    net, train = tiny_configs()
+    accuracies = {1000: 0.91234, 1001: 0.88766}
+    result = ConfigurationResult(
+        candidate=Candidate(label="trial 0", net=net, train=train, trial_number=0),
+        n_params=4321,
+        accuracies=accuracies,
+        digit_accuracies={},
+        n_diverged=1,
+        train_seconds=0.5,
+        accuracy=summarize(list(accuracies.values())),
+        digit_accuracy=None,
+    )
+    summary = EvaluationSummary("tiny", "embedded", N_PAIRS, (1000, 1001), (result,))
 
     table = configuration_table(summary)
 
     (row,) = table.rows
-    accuracy = summary.configurations[0].accuracy
-    assert row[0] == "trial 0" and row[2:6] == ("siamese conv", "yes", "no", "mlp 8")
-    assert row[8] == f"{100 * accuracy.mean:.2f} ± {100 * accuracy.std:.2f} %" and row[10] == "2"
+    assert row[:6] == ("trial 0", "0", "siamese conv", "yes", "alpha α=1", "mlp 8")
+    assert row[7:] == ("4,321", "90.00 ± 1.75 %", f"[{100 * result.accuracy.ci_low:.2f}, {100 * result.accuracy.ci_high:.2f}] %", "2 (+1 diverged)")
     assert "draw seeds 1000-1001" in table.notes[0]
     assert table.markdown().count("\n| ") == 3  # header, separator, one row

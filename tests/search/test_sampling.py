@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.cells import cell_index
 from search.definitions import StudyDefinition, load_definition
-from search.errors import DefinitionError
-from search.sampling import CellPruner, CellSampler, build_pruner, build_sampler, grid_search_space
+from search.sampling import CellPruner, CellSampler, grid_search_space, study_pruner, study_sampler
 from search.space import suggest_configs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -59,38 +59,49 @@ def first_params(sampler: optuna.samplers.BaseSampler, d: StudyDefinition, n: in
 def test_every_sampler_builds_and_is_seeded(tmp_path: Path, sampler: str, search: str, cls: type) -> None:
     pruner = 'type = "none"' if "minimize" in search else 'type = "median"'
     d = definition(tmp_path, sampler=sampler, search=search, pruner=pruner)
-    assert type(build_sampler(d)) is cls
-    assert first_params(build_sampler(d), d) == first_params(build_sampler(d), d)
-    assert first_params(build_sampler(d, seed=d.seed), d) == first_params(build_sampler(d), d)
+    assert type(study_sampler(d)) is cls
+    assert first_params(study_sampler(d), d) == first_params(study_sampler(d), d)
+    assert first_params(study_sampler(d, seed=d.seed), d) == first_params(study_sampler(d), d)
 
 
 def test_a_worker_seed_changes_the_stream(tmp_path: Path) -> None:
     d = definition(tmp_path, sampler='type = "random"')
-    streams = {str(first_params(build_sampler(d, seed=seed), d, n=6)) for seed in range(4)}
+    streams = {str(first_params(study_sampler(d, seed=seed), d, n=6)) for seed in range(4)}
     assert len(streams) == 4
 
 
+def _joint_space(sampler: optuna.samplers.BaseSampler, d: StudyDefinition) -> set[str]:
+    """The parameters TPE models jointly once trials with and without the conditional `alpha` are complete."""
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    for aux_loss in ("none", "alpha", "none", "alpha"):
+        study.enqueue_trial({"aux_loss": aux_loss})
+        trial = study.ask()
+        suggest_configs(trial, d)
+        study.tell(trial, 0.5)
+    study.ask()
+    return set(sampler.infer_relative_search_space(study, study.get_trials(deepcopy=False)[-1]))
+
+
 def test_tpe_defaults_to_multivariate_grouped_for_conditional_spaces(tmp_path: Path) -> None:
-    sampler = build_sampler(definition(tmp_path))
-    assert sampler._multivariate is True and sampler._group is True
-    plain = build_sampler(load_definition("smoke").with_overrides(epochs=1))
-    assert isinstance(plain, optuna.samplers.TPESampler)
+    """Multivariate: the parameters are modelled jointly. Grouped: the conditional alpha too, where a
+    plain multivariate TPE models only the parameters every trial has, and a univariate one none."""
+    assert _joint_space(study_sampler(definition(tmp_path)), definition(tmp_path)) == {"aux_loss", "alpha", "batch_size"}
+    ungrouped = definition(tmp_path, sampler='type = "tpe"\ngroup = false')
+    assert _joint_space(study_sampler(ungrouped), ungrouped) == {"aux_loss", "batch_size"}
+    univariate = definition(tmp_path, sampler='type = "tpe"\nmultivariate = false')
+    assert _joint_space(study_sampler(univariate), univariate) == set()
 
 
-def test_cmaes_builds_or_says_what_to_install(tmp_path: Path) -> None:
+def test_cmaes_builds(tmp_path: Path) -> None:  # cmaes is a dependency of the project
     d = definition(tmp_path, sampler='type = "cmaes"\nn_startup_trials = 2', extra="")
-    if importlib.util.find_spec("cmaes") is None:
-        with pytest.raises(DefinitionError, match=r"study\.toml: \[sampler\] type='cmaes' needs the 'cmaes' package.*pip install cmaes"):
-            build_sampler(d)
-    else:
-        assert isinstance(build_sampler(d), optuna.samplers.CmaEsSampler)
+    assert isinstance(study_sampler(d), optuna.samplers.CmaEsSampler)
 
 
 def test_grid_enumerates_finite_params_and_covers_the_grid(tmp_path: Path) -> None:
     d = definition(tmp_path, sampler='type = "grid"')
     space = grid_search_space(d)
     assert space == {"aux_loss": ["none", "alpha"], "alpha": [0.5, 1.0, 1.5, 2.0], "batch_size": [50, 75, 100]}
-    seen = {(p["aux_loss"], p.get("alpha"), p["batch_size"]) for p in first_params(build_sampler(d), d, n=24)}
+    seen = {(p["aux_loss"], p.get("alpha"), p["batch_size"]) for p in first_params(study_sampler(d), d, n=24)}
     wanted = {("none", None, b) for b in (50, 75, 100)} | {("alpha", a, b) for a in (0.5, 1.0, 1.5, 2.0) for b in (50, 75, 100)}
     assert seen == wanted
 
@@ -108,12 +119,32 @@ def test_grid_enumerates_finite_params_and_covers_the_grid(tmp_path: Path) -> No
     ],
 )
 def test_every_pruner_builds(tmp_path: Path, pruner: str, cls: type) -> None:
-    assert type(build_pruner(definition(tmp_path, pruner=pruner))) is cls
+    assert type(study_pruner(definition(tmp_path, pruner=pruner))) is cls
+
+
+def _prune_decisions(pruner: optuna.pruners.BasePruner) -> list[bool]:
+    """Whether each of 24 trials (seeded curves over 4 epochs, as a definition with epochs = 4 trains) is pruned."""
+    rng = np.random.default_rng(0)
+    study = optuna.create_study(study_name="brackets", pruner=pruner, direction="maximize")
+    decisions = []
+    for _ in range(24):
+        trial, pruned = study.ask(), False
+        for step, value in enumerate(np.cumsum(rng.uniform(0.0, 0.2, 4))):
+            trial.report(float(value), step)
+            if trial.should_prune():
+                pruned = True
+                break
+        study.tell(trial, state=TrialState.PRUNED) if pruned else study.tell(trial, float(value))
+        decisions.append(pruned)
+    return decisions
 
 
 def test_hyperband_runs_to_the_epochs(tmp_path: Path) -> None:
-    pruner = build_pruner(definition(tmp_path, pruner='type = "hyperband"'))
-    assert pruner._max_resource == 4
+    """Without max_resource, hyperband's brackets end at the definition's epochs (4), not at Optuna's guess."""
+    ours = _prune_decisions(study_pruner(definition(tmp_path, pruner='type = "hyperband"\nmin_resource = 1\nreduction_factor = 2')))
+    assert ours == _prune_decisions(optuna.pruners.HyperbandPruner(min_resource=1, max_resource=4, reduction_factor=2))
+    assert ours != _prune_decisions(optuna.pruners.HyperbandPruner(min_resource=1, max_resource=16, reduction_factor=2))
+    assert any(ours) and not all(ours)
 
 
 # --- the ablation's cells ----------------------------------------------------------------------
@@ -125,12 +156,12 @@ def cell_of(trial: optuna.trial.BaseTrial) -> tuple[bool, str]:
 
 def test_ablation_cells_get_equal_shares_of_concurrent_trials() -> None:
     d = load_definition("ablation")
-    study = optuna.create_study(sampler=build_sampler(d), pruner=build_pruner(d), direction="maximize")
+    study = optuna.create_study(sampler=study_sampler(d), pruner=study_pruner(d), direction="maximize")
     trials = [study.ask() for _ in range(40)]  # all running at once, as with 40 workers
     points = [suggest_configs(trial, d) for trial in trials]
     counts = Counter(cell_of(trial) for trial in trials)
     assert counts == {(False, "none"): 10, (True, "none"): 10, (False, "alpha"): 10, (True, "alpha"): 10}
-    for trial, (net, train) in zip(trials, points):
+    for trial, (net, train) in zip(trials, points, strict=True):
         assert (net.weight_sharing, train.aux_loss) == cell_of(trial) == tuple(d.cells[trial.number % 4].values())
         assert ("alpha" in trial.params) == (train.aux_loss == "alpha")
     for cell in counts:  # the remaining parameters vary within every cell
@@ -140,7 +171,7 @@ def test_ablation_cells_get_equal_shares_of_concurrent_trials() -> None:
 
 def test_ablation_cells_stay_equal_when_trials_finish() -> None:
     d = load_definition("ablation")
-    study = optuna.create_study(sampler=build_sampler(d), pruner=build_pruner(d), direction="maximize")
+    study = optuna.create_study(sampler=study_sampler(d), pruner=study_pruner(d), direction="maximize")
     for i in range(60):
         trial = study.ask()
         _, train = suggest_configs(trial, d)
@@ -155,8 +186,8 @@ def test_ablation_cells_stay_equal_when_trials_finish() -> None:
 def test_a_retried_trial_stays_in_its_cell() -> None:
     """The runner re-enqueues an abandoned trial with its params; the retry must not join another cell."""
     d = load_definition("ablation")
-    sampler = build_sampler(d)
-    study = optuna.create_study(sampler=sampler, pruner=build_pruner(d), direction="maximize")
+    sampler = study_sampler(d)
+    study = optuna.create_study(sampler=sampler, pruner=study_pruner(d), direction="maximize")
     first = study.ask()  # number 0 -> cell 0
     suggest_configs(first, d)
     study.tell(first, state=TrialState.FAIL)
@@ -165,7 +196,7 @@ def test_a_retried_trial_stays_in_its_cell() -> None:
     suggest_configs(retry, d)
     assert retry.number == 1 and retry.params == first.params
     assert cell_of(retry) == tuple(d.cells[0].values())
-    assert sampler._cells.index(study.trials[1]) == 0
+    assert cell_index(d.cells, study.trials[1].params) == 0
     fresh = study.ask()  # number 2 -> cell 2 as usual
     suggest_configs(fresh, d)
     assert cell_of(fresh) == tuple(d.cells[2].values())
@@ -216,7 +247,7 @@ def test_cell_pruner_compares_within_the_cell() -> None:
     assert low.should_prune()
     study.tell(low, state=TrialState.PRUNED)
     plain = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
-    for number, value in zip(range(7), itertools.chain([0.2, 0.9] * 3, [0.5])):
+    for number, value in zip(range(7), itertools.chain([0.2, 0.9] * 3, [0.5]), strict=True):
         trial = plain.ask()
         trial.report(value, step=0)
         if number < 6:
@@ -227,8 +258,8 @@ def test_cell_pruner_compares_within_the_cell() -> None:
 def test_cells_get_cell_wrappers(tmp_path: Path) -> None:
     cells = "[[cells]]\nweight_sharing = true\n[[cells]]\nweight_sharing = false\n"
     d = definition(tmp_path, extra=cells)
-    assert isinstance(build_sampler(d), CellSampler) and isinstance(build_pruner(d), CellPruner)
+    assert isinstance(study_sampler(d), CellSampler) and isinstance(study_pruner(d), CellPruner)
     grid = definition(tmp_path, sampler='type = "grid"', extra=cells)
     assert "weight_sharing" not in grid_search_space(grid)
-    counts = Counter(p["weight_sharing"] for p in first_params(build_sampler(grid), grid, n=8))
+    counts = Counter(p["weight_sharing"] for p in first_params(study_sampler(grid), grid, n=8))
     assert counts == {True: 4, False: 4}

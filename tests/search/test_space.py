@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 from models.configs import NetConfig, TrainConfig, check_compatible
-from search.definitions import ParamSpec, StudyDefinition, load_definition
-from search.space import DERIVED, build_configs, coerce, suggest_configs
+from search.definitions import ParamSpec, StudyDefinition, load_definition, with_overrides
+from search.space import DERIVED, coerce, configs_for_point, suggest_configs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -118,12 +118,12 @@ def test_known_good_region_is_inside_the_space(name: str) -> None:
                 "weight_sharing": True, "aux_loss": "alpha", "alpha": alpha, "optimizer": "sgd", "lr_sgd": lr,
                 "momentum": 0.9, "batch_size": batch_size, "gamma": 0.95, "activation": "leaky_relu", "batch_norm": True,
                 "dropout": 0.0, "head": "prob", "n_conv": 2, "conv_width": 32, "fc_width": 128, "shift": 1,
-            }  # fmt: skip
+            }  # fmt: skip (one point, several parameters to a line)
             if "weight_decay" in specs:  # siamese searches it and the augmentation; the ablation does not
                 point.update(weight_decay=5e-4, schedule="exponential", rotate=10.0, scale=0.1)
             assert set(point) == {s.name for s in definition.params if s.is_active(point)}
             assert all(in_range(specs[k], v) for k, v in point.items()), point
-            net, train = build_configs(definition, point)
+            net, train = configs_for_point(definition, point)
             assert (net.conv_channels, train.lr, train.aux_loss, net.head) == ((32, 64), lr, "alpha", "prob")
 
 
@@ -135,14 +135,14 @@ def test_derived_parameters_build_tuple_fields(tmp_path: Path) -> None:
         '[params.hidden_width]\ntype = "int"\nlow = 20\nhigh = 40\n'
     )
     definition = load_definition(str(path))
-    net, _ = build_configs(definition, {"conv_width": 10, "n_hidden": 3, "hidden_width": 25})
+    net, _ = configs_for_point(definition, {"conv_width": 10, "n_hidden": 3, "hidden_width": 25})
     assert net.conv_channels == (10, 20, 40) and net.hidden == (25, 25, 25)
-    net, _ = build_configs(definition, {"conv_width": 8, "n_hidden": 1, "hidden_width": 20})
+    net, _ = configs_for_point(definition, {"conv_width": 8, "n_hidden": 1, "hidden_width": 20})
     assert net.conv_channels == (8, 16, 32) and net.hidden == (20,)
 
 
 def test_epochs_override_reaches_the_train_config() -> None:
-    quick = load_definition("smoke").with_overrides(epochs=1)
+    quick = with_overrides(load_definition("smoke"), epochs=1)
     (_, _, train), = ask_many(quick, 1)
     assert train.epochs == 1
 
@@ -160,7 +160,7 @@ def test_coerce_accepts(name: str, value: Any, expected: Any) -> None:
     ("name", "value", "message"),
     [("lr", "0.1", "lr takes a number"), ("batch_size", 1.5, "batch_size takes an integer"), ("batch_size", True, "batch_size takes an integer"),
      ("batch_norm", 1, "batch_norm takes a bool"), ("hidden", [8, "4"], "hidden takes a list of integers")],
-)  # fmt: skip
+)  # fmt: skip (a table of cases, several to a line)
 def test_coerce_rejects(name: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         coerce(name, value)

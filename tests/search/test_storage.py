@@ -15,6 +15,7 @@ import optuna
 import pytest
 import sqlalchemy
 
+from search import retrying_storage
 from search import storage as storage_module
 from search.errors import StorageError
 from search.storage import (
@@ -28,7 +29,6 @@ from search.storage import (
     open_storage,
     resolve_storage_url,
 )
-
 
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # studies built with ask/tell
 
@@ -130,13 +130,31 @@ def test_heartbeat_pairs_that_would_fail_live_trials_are_refused(interval: float
         check_heartbeat(interval, grace)
 
 
-def test_storage_carries_heartbeat_and_retry_of_stale_trials(sqlite_url: str) -> None:
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # fail_stale_trials, as runs call it
+def test_a_stale_trial_is_failed_and_retried_once(sqlite_url: str) -> None:
     storage = open_storage(sqlite_url, heartbeat_interval=2, grace_period=7)
-    assert storage.get_heartbeat_interval() == 2
-    assert storage.grace_period == 7
-    callback = storage.get_heartbeat_stale_trial_callback()
-    assert isinstance(callback, optuna.storages.RetryHeartbeatStaleTrialCallback)
-    assert callback._max_retry == 1
+    assert (storage.get_heartbeat_interval(), storage.grace_period) == (2, 7)
+    study = optuna.create_study(study_name="stale", storage=storage, direction="maximize")
+    engine = sqlalchemy.create_engine(sqlite_url)
+
+    def go_stale(trial: optuna.Trial) -> None:
+        """The trial's worker beat once, then died: its last heartbeat is older than the grace period."""
+        storage.record_heartbeat(trial._trial_id)
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = '2000-01-01 00:00:00'"))
+        optuna.storages.fail_stale_trials(study)
+
+    first = study.ask()
+    first.suggest_int("x", 0, 9)
+    go_stale(first)
+    retry = study.ask()  # the retry, queued with the failed trial's parameters
+    assert retry.number == 1 and retry.suggest_int("x", 0, 9) == first.params["x"]
+    assert study.get_trials(deepcopy=False)[1].system_attrs["failed_trial"] == first.number
+    go_stale(retry)
+
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.FAIL]  # the retry is not retried again
+    engine.dispose()
 
 
 # --- SQLite: WAL, busy timeout, retry ---------------------------------------------------------------
@@ -176,7 +194,7 @@ def test_a_new_file_being_written_by_another_process_is_waited_for(tmp_path: Pat
 
 def test_a_locked_sqlite_file_is_retried_until_the_lock_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.1)
-    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3))
+    monkeypatch.setattr(retrying_storage, "RETRY_DELAYS", (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3))
     path = tmp_path / "locked.db"
     storage = open_storage(f"sqlite:///{path}")
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "locked")
@@ -194,7 +212,7 @@ def test_a_locked_sqlite_file_is_retried_until_the_lock_goes(tmp_path: Path, mon
 
 def test_a_lock_that_never_goes_ends_in_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.05)
-    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.05, 0.05))
+    monkeypatch.setattr(retrying_storage, "RETRY_DELAYS", (0.05, 0.05))
     path = tmp_path / "stuck.db"
     storage = open_storage(f"sqlite:///{path}", max_outage=1.0)  # attempts at ~0.05, 0.15, 0.25 s; the next would pass 1 s
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "stuck")
@@ -212,7 +230,7 @@ def test_a_heartbeat_that_cannot_be_written_is_logged_not_raised(
 ) -> None:
     # Optuna records heartbeats in a thread of its own: raising there would stop the beats of a live trial.
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.05)
-    monkeypatch.setattr(storage_module, "RETRY_DELAYS", (0.05,))
+    monkeypatch.setattr(retrying_storage, "RETRY_DELAYS", (0.05,))
     path = tmp_path / "beats.db"
     storage = open_storage(f"sqlite:///{path}", heartbeat_interval=1, grace_period=3)
     trial_id = storage.create_new_trial(storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "beats"))
@@ -232,7 +250,6 @@ def test_a_heartbeat_that_cannot_be_written_is_logged_not_raised(
 @pytest.mark.postgres
 def test_postgres_pool_pings_before_use_and_survives_dropped_connections(pg_url: str) -> None:
     storage = open_storage(pg_url)
-    assert storage.engine.pool._pre_ping is True
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "dropped")
     # The server drops every idle connection of this database (as an idle timeout or a restart would).
     admin = sqlalchemy.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
@@ -275,14 +292,16 @@ def test_load_study_names_the_studies_there(sqlite_url: str) -> None:
 
 
 CLAIMING_WORKER = """
-import sys, time
+import pathlib, sys, time
 import optuna
 from search.storage import open_storage
 
-url, start = sys.argv[1], float(sys.argv[2])
+url, ready, go = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 study = optuna.load_study(study_name="race", storage=open_storage(url))
-time.sleep(max(0.0, start - time.time()))  # all workers claim at once
+ready.touch()
+while not go.exists():  # all workers claim at once
+    time.sleep(0.001)
 study.optimize(lambda trial: trial.suggest_int("x", 0, 99), n_trials=10)
 """
 
@@ -293,11 +312,17 @@ def test_workers_never_claim_the_same_enqueued_trial_on_sqlite(tmp_path: Path) -
     study = optuna.create_study(study_name="race", storage=open_storage(url), direction="maximize")
     for x in range(40):
         study.enqueue_trial({"x": x})
-    start = time.time() + 6.0  # after every worker has imported and opened the storage
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{i}" for i in range(4)]
     workers = [
-        subprocess.Popen([sys.executable, "-c", CLAIMING_WORKER, url, str(start)], stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
+        subprocess.Popen([sys.executable, "-c", CLAIMING_WORKER, url, str(path), str(go)], stderr=subprocess.PIPE, text=True)
+        for path in ready
     ]
+    deadline = time.monotonic() + 120
+    while not all(path.exists() for path in ready):  # every worker has imported and opened the storage
+        assert time.monotonic() < deadline and all(w.poll() is None for w in workers), "a worker did not get ready"
+        time.sleep(0.05)
+    go.touch()
     errors = [worker.communicate(timeout=120)[1] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0, 0, 0], errors
     trials = optuna.load_study(study_name="race", storage=url).get_trials(deepcopy=False)
@@ -333,7 +358,7 @@ def test_a_rollback_after_a_server_restart_is_transient() -> None:
         except optuna.exceptions.StorageInternalError as error:
             wrapped = error
     assert wrapped.__cause__.__cause__ is None and wrapped.__cause__.__context__ is shutdown
-    assert storage_module._is_transient(wrapped)
+    assert retrying_storage.is_transient(wrapped)
 
 
 @pytest.mark.parametrize("value", [-1.0, float("nan")])

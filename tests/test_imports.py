@@ -1,0 +1,81 @@
+"""The house's import rules, read from the source: no import circle in models/ and search/, and models/
+imports nothing of search/.
+
+Every import counts, also one inside a function or under TYPE_CHECKING: a module that needs one which
+needs it back is a concept in the wrong room, whenever the import runs.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("models", "search")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The project's modules that `path` imports (`from search import space` names the module search.space)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name in modules and name not in PACKAGES)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = {_module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
+    return {name: _imports(path, set(paths)) - {name} for name, path in paths.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle (a, b, ..., a), or None."""
+    state: dict[str, str] = {}  # "open" while on the path, "done" once every import below it was walked
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = "open"
+        for target in sorted(graph.get(name, ())):
+            if state.get(target) == "open":
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target, [*path, target])) is not None:
+                return cycle
+        state[name] = "done"
+        return None
+
+    for name in sorted(graph):
+        if name not in state and (cycle := visit(name, [name])) is not None:
+            return cycle
+    return None
+
+
+def test_no_import_circle() -> None:
+    graph = import_graph()
+    assert {"search.specs", "search.definitions", "search.evaluation", "models.configs"} <= graph.keys()
+    cycle = find_cycle(graph)
+    assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_finds_a_circle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_models_import_nothing_of_search() -> None:
+    graph = import_graph()
+    reaching = {name: sorted(t for t in targets if t.startswith("search")) for name, targets in graph.items()}
+    assert {name: targets for name, targets in reaching.items() if name.startswith("models") and targets} == {}
+
+
+def test_the_definition_data_is_a_leaf() -> None:
+    """search.specs holds plain data: the builders and the loader stand above it, never below."""
+    assert import_graph()["search.specs"] == set()
