@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None, help="override the search's epochs (quick runs)")
     parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--dir", type=Path, default=None, help="where the study files go (default: a temporary directory)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where the study files go (default: a temporary directory)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     print(machine_line(), flush=True)
@@ -86,7 +88,17 @@ def one_run(args: argparse.Namespace, seed: int, where: Path) -> dict:
     run += ["--epochs", str(args.epochs)] if args.epochs else []
     subprocess.run(run, check=True)
     search_seconds = time.perf_counter() - run_began
-    evaluate = [str(SEARCH), "evaluate-best", *common, "--draws", str(args.draws), "--workers", str(args.workers), *data, "--json"]
+    evaluate = [
+        str(SEARCH),
+        "evaluate-best",
+        *common,
+        "--draws",
+        str(args.draws),
+        "--workers",
+        str(args.workers),
+        *data,
+        "--json",
+    ]
     chosen = _json([*evaluate, "--finalists", str(args.finalists), "--repeats", str(args.repeats)])
     cv_best = _json([*evaluate, "--no-select"])
     (answer,) = chosen["configurations"]
@@ -125,7 +137,9 @@ def _line(row: dict) -> str:
 
 
 def print_table(summary: dict) -> None:
-    print("\n| run | chosen (selection stage) | search CV | selection CV | test accuracy (25 draws) | 95 % CI | CV-best trial's test | minutes |")
+    print(
+        "\n| run | chosen (selection stage) | search CV | selection CV | test accuracy (25 draws) | 95 % CI | CV-best trial's test | minutes |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row in summary["runs"]:
         a, plain = row["chosen"], row["cv_best"]

@@ -52,7 +52,9 @@ def main() -> None:
     definition = load_definition(args.study)
     short, long = definition.epochs, definition.evaluate_epochs or 2 * definition.epochs
     pairs = make_draw(load_pools(), seed=definition.data_seed, n_pairs=definition.n_pairs).train
-    folds = KFold(n_splits=definition.n_folds, shuffle=True, random_state=definition.data_seed).split(np.arange(len(pairs)))
+    folds = KFold(n_splits=definition.n_folds, shuffle=True, random_state=definition.data_seed).split(
+        np.arange(len(pairs))
+    )
     jobs = [(pairs.subset(fit), pairs.subset(val)) for fit, val in folds]
     seeds = [definition.seed * 1000 + k for k in range(len(jobs))]
 

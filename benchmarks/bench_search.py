@@ -104,11 +104,20 @@ def main() -> None:
 
     layouts = []
     for workers, threads in args.layouts:
-        print(f"layout {workers}x{threads}: {args.trials} trials of {definition.name} ({_fidelity(definition)})", flush=True)
+        print(
+            f"layout {workers}x{threads}: {args.trials} trials of {definition.name} ({_fidelity(definition)})",
+            flush=True,
+        )
         layouts.append(
             _in_fresh_process(
-                _measure_run, definition=definition, url=None, workers=workers, threads=threads,
-                n_trials=args.trials, seed=seed, data_dir=args.data_dir,
+                _measure_run,
+                definition=definition,
+                url=None,
+                workers=workers,
+                threads=threads,
+                n_trials=args.trials,
+                seed=seed,
+                data_dir=args.data_dir,
             )
         )
     storage = []
@@ -120,8 +129,14 @@ def main() -> None:
             continue
         print(f"storage {backend}: {args.overhead_trials} trials, layout {default_layout}", flush=True)
         run = _in_fresh_process(
-            _measure_run, definition=definition, url=url, workers=DEFAULT_WORKERS, threads=DEFAULT_THREADS,
-            n_trials=args.overhead_trials, seed=seed, data_dir=args.data_dir,
+            _measure_run,
+            definition=definition,
+            url=url,
+            workers=DEFAULT_WORKERS,
+            threads=DEFAULT_THREADS,
+            n_trials=args.overhead_trials,
+            seed=seed,
+            data_dir=args.data_dir,
         )
         storage.append({"backend": backend, **{k: run[k] for k in _STORAGE_KEYS}})
 
@@ -181,7 +196,9 @@ def _layouts(text: str) -> list[tuple[int, int]]:
     for item in _items(text):
         workers, _, threads = item.partition("x")
         if not (workers.isdigit() and threads.isdigit() and int(workers) >= 1 and int(threads) >= 1):
-            raise argparse.ArgumentTypeError(f"a layout is WORKERSxTHREADS with both at least 1, e.g. 2x1, but got {item!r}")
+            raise argparse.ArgumentTypeError(
+                f"a layout is WORKERSxTHREADS with both at least 1, e.g. 2x1, but got {item!r}"
+            )
         layouts.append((int(workers), int(threads)))
     return layouts
 
@@ -232,8 +249,14 @@ def _measure_run(
         started = time.perf_counter()
         try:
             summary = run_study(
-                definition, storage_url=url, n_trials=n_trials, n_workers=workers, data_dir=data_dir, seed=seed,
-                threads=threads, on_progress=progress,
+                definition,
+                storage_url=url,
+                n_trials=n_trials,
+                n_workers=workers,
+                data_dir=data_dir,
+                seed=seed,
+                threads=threads,
+                on_progress=progress,
             )
             wall = time.perf_counter() - started
             trials = optuna.load_study(study_name=definition.name, storage=open_storage(url)).get_trials(deepcopy=False)
@@ -267,7 +290,9 @@ def _measure_run(
         "workers_memory": memory,
         "peak_rss_mib": max((m["peak_rss_mib"] for m in memory), default=None),
         "max_rss_growth_pct": max((m["rss_growth_pct"] for m in memory), default=None),
-        "max_retained_growth_pct": max((m["retained_growth_pct"] for m in memory if m["retained_growth_pct"] is not None), default=None),
+        "max_retained_growth_pct": max(
+            (m["retained_growth_pct"] for m in memory if m["retained_growth_pct"] is not None), default=None
+        ),
     }
 
 
@@ -282,7 +307,10 @@ class _ProgressLine:
         if progress.n_done >= self.shown + self.step or (progress.n_done == progress.n_trials > self.shown):
             self.shown = progress.n_done
             best = "-" if progress.best_value is None else f"{progress.best_value:.4f}"
-            print(f"  {progress.n_done}/{progress.n_trials} trials, best {best}, {progress.elapsed / 60:.1f} min", flush=True)
+            print(
+                f"  {progress.n_done}/{progress.n_trials} trials, best {best}, {progress.elapsed / 60:.1f} min",
+                flush=True,
+            )
 
 
 def _in_fresh_process(target: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
@@ -407,30 +435,62 @@ def _checks(
         layout = run["layout"]
         projected = f"projected from {run['trials']} trials" if run["minutes_projected"] else ""
         minutes = run["minutes_for_200"]
-        check(f"{layout} time for 200 trials", f"<= {TARGET_MINUTES:g}", minutes, "min",
-              minutes is not None and minutes <= TARGET_MINUTES, projected)
+        check(
+            f"{layout} time for 200 trials",
+            f"<= {TARGET_MINUTES:g}",
+            minutes,
+            "min",
+            minutes is not None and minutes <= TARGET_MINUTES,
+            projected,
+        )
         best = run["best_value"]
-        check(f"{layout} best mean CV accuracy", f">= {TARGET_ACCURACY:g}", best, "",
-              best is not None and best >= TARGET_ACCURACY, fidelity_note)
+        check(
+            f"{layout} best mean CV accuracy",
+            f">= {TARGET_ACCURACY:g}",
+            best,
+            "",
+            best is not None and best >= TARGET_ACCURACY,
+            fidelity_note,
+        )
         if run["peak_rss_mib"] is not None:
             few = min(m["n_trials"] for m in run["workers_memory"]) <= RSS_REFERENCE_TRIAL
-            check(f"{layout} peak RSS per worker", f"<= {TARGET_RSS_MIB:g}", run["peak_rss_mib"], "MiB",
-                  run["peak_rss_mib"] <= TARGET_RSS_MIB)
+            check(
+                f"{layout} peak RSS per worker",
+                f"<= {TARGET_RSS_MIB:g}",
+                run["peak_rss_mib"],
+                "MiB",
+                run["peak_rss_mib"] <= TARGET_RSS_MIB,
+            )
             growth = run["max_retained_growth_pct"]
-            check(f"{layout} retained RSS growth per worker", f"< {FLAT_GROWTH_PCT:g}", growth, "%",
-                  growth is not None and growth < FLAT_GROWTH_PCT, "few trials per worker" if few else "")
+            check(
+                f"{layout} retained RSS growth per worker",
+                f"< {FLAT_GROWTH_PCT:g}",
+                growth,
+                "%",
+                growth is not None and growth < FLAT_GROWTH_PCT,
+                "few trials per worker" if few else "",
+            )
     if len(layouts) > 1:
-        check("fastest layout", default_layout, fastest, "", fastest == default_layout, "the target is the default layout")
+        check(
+            "fastest layout", default_layout, fastest, "", fastest == default_layout, "the target is the default layout"
+        )
     for run in storage:
         pct = run["overhead"].get("overhead_pct")
-        check(f"{run['backend']} storage overhead", f"< {TARGET_OVERHEAD_PCT:g}", pct, "% of trial time",
-              pct is not None and pct < TARGET_OVERHEAD_PCT)
+        check(
+            f"{run['backend']} storage overhead",
+            f"< {TARGET_OVERHEAD_PCT:g}",
+            pct,
+            "% of trial time",
+            pct is not None and pct < TARGET_OVERHEAD_PCT,
+        )
     return checks
 
 
 def _print_summary(result: dict[str, Any]) -> None:
-    print(f"\n{result['study']}: {result['n_folds']} folds x {result['epochs']} epochs, {result['n_pairs']} pairs; "
-          f"{result['machine']}")
+    print(
+        f"\n{result['study']}: {result['n_folds']} folds x {result['epochs']} epochs, {result['n_pairs']} pairs; "
+        f"{result['machine']}"
+    )
     for run in result["layouts"]:
         best = "-" if run["best_value"] is None else f"{run['best_value']:.4f}"
         stopped = " (interrupted)" if run["interrupted"] else ""
@@ -453,8 +513,10 @@ def _print_summary(result: dict[str, Any]) -> None:
                 f"{retained}"
             )
     for run in result["storage"]:
-        print(f"storage {run['backend']} ({run['layout']}, {run['n_complete'] + run['n_pruned']} trials): "
-              f"{_describe_costs(run['overhead'])}")
+        print(
+            f"storage {run['backend']} ({run['layout']}, {run['n_complete'] + run['n_pruned']} trials): "
+            f"{_describe_costs(run['overhead'])}"
+        )
     print("targets:")
     for c in result["checks"]:
         value = c["value"] if isinstance(c["value"], str) or c["value"] is None else f"{c['value']:g}"
@@ -488,7 +550,11 @@ def compare(args: argparse.Namespace) -> None:
         "ref": args.against,
         "rounds": args.rounds,
         "machine_info": machine_info(),
-        "ratios": {layout: round(ratio(rates(ours, layout), rates(theirs, layout)), 3) for layout in layouts if rates(theirs, layout)},
+        "ratios": {
+            layout: round(ratio(rates(ours, layout), rates(theirs, layout)), 3)
+            for layout in layouts
+            if rates(theirs, layout)
+        },
         "this": ours,
         "against": theirs,
     }

@@ -53,15 +53,23 @@ def main() -> None:
     args = parser.parse_args()
     if not args.pg_url:
         parser.error("no PostgreSQL URL: pass --pg-url or set SEARCH_TEST_PG_URL")
-    result = soak(args.pg_url, study=args.study, n_trials=args.trials, n_workers=args.workers,
-                  n_restarts=args.restarts, cluster=args.cluster.split())
+    result = soak(
+        args.pg_url,
+        study=args.study,
+        n_trials=args.trials,
+        n_workers=args.workers,
+        n_restarts=args.restarts,
+        cluster=args.cluster.split(),
+    )
     for key, value in result.items():
         print(f"{key:>24}: {value}")
     if args.json:
         print(json.dumps(result))
 
 
-def soak(base_url: str, *, study: str, n_trials: int, n_workers: int, n_restarts: int, cluster: list[str]) -> dict[str, Any]:
+def soak(
+    base_url: str, *, study: str, n_trials: int, n_workers: int, n_restarts: int, cluster: list[str]
+) -> dict[str, Any]:
     name = f"search_soak_{uuid.uuid4().hex[:8]}"
     admin = sqlalchemy.create_engine(base_url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
     with admin.connect() as connection:
@@ -76,9 +84,24 @@ def soak(base_url: str, *, study: str, n_trials: int, n_workers: int, n_restarts
         admin.dispose()
 
 
-def _soak(url: str, *, study: str, n_trials: int, n_workers: int, n_restarts: int, cluster: list[str]) -> dict[str, Any]:
+def _soak(
+    url: str, *, study: str, n_trials: int, n_workers: int, n_restarts: int, cluster: list[str]
+) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"}
-    command = [SEARCH, "run", "--study", study, "--trials", str(n_trials), "--workers", str(n_workers), "--threads", "1", "--storage", url]
+    command = [
+        SEARCH,
+        "run",
+        "--study",
+        study,
+        "--trials",
+        str(n_trials),
+        "--workers",
+        str(n_workers),
+        "--threads",
+        "1",
+        "--storage",
+        url,
+    ]
     started = time.monotonic()
     run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     marks = [n_trials * (k + 1) // (n_restarts + 1) for k in range(n_restarts)]  # restart at these finished counts

@@ -60,7 +60,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--fp32", action="store_true", help="fast path without bfloat16 autocast")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--against", metavar="REF", help="also run this benchmark at commit REF, in turns with this one")
+    parser.add_argument(
+        "--against", metavar="REF", help="also run this benchmark at commit REF, in turns with this one"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="with --against: runs of each commit, in turns")
     args = parser.parse_args()
     if args.against is not None:
@@ -92,8 +94,13 @@ def main() -> None:
     print(f"draws 0-{TIMED_MODELS - 1}: " + " ".join(f"{r.accuracy:.3f}" for r in results), flush=True)
     for start in range(TIMED_MODELS, len(draws), TIMED_MODELS):
         chunk = draws[start : start + TIMED_MODELS]
-        chunk_results = fit_many(RECIPE_NET, train, [(d.train, d.test) for d in chunk], seeds=[d.seed for d in chunk], speed=speed)
-        print(f"draws {start}-{start + len(chunk) - 1}: " + " ".join(f"{r.accuracy:.3f}" for r in chunk_results), flush=True)
+        chunk_results = fit_many(
+            RECIPE_NET, train, [(d.train, d.test) for d in chunk], seeds=[d.seed for d in chunk], speed=speed
+        )
+        print(
+            f"draws {start}-{start + len(chunk) - 1}: " + " ".join(f"{r.accuracy:.3f}" for r in chunk_results),
+            flush=True,
+        )
         results += chunk_results
     accuracies = [r.accuracy for r in results if r.accuracy is not None][: args.draws]
     digit_accuracies = [r.digit_accuracy for r in results if r.digit_accuracy is not None][: args.draws]
@@ -141,7 +148,9 @@ def compare(args: argparse.Namespace) -> None:
         "ref": args.against,
         "rounds": args.rounds,
         "fast_vs_ref": round(ratio([r["batched_seconds"] for r in theirs], [r["batched_seconds"] for r in ours]), 3),
-        "plain_vs_ref": round(ratio([r["sequential_seconds"] for r in theirs], [r["sequential_seconds"] for r in ours]), 3),
+        "plain_vs_ref": round(
+            ratio([r["sequential_seconds"] for r in theirs], [r["sequential_seconds"] for r in ours]), 3
+        ),
         # the whole run (fast path, plain loop, start-up) in CPU time: the ratio to trust on a loaded machine
         "run_cpu_vs_ref": round(ratio([r["run_cpu_seconds"] for r in theirs], [r["run_cpu_seconds"] for r in ours]), 3),
         "accuracy_this": statistics.mean(r["accuracy_mean"] for r in ours),

@@ -39,7 +39,9 @@ def machine_info() -> dict[str, object]:
 
 def resolve_commit(ref: str, *, repo: Path = REPO) -> str:
     """The full commit id REF names; raises SystemExit with git's message when it names none."""
-    found = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True)
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True
+    )
     if found.returncode != 0:
         raise SystemExit(f"--against {ref}: not a commit of {repo} ({found.stderr.strip()})")
     return found.stdout.strip()

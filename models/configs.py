@@ -44,7 +44,9 @@ def _widths(field: str, value: tuple[int, ...], *, min_len: int, max_len: int) -
         isinstance(value, tuple) and min_len <= len(value) <= max_len,
         f"{field} must be a tuple of {min_len} to {max_len} widths, but got {value!r}.",
     )
-    _require(all(isinstance(w, int) and w >= 1 for w in value), f"{field} widths must be integers >= 1, but got {value!r}.")
+    _require(
+        all(isinstance(w, int) and w >= 1 for w in value), f"{field} widths must be integers >= 1, but got {value!r}."
+    )
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ class NetConfig:
     padding: str = "same"  # same: size-preserving convolutions | valid: unpadded (each conv shrinks the map)
     pool_after: tuple[int, ...] = (1, 2)  # a 2x2 max-pool after these convolutions (1-based; () = none)
     fc_width: int | tuple[int, ...] = 128  # conv nets: hidden Linear width(s) after the convs; () = none
-    pure_conv: bool = False  # cnn2ch: no Linear; the last conv's maps averaged (1 map: one logit; 2: two; else a 1x1 conv to 2 first)
+    pure_conv: bool = (
+        False  # cnn2ch: no Linear; the last conv's maps averaged (1 map: one logit; 2: two; else a 1x1 conv to 2 first)
+    )
     intermediate_head: bool = False  # cnn2ch: GoogLeNet-style extra pair head (its loss weighted by alpha)
     intermediate_after: int = 1  # the conv (1-based) whose output (after its pool, if any) the extra head reads
     intermediate_pool: bool = False  # the extra head's own 2x2 max-pool before its Linear layers
@@ -81,7 +85,9 @@ class NetConfig:
     aux_hidden: tuple[int, ...] = ()  # that classifier's hidden widths
     head: str = "mlp"  # siamese comparison head on the digit logits: mlp | linear | prob (P(d1 <= d2))
     head_hidden: int = 64  # siamese mlp head: hidden width
-    pair_output: str = "two"  # two: 2 logits, softmax | logit: one logit, sigmoid (the reports' BCE); learned outputs only
+    pair_output: str = (
+        "two"  # two: 2 logits, softmax | logit: one logit, sigmoid (the reports' BCE); learned outputs only
+    )
 
     def __post_init__(self) -> None:
         _choice("family", self.family, FAMILY_NAMES)
@@ -101,7 +107,10 @@ class NetConfig:
         _widths("hidden", self.hidden, min_len=1, max_len=6)
         _widths("conv_channels", self.conv_channels, min_len=2, max_len=4)
         _widths("kernel_size", self.kernels, min_len=len(self.conv_channels), max_len=len(self.conv_channels))
-        _require(all(2 <= k <= 7 for k in self.kernels), f"kernel_size must be between 2 and 7, but got {self.kernel_size!r}.")
+        _require(
+            all(2 <= k <= 7 for k in self.kernels),
+            f"kernel_size must be between 2 and 7, but got {self.kernel_size!r}.",
+        )
         n_convs = len(self.conv_channels)
         _require(
             all(isinstance(i, int) and 1 <= i <= n_convs for i in self.pool_after),
@@ -175,7 +184,9 @@ class TrainConfig:
     rotate: float = 0.0  # augmentation: random rotation of each digit by up to this many degrees (0 = off)
     scale: float = 0.0  # augmentation: random zoom of each digit by a factor in [1 - scale, 1 + scale] (0 = off)
     staged_epochs: int = 0  # staged scheme: train on the digit loss alone for this many epochs first
-    staged_second: str = "all"  # after the staged epochs: all parameters | head: the comparison head alone (towers frozen)
+    staged_second: str = (
+        "all"  # after the staged epochs: all parameters | head: the comparison head alone (towers frozen)
+    )
     tta: str = "none"  # test-time augmentation of the final score: none | shift (mean over the pairs and their 4 one-pixel shifts)
 
     def __post_init__(self) -> None:

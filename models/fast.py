@@ -43,6 +43,7 @@ from models.train import (
 
 STRATEGIES = ("auto", "lockstep", "stacked")
 
+
 def fit_many(
     net: NetConfig,
     train: TrainConfig,
@@ -219,7 +220,10 @@ class StackedTrainer:
             classes = torch.stack([m.eval_set.classes[part] for m in members])
             pair_hits += (pair_probs.argmax(-1) == target).sum(1)
             digit_hits += (digit_probs.argmax(-1) == classes).sum((1, 2))
-        return [(p / n, (d / (2 * n) if self.has_digits else None)) for p, d in zip(pair_hits.tolist(), digit_hits.tolist(), strict=True)]
+        return [
+            (p / n, (d / (2 * n) if self.has_digits else None))
+            for p, d in zip(pair_hits.tolist(), digit_hits.tolist(), strict=True)
+        ]
 
     def run(self, on_epoch: Callable[[int, list[EpochStats]], bool] | None, *, evaluate: bool) -> list[TrainResult]:
         for epoch in range(self.cfg.epochs):

@@ -21,7 +21,12 @@ from models.errors import DataError
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
 _DTYPE_NAMES = {  # the codes the IDX format defines, named in the refusal of all but 0x08
-    0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64",
+    0x08: "unsigned byte",
+    0x09: "signed byte",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
 }
 
 

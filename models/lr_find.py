@@ -53,7 +53,9 @@ class LRRange:
 
     def __post_init__(self) -> None:
         if not 0 < self.lr_min < self.lr_max:
-            raise ConfigError(f"the range test needs 0 < lr_min < lr_max, but got lr_min={self.lr_min}, lr_max={self.lr_max}.")
+            raise ConfigError(
+                f"the range test needs 0 < lr_min < lr_max, but got lr_min={self.lr_min}, lr_max={self.lr_max}."
+            )
         if self.steps < 5:
             raise ConfigError(f"the range test needs at least 5 steps, but got steps={self.steps}.")
 
@@ -61,12 +63,18 @@ class LRRange:
         return self.lr_min * (self.lr_max / self.lr_min) ** (step / (self.steps - 1))
 
 
-def lr_range_test(net: NetConfig, train: TrainConfig, pairs: PairSet, *, seed: int = 0, span: LRRange = LRRange()) -> LRRound:
+def lr_range_test(
+    net: NetConfig, train: TrainConfig, pairs: PairSet, *, seed: int = 0, span: LRRange = LRRange()
+) -> LRRound:
     """One round: a fresh model (seed) trained for `span.steps` batches with the learning rate rising."""
-    trainer = ModelTrainer(net, dataclasses.replace(train, lr=span.lr_min, schedule="exponential", gamma=1.0), pairs, seed=seed)
+    trainer = ModelTrainer(
+        net, dataclasses.replace(train, lr=span.lr_min, schedule="exponential", gamma=1.0), pairs, seed=seed
+    )
     data = trainer.train_set
     n = len(data.target)
-    order = torch.cat([torch.randperm(n, generator=trainer.batch_rng) for _ in range(span.steps * train.batch_size // n + 1)])
+    order = torch.cat(
+        [torch.randperm(n, generator=trainer.batch_rng) for _ in range(span.steps * train.batch_size // n + 1)]
+    )
     lrs, losses = [], []
     smoothed, best = 0.0, math.inf
     trainer.model.train()
@@ -77,7 +85,9 @@ def lr_range_test(net: NetConfig, train: TrainConfig, pairs: PairSet, *, seed: i
                 group["lr"] = lr
             batch = order[step * train.batch_size : (step + 1) * train.batch_size]
             out = trainer.model(trainer.prepare(data.input[batch]))
-            loss = trainer.weighting(*loss_terms(out, data.target[batch], data.classes[batch]), epoch=train.staged_epochs)
+            loss = trainer.weighting(
+                *loss_terms(out, data.target[batch], data.classes[batch]), epoch=train.staged_epochs
+            )
             if not torch.isfinite(loss):
                 break
             trainer.optimizer.zero_grad(set_to_none=True)
@@ -96,7 +106,9 @@ def lr_range_test(net: NetConfig, train: TrainConfig, pairs: PairSet, *, seed: i
     return LRRound(seed=seed, lrs=tuple(lrs), losses=tuple(losses), best_lr=lrs[at])
 
 
-def find_lr(net: NetConfig, train: TrainConfig, pairs: PairSet, *, rounds: int = 10, span: LRRange = LRRange()) -> LRFinding:
+def find_lr(
+    net: NetConfig, train: TrainConfig, pairs: PairSet, *, rounds: int = 10, span: LRRange = LRRange()
+) -> LRFinding:
     """`rounds` range tests with seeds 0, 1, ...; their mean best learning rate is the estimate."""
     if rounds < 1:
         raise ConfigError(f"rounds must be at least 1, but got rounds={rounds}.")

@@ -112,11 +112,33 @@ def _report_000() -> list[Preset]:
     for name, row, convs, at, alpha, printed, mean, std in (
         ("baseline", "Table I, Baseline network", (32, 64), 0, 0.0, "81.64, std 0.8871", 81.64, 0.8871),
         ("conv3", "Table I, 3 conv. layers", (32, 64, 128), 0, 0.0, "81.89, std 1.3781", 81.89, 1.3781),
-        ("conv3-aux", "Table I, 3 conv. layers + auxiliary loss", (32, 64, 128), 2, 0.5, "82.38, std 0.7033", 82.38, 0.7033),
+        (
+            "conv3-aux",
+            "Table I, 3 conv. layers + auxiliary loss",
+            (32, 64, 128),
+            2,
+            0.5,
+            "82.38, std 0.7033",
+            82.38,
+            0.7033,
+        ),
         ("conv4", "Table I, 4 conv. layers", (32, 32, 64, 128), 0, 0.0, "81.33, std 1.8208", 81.33, 1.8208),
-        ("conv4-aux", "Table I, 4 conv. layers + auxiliary loss", (32, 32, 64, 128), 2, 0.9, "81.83, std 1.0411", 81.83, 1.0411),
+        (
+            "conv4-aux",
+            "Table I, 4 conv. layers + auxiliary loss",
+            (32, 32, 64, 128),
+            2,
+            0.9,
+            "81.83, std 1.0411",
+            81.83,
+            1.0411,
+        ),
     ):
-        extra = dict(intermediate_head=True, intermediate_after=at, intermediate_pool=True, intermediate_hidden=(128,)) if at else {}
+        extra = (
+            dict(intermediate_head=True, intermediate_after=at, intermediate_pool=True, intermediate_hidden=(128,))
+            if at
+            else {}
+        )
         net = NetConfig(family="cnn2ch", conv_channels=convs, pool_after=(len(convs),), **_VALID, **extra)
         train = dataclasses.replace(_SGD_000, aux_loss="alpha", alpha=alpha) if at else _SGD_000
         what = f"2-channel CNN, {len(convs)} unpadded convs {'-'.join(map(str, convs))}, max-pool, Linear 128"
@@ -141,7 +163,12 @@ def _report_000() -> list[Preset]:
         )
 
     schemes = (
-        ("scheme1-freeze", "§III.B scheme 1: digits only, then the comparison layer only", 94.5, dict(staged_epochs=12, staged_second="head")),
+        (
+            "scheme1-freeze",
+            "§III.B scheme 1: digits only, then the comparison layer only",
+            94.5,
+            dict(staged_epochs=12, staged_second="head"),
+        ),
         ("scheme2-staged", "§III.B scheme 2: digits only, then everything", 94.8, dict(staged_epochs=12)),
         ("scheme3-joint", "§III.B scheme 3: everything together from the start", 95.6, {}),
     )
@@ -238,33 +265,76 @@ def _conv_nets_001() -> list[Preset]:
     two_images = dict(family="siamese", fusion="features", fc_width=(128, 128), **block)
     aux = dict(aux_classifier=True, aux_hidden=(64, 64))
     rows = (
-        ("conv_1", "Table I, conv_1", "conv(2,10,3) P conv(10,20,3) conv(20,1,5), batch norm, the map averaged to one logit",
-         NetConfig(conv_channels=(10, 20, 1), kernel_size=(3, 3, 5), batch_norm=True, **pure), _ADAM_001,
-         (0.785, 0.01, "0.785, 0.01"),
-         ("the printed 2,571 parameters need batch norm and one 5x5 kernel (the listing shows 3x3 only)",
-          "the 1-channel map averaged to the logit (method unstated)")),
-        ("conv_2", "Table I, conv_2", "conv(2,32,3) P conv(32,64,3) conv(64,1,3), batch norm as conv_1, the map averaged",
-         NetConfig(conv_channels=(32, 64, 1), kernel_size=3, batch_norm=True, **pure), _ADAM_001,
-         (0.801, 0.009, "0.801, 0.009"),
-         ("the printed 48,851 parameters cannot come from any conv stack 2-32-64-1 (its weights are multiples of 64 "
-          "and its biases and batch norm leave a remainder the count does not have): the listed layers are built, 19,873",
-          "the 1-channel map averaged to the logit (method unstated)")),
-        ("conv_3", "Table I, conv_3", "conv(2,10,3) P conv(10,20,3) conv(20,40,3) conv(40,1,2), the map averaged (9,411 exactly)",
-         NetConfig(conv_channels=(10, 20, 40, 1), kernel_size=(3, 3, 3, 2), **pure), _ADAM_001,
-         (0.804, 0.006, "0.804, 0.006"), ("the 1-channel map averaged to the logit (method unstated)",)),
-        ("cnn_base", "Tables I and III, cnn_base", "2-channel CNN: convs 32-64-128 with batch norm, a max-pool after each, FC 64-64-1",
-         NetConfig(family="cnn2ch", batch_norm=True, fc_width=(64, 64), **block), _ADAM_001,
-         (0.826, 0.011, "0.826, 0.011"), (counted,)),
-        ("no_w_net", "Table III, no_w_net", "two conv blocks (not shared), features concatenated into FC 128-128-1",
-         NetConfig(weight_sharing=False, batch_norm=True, **two_images), _ADAM_001,
-         (0.847, 0.009, "0.847, 0.009"), (counted,)),
-        ("w_net", "Table III, w_net", "one shared conv block, features concatenated into FC 128-128-1",
-         NetConfig(weight_sharing=True, batch_norm=True, **two_images), _ADAM_001,
-         (0.874, 0.006, "0.874, 0.006"), (counted + " but one (142,657 against the printed 142,658)",)),
-        ("a_net", "Table III, a_net", "no_w_net + one auxiliary digit classifier 128-64-64-10 on the conv features, ratio 1",
-         NetConfig(weight_sharing=False, batch_norm=True, **two_images, **aux),
-         dataclasses.replace(_ADAM_001, aux_loss="ratio", ratio=1.0),
-         (0.913, 0.010, "0.913, 0.010"), (counted, "loss_ratio 1 (unstated for a_net; the report's initial value)")),
+        (
+            "conv_1",
+            "Table I, conv_1",
+            "conv(2,10,3) P conv(10,20,3) conv(20,1,5), batch norm, the map averaged to one logit",
+            NetConfig(conv_channels=(10, 20, 1), kernel_size=(3, 3, 5), batch_norm=True, **pure),
+            _ADAM_001,
+            (0.785, 0.01, "0.785, 0.01"),
+            (
+                "the printed 2,571 parameters need batch norm and one 5x5 kernel (the listing shows 3x3 only)",
+                "the 1-channel map averaged to the logit (method unstated)",
+            ),
+        ),
+        (
+            "conv_2",
+            "Table I, conv_2",
+            "conv(2,32,3) P conv(32,64,3) conv(64,1,3), batch norm as conv_1, the map averaged",
+            NetConfig(conv_channels=(32, 64, 1), kernel_size=3, batch_norm=True, **pure),
+            _ADAM_001,
+            (0.801, 0.009, "0.801, 0.009"),
+            (
+                "the printed 48,851 parameters cannot come from any conv stack 2-32-64-1 (its weights are multiples of 64 "
+                "and its biases and batch norm leave a remainder the count does not have): the listed layers are built, 19,873",
+                "the 1-channel map averaged to the logit (method unstated)",
+            ),
+        ),
+        (
+            "conv_3",
+            "Table I, conv_3",
+            "conv(2,10,3) P conv(10,20,3) conv(20,40,3) conv(40,1,2), the map averaged (9,411 exactly)",
+            NetConfig(conv_channels=(10, 20, 40, 1), kernel_size=(3, 3, 3, 2), **pure),
+            _ADAM_001,
+            (0.804, 0.006, "0.804, 0.006"),
+            ("the 1-channel map averaged to the logit (method unstated)",),
+        ),
+        (
+            "cnn_base",
+            "Tables I and III, cnn_base",
+            "2-channel CNN: convs 32-64-128 with batch norm, a max-pool after each, FC 64-64-1",
+            NetConfig(family="cnn2ch", batch_norm=True, fc_width=(64, 64), **block),
+            _ADAM_001,
+            (0.826, 0.011, "0.826, 0.011"),
+            (counted,),
+        ),
+        (
+            "no_w_net",
+            "Table III, no_w_net",
+            "two conv blocks (not shared), features concatenated into FC 128-128-1",
+            NetConfig(weight_sharing=False, batch_norm=True, **two_images),
+            _ADAM_001,
+            (0.847, 0.009, "0.847, 0.009"),
+            (counted,),
+        ),
+        (
+            "w_net",
+            "Table III, w_net",
+            "one shared conv block, features concatenated into FC 128-128-1",
+            NetConfig(weight_sharing=True, batch_norm=True, **two_images),
+            _ADAM_001,
+            (0.874, 0.006, "0.874, 0.006"),
+            (counted + " but one (142,657 against the printed 142,658)",),
+        ),
+        (
+            "a_net",
+            "Table III, a_net",
+            "no_w_net + one auxiliary digit classifier 128-64-64-10 on the conv features, ratio 1",
+            NetConfig(weight_sharing=False, batch_norm=True, **two_images, **aux),
+            dataclasses.replace(_ADAM_001, aux_loss="ratio", ratio=1.0),
+            (0.913, 0.010, "0.913, 0.010"),
+            (counted, "loss_ratio 1 (unstated for a_net; the report's initial value)"),
+        ),
     )
     presets = []
     for name, row, what, net, train, (mean, std, printed), unstated in rows:
@@ -272,9 +342,13 @@ def _conv_nets_001() -> list[Preset]:
         presets.append(Preset(f"seed001/{name}", "001", row, what, net, train, published, (_BATCH_001, *unstated)))
     a_w_net = NetConfig(weight_sharing=True, **two_images, **aux)
     no_bn = "no batch norm: the printed 155,275 parameters leave no room for it"
-    for ratio, mean, std, printed in ((2.0, 0.910, 0.005, "0.910, 0.005"), (1.5, 0.907, 0.007, "0.907, 0.007"),
-                                      (1.0, 0.913, 0.011, "0.913, 0.011"), (0.5, 0.936, 0.0019, "0.936, 0.0019 (Tables II and III)"),
-                                      (0.1, 0.904, 0.009, "0.904, 0.009")):  # fmt: skip (a table of the report's rows, several to a line)
+    for ratio, mean, std, printed in (
+        (2.0, 0.910, 0.005, "0.910, 0.005"),
+        (1.5, 0.907, 0.007, "0.907, 0.007"),
+        (1.0, 0.913, 0.011, "0.913, 0.011"),
+        (0.5, 0.936, 0.0019, "0.936, 0.0019 (Tables II and III)"),
+        (0.1, 0.904, 0.009, "0.904, 0.009"),
+    ):  # fmt: skip (a table of the report's rows, several to a line)
         presets.append(
             Preset(
                 f"seed001/a_w_net-ratio{ratio:g}",
@@ -296,7 +370,12 @@ def _conv_nets_001() -> list[Preset]:
             dataclasses.replace(a_w_net, dropout=0.4, dropout_at="last_conv"),
             dataclasses.replace(_ADAM_001, aux_loss="ratio", ratio=0.5),
             Published(0.952, 0.007, "0.952, 0.007; abstract: 'average test accuracy of 95.2%'"),
-            (_BATCH_001, counted, no_bn, "dropout as nn.Dropout on the last conv block's output (the kind is unstated)"),
+            (
+                _BATCH_001,
+                counted,
+                no_bn,
+                "dropout as nn.Dropout on the last conv block's output (the kind is unstated)",
+            ),
         )
     )
     return presets
@@ -317,26 +396,90 @@ _CNN_002_NOTE = "convs 32-64, 3x3, same padding, a max-pool after each, Linear 1
 
 def _report_002() -> list[Preset]:
     rows = (
-        ("mlp", "MLP", NetConfig(family="mlp", hidden=(256, 128)), 0.01, 100, 76.5, None, "76.5%",
-         "MLP on the flattened pair, 3 Linear layers (392-256-128-2)", ("widths 256-128 (Fig. 1 is not in the text)",)),
-        ("cnn", "CNN", NetConfig(family="cnn2ch", **_CNN_002), 0.01, 50, 81.62, 1.38, "81.62% ± 1.38%",
-         "2-channel CNN: 2 convs, 2 max-pools, 2 Linear layers", (_CNN_002_NOTE,)),
-        ("cnn-ws", "CNN_WS", NetConfig(family="siamese", weight_sharing=True, head="mlp", **_CNN_002), 0.05, 50, 84.16, 0.86,
-         "84.16% ± 0.86%", "Siamese CNN, weight sharing, outputs concatenated into a learned head",
-         (_CNN_002_NOTE + ", per digit, ending in 10 outputs", "head: Linear 20-64-2 (Fig. 3 is not in the text)")),
-        ("cnn-al", "CNN_AL", NetConfig(family="siamese", weight_sharing=False, head="mlp", **_CNN_002), 0.05, 50, 86.71, 1.29,
-         "86.71% ± 1.29%", "two CNN towers (no sharing) predicting the digits, auxiliary losses, learned head",
-         (_CNN_002_NOTE + ", per digit", "head: Linear 20-64-2", "loss weights: main + CE(d1) + CE(d2), equal (unstated)")),
-        ("cnn-ws-al", "CNN_WS_AL", NetConfig(family="siamese", weight_sharing=True, head="mlp", **_CNN_002), 0.05, 100, 92.42, 1.07,
-         "92.42% ± 1.07%", "Siamese CNN, weight sharing (convs and per-digit MLP), auxiliary losses, learned head",
-         (_CNN_002_NOTE + ", per digit", "head: Linear 20-64-2", "loss weights: main + CE(d1) + CE(d2), equal (unstated)")),
+        (
+            "mlp",
+            "MLP",
+            NetConfig(family="mlp", hidden=(256, 128)),
+            0.01,
+            100,
+            76.5,
+            None,
+            "76.5%",
+            "MLP on the flattened pair, 3 Linear layers (392-256-128-2)",
+            ("widths 256-128 (Fig. 1 is not in the text)",),
+        ),
+        (
+            "cnn",
+            "CNN",
+            NetConfig(family="cnn2ch", **_CNN_002),
+            0.01,
+            50,
+            81.62,
+            1.38,
+            "81.62% ± 1.38%",
+            "2-channel CNN: 2 convs, 2 max-pools, 2 Linear layers",
+            (_CNN_002_NOTE,),
+        ),
+        (
+            "cnn-ws",
+            "CNN_WS",
+            NetConfig(family="siamese", weight_sharing=True, head="mlp", **_CNN_002),
+            0.05,
+            50,
+            84.16,
+            0.86,
+            "84.16% ± 0.86%",
+            "Siamese CNN, weight sharing, outputs concatenated into a learned head",
+            (_CNN_002_NOTE + ", per digit, ending in 10 outputs", "head: Linear 20-64-2 (Fig. 3 is not in the text)"),
+        ),
+        (
+            "cnn-al",
+            "CNN_AL",
+            NetConfig(family="siamese", weight_sharing=False, head="mlp", **_CNN_002),
+            0.05,
+            50,
+            86.71,
+            1.29,
+            "86.71% ± 1.29%",
+            "two CNN towers (no sharing) predicting the digits, auxiliary losses, learned head",
+            (
+                _CNN_002_NOTE + ", per digit",
+                "head: Linear 20-64-2",
+                "loss weights: main + CE(d1) + CE(d2), equal (unstated)",
+            ),
+        ),
+        (
+            "cnn-ws-al",
+            "CNN_WS_AL",
+            NetConfig(family="siamese", weight_sharing=True, head="mlp", **_CNN_002),
+            0.05,
+            100,
+            92.42,
+            1.07,
+            "92.42% ± 1.07%",
+            "Siamese CNN, weight sharing (convs and per-digit MLP), auxiliary losses, learned head",
+            (
+                _CNN_002_NOTE + ", per digit",
+                "head: Linear 20-64-2",
+                "loss weights: main + CE(d1) + CE(d2), equal (unstated)",
+            ),
+        ),
     )
     presets = []
     for name, row, net, lr, batch, mean, std, printed, what, unstated in rows:
         aux = dict(aux_loss="alpha", alpha=1.0) if name.endswith("al") else {}
         train = dataclasses.replace(_SGD_002, lr=lr, batch_size=batch, **aux)
         presets.append(
-            Preset(f"seed002/{name}", "002", f"Tables I-II, {row}", what, net, train, _pct(mean, std, printed), _COMMON_002 + unstated)
+            Preset(
+                f"seed002/{name}",
+                "002",
+                f"Tables I-II, {row}",
+                what,
+                net,
+                train,
+                _pct(mean, std, printed),
+                _COMMON_002 + unstated,
+            )
         )
     return presets
 
@@ -353,7 +496,9 @@ _COMMON_003 = (
 )
 _FNN_003 = dict(tower="fc", hidden=(128, 64))
 _LENET_003 = dict(tower="conv", conv_channels=(32, 64), kernel_size=3, fc_width=128)
-_LENET_NOTE = "LeNet-like tower: convs 32-64, same padding, a max-pool after each, Linear 128 (Fig. 3 is not in the text)"
+_LENET_NOTE = (
+    "LeNet-like tower: convs 32-64, same padding, a max-pool after each, Linear 128 (Fig. 3 is not in the text)"
+)
 
 
 def _report_003() -> list[Preset]:
@@ -361,7 +506,14 @@ def _report_003() -> list[Preset]:
     tables = (
         ("fnn", "Table I, FNN", _FNN_003, False, "per-digit MLP 196-128-64-10", ("FNN widths 128-64 (unstated)",)),
         ("cnn", "Table II, CNN", _LENET_003, False, "LeNet-like CNN per digit", (_LENET_NOTE,)),
-        ("cnn-bn", "Table III, CNN + BN", _LENET_003, True, "LeNet-like CNN per digit, batch norm after each conv", (_LENET_NOTE,)),
+        (
+            "cnn-bn",
+            "Table III, CNN + BN",
+            _LENET_003,
+            True,
+            "LeNet-like CNN per digit, batch norm after each conv",
+            (_LENET_NOTE,),
+        ),
     )
     figures = {
         "fnn": ((52.99, 11.88), (43.52, 16.07), (7.93, 0.65), (6.44, 0.71)),
@@ -370,10 +522,14 @@ def _report_003() -> list[Preset]:
     }
     for key, row, tower, bn, what, notes in tables:
         for (ws, al, suffix), (error, std) in zip(
-            ((False, False, ""), (True, False, "-ws"), (False, True, "-al"), (True, True, "-ws-al")), figures[key], strict=True
+            ((False, False, ""), (True, False, "-ws"), (False, True, "-al"), (True, True, "-ws-al")),
+            figures[key],
+            strict=True,
         ):
             label = row + "".join([" + WS" if ws else "", " + AL" if al else ""])
-            net = NetConfig(family="siamese", weight_sharing=ws, head="mlp", batch_norm=bn, batch_norm_dense=False, **tower)
+            net = NetConfig(
+                family="siamese", weight_sharing=ws, head="mlp", batch_norm=bn, batch_norm_dense=False, **tower
+            )
             train = dataclasses.replace(_SGD_003, aux_loss="alpha", alpha=1.0) if al else _SGD_003
             printed = f"error {error} ± {std} %"
             if key == "cnn-bn" and ws and al:
@@ -391,7 +547,9 @@ def _report_003() -> list[Preset]:
                 )
             )
 
-    best = NetConfig(family="siamese", weight_sharing=True, head="mlp", batch_norm=True, batch_norm_dense=False, **_LENET_003)
+    best = NetConfig(
+        family="siamese", weight_sharing=True, head="mlp", batch_norm=True, batch_norm_dense=False, **_LENET_003
+    )
     aux = dataclasses.replace(_SGD_003, aux_loss="alpha", alpha=1.0)
     for name, activation, alpha, error, std in (
         ("leaky-relu", "leaky_relu", None, 2.12, 0.29),
@@ -424,13 +582,18 @@ def _report_003() -> list[Preset]:
                 f"seed003/{name}",
                 "003",
                 f"Table V, {optimizer} (lr {lr} from the LR finder)",
-                f"CNN + BN + WS + AL, Leaky ReLU, {optimizer} lr {lr}" + (" (the report's final model)" if name == "sgd" else ""),
+                f"CNN + BN + WS + AL, Leaky ReLU, {optimizer} lr {lr}"
+                + (" (the report's final model)" if name == "sgd" else ""),
                 final,
                 dataclasses.replace(aux, optimizer=optimizer, lr=lr),
                 _error(error, std, f"error {error} % ± {std} %"),
                 _COMMON_003
                 + (_LENET_NOTE, "lr: the report's LR-finder value, hard-coded (`search lr-find` repeats the procedure)")
-                + (("RMSprop: momentum 0, alpha 0.99 (PyTorch's defaults; unstated)",) if optimizer == "rmsprop" else ()),
+                + (
+                    ("RMSprop: momentum 0, alpha 0.99 (PyTorch's defaults; unstated)",)
+                    if optimizer == "rmsprop"
+                    else ()
+                ),
             )
         )
     return presets
@@ -452,9 +615,42 @@ _FC_004 = dict(tower="fc", hidden=(300, 100, 50))
 
 def _report_004() -> list[Preset]:
     table = (
-        ("deep", "Deep", _DEEP_004, "relu", ((True, True, 81.91, 1.21), (False, True, 80.62, 0.44), (True, False, 79.43, 1.34), (False, False, 78.84, 0.72))),
-        ("deep-sigmoid", "Deep with sigmoids", _DEEP_004, "sigmoid", ((True, True, 78.03, 0.60), (False, True, 76.64, 1.08), (True, False, 75.91, 0.70), (False, False, 75.56, 1.05))),
-        ("fc", "Fully connected", _FC_004, "relu", ((False, True, 76.71, 1.06), (False, False, 74.58, 0.49), (True, False, 73.55, 3.77), (True, True, 70.31, 12.40))),
+        (
+            "deep",
+            "Deep",
+            _DEEP_004,
+            "relu",
+            (
+                (True, True, 81.91, 1.21),
+                (False, True, 80.62, 0.44),
+                (True, False, 79.43, 1.34),
+                (False, False, 78.84, 0.72),
+            ),
+        ),
+        (
+            "deep-sigmoid",
+            "Deep with sigmoids",
+            _DEEP_004,
+            "sigmoid",
+            (
+                (True, True, 78.03, 0.60),
+                (False, True, 76.64, 1.08),
+                (True, False, 75.91, 0.70),
+                (False, False, 75.56, 1.05),
+            ),
+        ),
+        (
+            "fc",
+            "Fully connected",
+            _FC_004,
+            "relu",
+            (
+                (False, True, 76.71, 1.06),
+                (False, False, 74.58, 0.49),
+                (True, False, 73.55, 3.77),
+                (True, True, 70.31, 12.40),
+            ),
+        ),
     )
     notes = {
         "deep": "Deep: convs 16-32 3x3, same padding, a max-pool after each, Linear 288-200-150-10 (sizes unstated)",
@@ -464,7 +660,9 @@ def _report_004() -> list[Preset]:
     for key, label, arch, activation, rows in table:
         for al, ws, mean, std in rows:
             name = f"seed004/{key}{'-al' if al else ''}{'-ws' if ws else ''}"
-            net = NetConfig(family="siamese", weight_sharing=ws, head="linear", pair_output="logit", activation=activation, **arch)
+            net = NetConfig(
+                family="siamese", weight_sharing=ws, head="linear", pair_output="logit", activation=activation, **arch
+            )
             train = dataclasses.replace(_RECIPE_004, aux_loss="normalized", alpha=1.0) if al else _RECIPE_004
             presets.append(
                 Preset(
@@ -527,7 +725,9 @@ def vary(preset: Preset, changes: Mapping[str, Any]) -> Preset:
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(changes) - net_fields - train_fields)
     if unknown:
-        raise ConfigError(f"Unknown field(s) {', '.join(unknown)} to vary; a NetConfig or TrainConfig field is needed, e.g. momentum=0.9.")
+        raise ConfigError(
+            f"Unknown field(s) {', '.join(unknown)} to vary; a NetConfig or TrainConfig field is needed, e.g. momentum=0.9."
+        )
     net = NetConfig.from_dict({**preset.net.to_dict(), **{k: v for k, v in changes.items() if k in net_fields}})
     train = TrainConfig.from_dict({**preset.train.to_dict(), **{k: v for k, v in changes.items() if k in train_fields}})
     label = ", ".join(f"{key}={_short(value)}" for key, value in changes.items())

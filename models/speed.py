@@ -235,7 +235,9 @@ def choose_speed(
         log.warning(
             "measuring compute settings for %d threads while other processes load the machine (load average %.1f on "
             "%d cores): the choice may be off; run `search speed --remeasure` when the machine is quiet",
-            threads, load, machine.cores,
+            threads,
+            load,
+            machine.cores,
         )
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -55,7 +55,9 @@ StorageOption = Annotated[
         show_default=False,
     ),
 ]
-StudyOption = Annotated[str, typer.Option("--study", help="A study name from studies/ or the path of a TOML definition.")]
+StudyOption = Annotated[
+    str, typer.Option("--study", help="A study name from studies/ or the path of a TOML definition.")
+]
 
 
 @app.callback()
@@ -84,18 +86,64 @@ def _warn(message: str) -> None:
 @app.command()
 def run(
     study: StudyOption,
-    trials: Annotated[int, typer.Option("--trials", help="New finished trials (complete or pruned) to add, over all workers.")],
+    trials: Annotated[
+        int, typer.Option("--trials", help="New finished trials (complete or pruned) to add, over all workers.")
+    ],
     storage: StorageOption = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="Worker processes on this machine; default: the measured best layout (search.runner.DEFAULT_WORKERS).", show_default=False)] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            "--workers",
+            help="Worker processes on this machine; default: the measured best layout (search.runner.DEFAULT_WORKERS).",
+            show_default=False,
+        ),
+    ] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the definition's epochs.")] = None,
-    folds: Annotated[Optional[int], typer.Option("--folds", help="Override the definition's cross-validation folds.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Sampler seed for a reproducible run (default: a fresh seed per process, so workers never replay each other).")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Stop starting new trials after this many seconds.")] = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per worker; default 1 with --workers, else search.runner.DEFAULT_THREADS.", show_default=False)] = None,
-    heartbeat_interval: Annotated[Optional[float], typer.Option("--heartbeat-interval", help="Seconds between a running trial's heartbeats.", show_default="30")] = None,
-    grace_period: Annotated[Optional[float], typer.Option("--grace-period", help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval.", show_default="90")] = None,
-    max_outage: Annotated[Optional[float], typer.Option("--max-outage", help="Seconds a lost database connection (a restart, a failover) is retried before the run stops; finished trials are kept either way.", show_default="120")] = None,
+    folds: Annotated[
+        Optional[int], typer.Option("--folds", help="Override the definition's cross-validation folds.")
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path],
+        typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits."),
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        typer.Option(
+            "--seed",
+            help="Sampler seed for a reproducible run (default: a fresh seed per process, so workers never replay each other).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option("--timeout", help="Stop starting new trials after this many seconds.")
+    ] = None,
+    threads: Annotated[
+        Optional[int],
+        typer.Option(
+            "--threads",
+            help="Torch threads per worker; default 1 with --workers, else search.runner.DEFAULT_THREADS.",
+            show_default=False,
+        ),
+    ] = None,
+    heartbeat_interval: Annotated[
+        Optional[float],
+        typer.Option("--heartbeat-interval", help="Seconds between a running trial's heartbeats.", show_default="30"),
+    ] = None,
+    grace_period: Annotated[
+        Optional[float],
+        typer.Option(
+            "--grace-period",
+            help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval.",
+            show_default="90",
+        ),
+    ] = None,
+    max_outage: Annotated[
+        Optional[float],
+        typer.Option(
+            "--max-outage",
+            help="Seconds a lost database connection (a restart, a failover) is retried before the run stops; finished trials are kept either way.",
+            show_default="120",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log per-fold results.")] = False,
 ) -> None:
     """Run (or resume) a study: add TRIALS new finished trials with WORKERS processes."""
@@ -143,7 +191,14 @@ def studies(storage: StorageOption = None) -> None:
     for column in ("study", "complete", "pruned", "failed", "running", "best value"):
         table.add_column(column, justify="left" if column == "study" else "right")
     for row in rows:
-        table.add_row(row.name, str(row.n_complete), str(row.n_pruned), str(row.n_failed), str(row.n_running), fmt_number(row.best_value))
+        table.add_row(
+            row.name,
+            str(row.n_complete),
+            str(row.n_pruned),
+            str(row.n_failed),
+            str(row.n_running),
+            fmt_number(row.best_value),
+        )
     console.print(table if rows else Text("no studies in this storage yet"))
 
 
@@ -174,9 +229,16 @@ def show(
     console.print(table)
 
 
-DrawsOption = Annotated[int, typer.Option("--draws", help="Fresh draws (new train/test pairs and initialisation) per configuration, 1-100.")]
-EvalEpochsOption = Annotated[Optional[int], typer.Option("--epochs", help="Override the configuration's training epochs.", show_default=False)]
-DataDirOption = Annotated[Optional[Path], typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits.")]
+DrawsOption = Annotated[
+    int, typer.Option("--draws", help="Fresh draws (new train/test pairs and initialisation) per configuration, 1-100.")
+]
+EvalEpochsOption = Annotated[
+    Optional[int], typer.Option("--epochs", help="Override the configuration's training epochs.", show_default=False)
+]
+DataDirOption = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits."),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
 
@@ -196,7 +258,9 @@ def evaluate_best(
     ] = None,
     data_dir: DataDirOption = None,
     workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel.")] = 1,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per process.", show_default=False)] = None,
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", help="Torch threads per process.", show_default=False)
+    ] = None,
     selection_stage: Annotated[
         bool,
         typer.Option(
@@ -205,8 +269,12 @@ def evaluate_best(
             "repeated K-fold of fresh training draws), not by the search's one-draw CV.",
         ),
     ] = True,
-    finalists: Annotated[int, typer.Option("--finalists", help="Selection stage: the best trials by search CV to retrain.")] = 5,
-    repeats: Annotated[int, typer.Option("--repeats", help="Selection stage: fresh training draws of K-fold per finalist.")] = 3,
+    finalists: Annotated[
+        int, typer.Option("--finalists", help="Selection stage: the best trials by search CV to retrain.")
+    ] = 5,
+    repeats: Annotated[
+        int, typer.Option("--repeats", help="Selection stage: fresh training draws of K-fold per finalist.")
+    ] = 3,
     as_json: JsonOption = False,
 ) -> None:
     """Retrain the best trials on fresh draws and print mean ± std test accuracy with a 95 % CI (ablation: per cell, with paired tests)."""
@@ -218,36 +286,66 @@ def evaluate_best(
         stages = ((f"selecting among the finalists of {name}", "K-fold runs"), (f"evaluating {name}", "draws"))
         with _progress_bars(*stages, quiet=as_json) as (selecting, progress):
             summary = evaluate(
-                name, storage_url=storage, top=top, draws=draws, epochs=epochs, data_dir=data_dir,
-                workers=workers, threads=threads, progress=progress, selection_stage=selection_stage,
-                finalists=finalists, repeats=repeats, selection_progress=selecting,
+                name,
+                storage_url=storage,
+                top=top,
+                draws=draws,
+                epochs=epochs,
+                data_dir=data_dir,
+                workers=workers,
+                threads=threads,
+                progress=progress,
+                selection_stage=selection_stage,
+                finalists=finalists,
+                repeats=repeats,
+                selection_progress=selecting,
             )
     if as_json:
         console.print_json(data=summary.to_dict())
         return
     if summary.selection is not None:
         _print_table(selection_table(summary.selection))
-    _print_table(configuration_table(summary, title=f"{name}: fresh-draw test accuracy ({summary.n_trained} draws trained now)", compact=True))
+    _print_table(
+        configuration_table(
+            summary, title=f"{name}: fresh-draw test accuracy ({summary.n_trained} draws trained now)", compact=True
+        )
+    )
     if summary.comparisons:
         _print_table(comparison_table(summary))
 
 
 @app.command()
 def reproduce(
-    report: Annotated[Optional[str], typer.Option("--report", help="One source report's rows (000-004, or 3) or 'all'.", show_default=False)] = None,
+    report: Annotated[
+        Optional[str],
+        typer.Option("--report", help="One source report's rows (000-004, or 3) or 'all'.", show_default=False),
+    ] = None,
     draws: DrawsOption = 10,
-    presets: Annotated[Optional[str], typer.Option("--presets", help="Comma-separated preset names (seedNNN/row); default all.", show_default=False)] = None,
+    presets: Annotated[
+        Optional[str],
+        typer.Option("--presets", help="Comma-separated preset names (seedNNN/row); default all.", show_default=False),
+    ] = None,
     storage: StorageOption = None,
     epochs: EvalEpochsOption = None,
     data_dir: DataDirOption = None,
-    workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel (one torch thread each).")] = 2,
-    pairs: Annotated[int, typer.Option("--pairs", help="Training pairs (and test pairs) per draw; the reports used 1,000.")] = 1000,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Processes training chunks of draws in parallel (one torch thread each).")
+    ] = 2,
+    pairs: Annotated[
+        int, typer.Option("--pairs", help="Training pairs (and test pairs) per draw; the reports used 1,000.")
+    ] = 1000,
     as_json: JsonOption = False,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown (for a README or a report).")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the tables as Markdown (for a README or a report).")
+    ] = False,
     vary: Annotated[
         Optional[list[str]],
-        typer.Option("--vary", help="FIELD=VALUE (repeatable): train each preset with this NetConfig/TrainConfig field changed, "
-                     "stored as a variant beside it, e.g. --vary momentum=0.9.", show_default=False),
+        typer.Option(
+            "--vary",
+            help="FIELD=VALUE (repeatable): train each preset with this NetConfig/TrainConfig field changed, "
+            "stored as a variant beside it, e.g. --vary momentum=0.9.",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Train the published models (presets) on fresh draws and print each report's table: published vs reproduced."""
@@ -262,8 +360,17 @@ def reproduce(
 
     with _user_errors(), _stop_on_interrupt(), _draw_progress("reproducing presets", quiet=as_json) as progress:
         summary = reproduce_presets(
-            names, report=report, storage_url=storage, draws=draws, epochs=epochs, data_dir=data_dir,
-            workers=workers, n_pairs=pairs, progress=progress, on_configuration=row_done, changes=_changes(vary or []),
+            names,
+            report=report,
+            storage_url=storage,
+            draws=draws,
+            epochs=epochs,
+            data_dir=data_dir,
+            workers=workers,
+            n_pairs=pairs,
+            progress=progress,
+            on_configuration=row_done,
+            changes=_changes(vary or []),
         )
     if as_json:
         console.print_json(data=summary.to_dict())
@@ -291,7 +398,9 @@ def _changes(pairs: list[str]) -> dict[str, object]:
 
 @app.command("presets")
 def list_presets(
-    report: Annotated[Optional[str], typer.Option("--report", help="One source report (000-004) or 'all'.", show_default=False)] = None,
+    report: Annotated[
+        Optional[str], typer.Option("--report", help="One source report (000-004) or 'all'.", show_default=False)
+    ] = None,
 ) -> None:
     """List the published models: name, the report's row, parameters, the published figure and our unstated choices."""
     from models.nets import count_parameters
@@ -308,14 +417,21 @@ def list_presets(
         for column in ("preset", "row", "params", "published", "network and recipe", "unstated, chosen here"):
             table.add_column(column, overflow="fold")
         for p in rows:
-            table.add_row(p.name, p.row, f"{count_parameters(p.net):,}", published_figure(p), p.description, "; ".join(p.unstated))
+            table.add_row(
+                p.name, p.row, f"{count_parameters(p.net):,}", published_figure(p), p.description, "; ".join(p.unstated)
+            )
         console.print(table)
 
 
 @app.command("lr-find")
 def lr_find(
-    preset: Annotated[str, typer.Option("--preset", help="The preset whose network and recipe the range test uses (seedNNN/row).")],
-    rounds: Annotated[int, typer.Option("--rounds", help="Range tests (fresh model and batch order each); the estimate is their mean.")] = 10,
+    preset: Annotated[
+        str, typer.Option("--preset", help="The preset whose network and recipe the range test uses (seedNNN/row).")
+    ],
+    rounds: Annotated[
+        int,
+        typer.Option("--rounds", help="Range tests (fresh model and batch order each); the estimate is their mean."),
+    ] = 10,
     lr_min: Annotated[float, typer.Option("--lr-min", help="Learning rate of the first step.")] = 1e-4,
     lr_max: Annotated[float, typer.Option("--lr-max", help="Learning rate of the last step.")] = 1.0,
     steps: Annotated[int, typer.Option("--steps", help="Steps per range test.")] = 100,
@@ -373,7 +489,13 @@ def _stop_on_interrupt() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err_console.print(Text("interrupted: the draws trained so far are stored; run the command again to train the rest.", style="yellow"), soft_wrap=True)
+        err_console.print(
+            Text(
+                "interrupted: the draws trained so far are stored; run the command again to train the rest.",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
         raise typer.Exit(130) from None
 
 
@@ -383,7 +505,13 @@ def _stop_on_startup_interrupt() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err_console.print(Text("interrupted while starting: no trial was started by this run; run the command again to start.", style="yellow"), soft_wrap=True)
+        err_console.print(
+            Text(
+                "interrupted while starting: no trial was started by this run; run the command again to start.",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
         raise typer.Exit(130) from None
 
 
@@ -395,7 +523,9 @@ def _draw_progress(description: str, *, quiet: bool = False) -> Iterator[Callabl
 
 
 @contextlib.contextmanager
-def _progress_bars(*stages: tuple[str, str], quiet: bool = False) -> Iterator[tuple[Callable[[int, int], None] | None, ...]]:
+def _progress_bars(
+    *stages: tuple[str, str], quiet: bool = False
+) -> Iterator[tuple[Callable[[int, int], None] | None, ...]]:
     """One progress bar per (description, unit) stage on a terminal, each shown once it starts; elsewhere
     (a log file, a pipe) one plain line on stderr per step."""
     if quiet:
@@ -412,7 +542,14 @@ def _progress_bars(*stages: tuple[str, str], quiet: bool = False) -> Iterator[tu
 
         yield tuple(plain(description, unit) for description, unit in stages)
         return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         tasks = [bar.add_task(description, total=None, unit=unit, visible=False) for description, unit in stages]
 
@@ -425,7 +562,12 @@ def _progress_bars(*stages: tuple[str, str], quiet: bool = False) -> Iterator[tu
 @app.command()
 def dashboard(
     storage: StorageOption = None,
-    host: Annotated[str, typer.Option("--host", help="Address to bind. The dashboard has no authentication: keep loopback unless it is protected.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="Address to bind. The dashboard has no authentication: keep loopback unless it is protected."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
 ) -> None:
     """Serve optuna-dashboard over the storage: every study, its trials and plots in the browser."""
@@ -443,7 +585,9 @@ def dashboard(
 @app.command()
 def proxy(
     storage: StorageOption = None,
-    host: Annotated[str, typer.Option("--host", help="Address to bind (the proxy has no authentication).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (the proxy has no authentication).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 13000,
 ) -> None:
     """Serve the storage through Optuna's gRPC proxy; workers then run with --storage grpc://HOST:PORT."""
@@ -480,9 +624,24 @@ def _study_name(study: str) -> str:
 
 @app.command()
 def speed(
-    study: Annotated[str, typer.Option("--study", help="Measure on this study's first starting point (a name from studies/ or a TOML path).")] = "siamese",
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Torch threads per process; default that of `search run`'s default layout.", show_default=False)] = None,
-    remeasure: Annotated[bool, typer.Option("--remeasure", help="Measure again even when this machine's choice is cached.")] = False,
+    study: Annotated[
+        str,
+        typer.Option(
+            "--study", help="Measure on this study's first starting point (a name from studies/ or a TOML path)."
+        ),
+    ] = "siamese",
+    threads: Annotated[
+        Optional[int],
+        typer.Option(
+            "--threads",
+            min=1,
+            help="Torch threads per process; default that of `search run`'s default layout.",
+            show_default=False,
+        ),
+    ] = None,
+    remeasure: Annotated[
+        bool, typer.Option("--remeasure", help="Measure again even when this machine's choice is cached.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show the compute settings training uses on this machine: each candidate's µs per pair-step, and the winner."""
@@ -495,4 +654,3 @@ def speed(
         console.print_json(data=choice.to_dict())
         return
     _print_table(speed_table(choice))
-

@@ -31,7 +31,14 @@ class OneLineUsageErrors(TyperGroup):
     """Usage errors (a missing option, a value of the wrong type, an unknown command) as one line on
     stderr, like the library's errors, instead of click's framed panel; exit code 2 as click's."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, *a: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        *a: Any,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, *a, standalone_mode=False, **extra)
         try:
@@ -42,7 +49,12 @@ class OneLineUsageErrors(TyperGroup):
         except typer.TyperException as error:  # typer's (vendored) click usage errors
             context = getattr(error, "ctx", None)
             where = f" See `{context.command_path} --help`." if context is not None else ""
-            line = " ".join((error.format_message() if hasattr(error, "format_message") else str(error)).split()).rstrip(".") + "."
+            line = (
+                " ".join((error.format_message() if hasattr(error, "format_message") else str(error)).split()).rstrip(
+                    "."
+                )
+                + "."
+            )
             err_console.print(Text.assemble(("error: ", "bold red"), (line + where, "red")), soft_wrap=True)
             sys.exit(getattr(error, "exit_code", 2))
         sys.exit(code if isinstance(code, int) else 0)  # an int: the code of a typer.Exit
@@ -109,7 +121,11 @@ class RunProgressView:
         if progress.n_done == last_done and progress.elapsed - last_time < PLAIN_PROGRESS_SECONDS:
             return
         self._printed = (progress.n_done, progress.elapsed)
-        eta = "-" if progress.n_done == 0 else _duration(progress.elapsed / progress.n_done * (progress.n_trials - progress.n_done))
+        eta = (
+            "-"
+            if progress.n_done == 0
+            else _duration(progress.elapsed / progress.n_done * (progress.n_trials - progress.n_done))
+        )
         self._console.print(
             f"{self._name}: {progress.n_done}/{progress.n_trials} trials, {progress.n_running} running, "
             f"best {fmt_number(progress.best_value)}, elapsed {_duration(progress.elapsed)}, ETA {eta}",

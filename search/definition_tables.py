@@ -29,7 +29,11 @@ __all__ = [
 ]
 
 PARAM_TYPES = ("float", "int", "categorical")
-_PARAM_KEYS = {"float": ("low", "high", "log", "step"), "int": ("low", "high", "log", "step"), "categorical": ("choices",)}
+_PARAM_KEYS = {
+    "float": ("low", "high", "log", "step"),
+    "int": ("low", "high", "log", "step"),
+    "categorical": ("choices",),
+}
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -64,7 +68,9 @@ def integer(src: str, key: str, value: Any, *, minimum: int, maximum: int | None
     return value
 
 
-def parse_enqueue(src: str, points: Any, specs: list[ParamSpec], cells: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+def parse_enqueue(
+    src: str, points: Any, specs: list[ParamSpec], cells: list[dict[str, Any]]
+) -> tuple[dict[str, Any], ...]:
     """[[enqueue]]: known-good starting points (e.g. a published recipe), each a table of searched params."""
     if points == []:
         return ()
@@ -82,14 +88,23 @@ def parse_enqueue(src: str, points: Any, specs: list[ParamSpec], cells: list[dic
             if spec is None:
                 raise fail(src, f"{where} {name!r} is not a searched parameter; searched: {', '.join(by_name)}.")
             if spec.type == "categorical":
-                if value not in spec.choices or (isinstance(value, bool) != any(isinstance(c, bool) for c in spec.choices)):
+                if value not in spec.choices or (
+                    isinstance(value, bool) != any(isinstance(c, bool) for c in spec.choices)
+                ):
                     raise fail(src, f"{where} {name}={value!r} is not one of its choices {list(spec.choices)}.")
-            elif not _is_number(value) or (spec.type == "int" and not _is_int(value)) or not spec.low <= value <= spec.high:
+            elif (
+                not _is_number(value)
+                or (spec.type == "int" and not _is_int(value))
+                or not spec.low <= value <= spec.high
+            ):
                 raise fail(src, f"{where} {name}={value!r} must be a {spec.type} in [{spec.low}, {spec.high}].")
             values[name] = value
         inactive = [n for n in values if not by_name[n].is_active(values)]
         if inactive:
-            raise fail(src, f"{where} {', '.join(inactive)} would not be suggested with the other values given (see their `when`).")
+            raise fail(
+                src,
+                f"{where} {', '.join(inactive)} would not be suggested with the other values given (see their `when`).",
+            )
         parsed.append(values)
     return tuple(parsed)
 
@@ -100,7 +115,10 @@ def _settable(src: str, where: str, key: str) -> None:
         raise fail(src, f"{where} epochs is set in [search] (epochs = ...), not here.")
     if key not in space.FIELDS and key not in space.DERIVED:
         allowed = ", ".join([*space.FIELDS, *space.DERIVED])
-        raise fail(src, f"{where} unknown parameter {key!r}: not a NetConfig/TrainConfig field nor a derived parameter; allowed: {allowed}.")
+        raise fail(
+            src,
+            f"{where} unknown parameter {key!r}: not a NetConfig/TrainConfig field nor a derived parameter; allowed: {allowed}.",
+        )
 
 
 def _coerce(src: str, where: str, key: str, value: Any) -> Any:
@@ -133,7 +151,10 @@ def parse_cells(src: str, cells: Any, fixed: dict[str, Any]) -> list[dict[str, A
     parsed: list[dict[str, Any]] = []
     for number, cell in enumerate(cells, start=1):
         if set(cell) != set(keys):
-            raise fail(src, f"[[cells]] cell {number} sets {sorted(cell)}, but cell 1 sets {sorted(keys)}; every cell sets the same keys.")
+            raise fail(
+                src,
+                f"[[cells]] cell {number} sets {sorted(cell)}, but cell 1 sets {sorted(keys)}; every cell sets the same keys.",
+            )
         values = {}
         for key in keys:
             _settable(src, f"[[cells]] cell {number}:", key)
@@ -146,14 +167,19 @@ def parse_cells(src: str, cells: Any, fixed: dict[str, Any]) -> list[dict[str, A
     for key in keys:
         for other in fixed:
             if space.clash(key, other):
-                raise fail(src, f"[[cells]] set {key}, which [fixed] {other} also sets; a cell parameter cannot be fixed.")
+                raise fail(
+                    src, f"[[cells]] set {key}, which [fixed] {other} also sets; a cell parameter cannot be fixed."
+                )
     return parsed
 
 
 def cell_specs(cells: list[dict[str, Any]]) -> list[ParamSpec]:
     if not cells:
         return []
-    return [ParamSpec(name=key, field=key, type="categorical", choices=tuple(dict.fromkeys(c[key] for c in cells))) for key in cells[0]]
+    return [
+        ParamSpec(name=key, field=key, type="categorical", choices=tuple(dict.fromkeys(c[key] for c in cells)))
+        for key in cells[0]
+    ]
 
 
 def _derived_of(field: str) -> str:
@@ -179,24 +205,39 @@ def parse_param(
         _settable(src, f"{where} field:", field)
     elif name not in space.FIELDS and name not in space.DERIVED and name != "epochs":
         allowed = ", ".join([*space.FIELDS, *space.DERIVED])
-        raise fail(src, f"{where} unknown parameter {name!r}: not a NetConfig/TrainConfig field nor a derived parameter "
-                    f"(allowed: {allowed}); to search a field under another name, add field = \"...\".")
+        raise fail(
+            src,
+            f"{where} unknown parameter {name!r}: not a NetConfig/TrainConfig field nor a derived parameter "
+            f'(allowed: {allowed}); to search a field under another name, add field = "...".',
+        )
     else:
         _settable(src, where, field)
     for other in fixed:
         if space.clash(field, other):
-            raise fail(src, f"{where} sets {space.DERIVED.get(field, field)}, which [fixed] {other} also sets; search it or fix it, not both.")
+            raise fail(
+                src,
+                f"{where} sets {space.DERIVED.get(field, field)}, which [fixed] {other} also sets; search it or fix it, not both.",
+            )
     for key in cell_keys:
         if space.clash(field, key):
             raise fail(src, f"{where} sets {field}, which the [[cells]] set; a cell parameter cannot also be searched.")
     value_type = space.searchable_type(field)
     if value_type is None:
         raise fail(
-            src, f"{where} {field} is a tuple field and cannot be searched directly; search {_derived_of(field)} instead, or fix it in [fixed]."
+            src,
+            f"{where} {field} is a tuple field and cannot be searched directly; search {_derived_of(field)} instead, or fix it in [fixed].",
         )
-    allowed_kinds = {bool: ("categorical",), str: ("categorical",), int: ("int", "categorical"), float: ("float", "categorical")}[value_type]
+    allowed_kinds = {
+        bool: ("categorical",),
+        str: ("categorical",),
+        int: ("int", "categorical"),
+        float: ("float", "categorical"),
+    }[value_type]
     if kind not in allowed_kinds:
-        raise fail(src, f"{where} {field} takes {space.type_name(value_type)}, so type must be {' or '.join(allowed_kinds)}, not {kind!r}.")
+        raise fail(
+            src,
+            f"{where} {field} takes {space.type_name(value_type)}, so type must be {' or '.join(allowed_kinds)}, not {kind!r}.",
+        )
     when = _parse_when(src, where, table.get("when", {}), earlier)
     if kind == "categorical":
         choices = table.get("choices")
@@ -209,7 +250,9 @@ def parse_param(
     return _parse_range(src, where, name, field, kind, table, when)
 
 
-def _parse_range(src: str, where: str, name: str, field: str, kind: str, table: dict[str, Any], when: tuple) -> ParamSpec:
+def _parse_range(
+    src: str, where: str, name: str, field: str, kind: str, table: dict[str, Any], when: tuple
+) -> ParamSpec:
     check = _is_int if kind == "int" else _is_number
     wanted = "an integer" if kind == "int" else "a number"
     for key in ("low", "high"):
@@ -242,13 +285,16 @@ def _parse_range(src: str, where: str, name: str, field: str, kind: str, table: 
 
 def _parse_when(src: str, where: str, when: Any, earlier: list[ParamSpec]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     if not isinstance(when, dict):
-        raise fail(src, f"{where} when must be a table like {{family = \"siamese\"}}, but got {when!r}.")
+        raise fail(src, f'{where} when must be a table like {{family = "siamese"}}, but got {when!r}.')
     categorical = {spec.name: spec for spec in earlier if spec.type == "categorical"}
     parsed = []
     for ref, wanted in when.items():
         if ref not in categorical:
             known = ", ".join(categorical) or "none"
-            raise fail(src, f"{where} when refers to {ref!r}, which is not a categorical parameter defined above (defined: {known}).")
+            raise fail(
+                src,
+                f"{where} when refers to {ref!r}, which is not a categorical parameter defined above (defined: {known}).",
+            )
         values = wanted if isinstance(wanted, list) else [wanted]
         choices = categorical[ref].choices
         if not values:
@@ -260,13 +306,17 @@ def _parse_when(src: str, where: str, when: Any, earlier: list[ParamSpec]) -> tu
             except ValueError:
                 pass  # reported just below, with the values that would do
             if not any(type(value) is type(c) and value == c for c in choices):
-                raise fail(src, f"{where} when {ref} = {value!r}, but {ref} takes only {', '.join(map(repr, choices))}.")
+                raise fail(
+                    src, f"{where} when {ref} = {value!r}, but {ref} takes only {', '.join(map(repr, choices))}."
+                )
             coerced.append(value)
         parsed.append((ref, tuple(coerced)))
     return tuple(parsed)
 
 
-def parse_choice(src: str, key: str, table: Any, registry: dict[str, dict[str, tuple[type, ...]]], default: str) -> tuple[str, dict[str, Any]]:
+def parse_choice(
+    src: str, key: str, table: Any, registry: dict[str, dict[str, tuple[type, ...]]], default: str
+) -> tuple[str, dict[str, Any]]:
     table = dict(as_table(src, key, table))
     kind = table.pop("type", default)
     if kind not in registry:
@@ -275,7 +325,10 @@ def parse_choice(src: str, key: str, table: Any, registry: dict[str, dict[str, t
     for option, value in table.items():
         if option not in allowed:
             hint = " (the seed is set in [search])" if option == "seed" else ""
-            raise fail(src, f"[{key}] unknown option {option!r} for type {kind!r}; allowed: {', '.join(allowed) or 'none'}{hint}.")
+            raise fail(
+                src,
+                f"[{key}] unknown option {option!r} for type {kind!r}; allowed: {', '.join(allowed) or 'none'}{hint}.",
+            )
         types = allowed[option]
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         ok = ok and (not isinstance(value, str) or value == "auto")

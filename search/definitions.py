@@ -102,7 +102,9 @@ def load_definition(name_or_path: str | Path) -> StudyDefinition:
     return definition
 
 
-def with_overrides(definition: StudyDefinition, *, epochs: int | None = None, n_folds: int | None = None) -> StudyDefinition:
+def with_overrides(
+    definition: StudyDefinition, *, epochs: int | None = None, n_folds: int | None = None
+) -> StudyDefinition:
     """A copy at another fidelity (e.g. `--epochs 2` for a quick look), validated again; new fingerprint."""
     if epochs is None and n_folds is None:
         return definition
@@ -132,7 +134,8 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
     directions = search.get("directions", ["maximize"])
     if not isinstance(directions, list) or tuple(directions) not in DIRECTIONS:
         raise tables.fail(
-            src, f'[search] directions must be ["maximize"] or ["maximize", "minimize"] (accuracy, parameter count), but got {directions!r}.'
+            src,
+            f'[search] directions must be ["maximize"] or ["maximize", "minimize"] (accuracy, parameter count), but got {directions!r}.',
         )
 
     fixed = tables.parse_fixed(src, tables.as_table(src, "fixed", data.get("fixed", {})))
@@ -140,11 +143,24 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
     specs = tables.cell_specs(cells)
     params = tables.as_table(src, "params", data.get("params", {}))
     for pname, table in params.items():
-        specs.append(tables.parse_param(src, pname, tables.as_table(src, f"params.{pname}", table), specs, fixed, list(cells[0]) if cells else []))
+        specs.append(
+            tables.parse_param(
+                src,
+                pname,
+                tables.as_table(src, f"params.{pname}", table),
+                specs,
+                fixed,
+                list(cells[0]) if cells else [],
+            )
+        )
 
-    sampler, sampler_options = tables.parse_choice(src, "sampler", data.get("sampler", {}), sampling.SAMPLER_OPTIONS, "tpe")
+    sampler, sampler_options = tables.parse_choice(
+        src, "sampler", data.get("sampler", {}), sampling.SAMPLER_OPTIONS, "tpe"
+    )
     default_pruner = "median" if len(directions) == 1 else "none"
-    pruner, pruner_options = tables.parse_choice(src, "pruner", data.get("pruner", {}), sampling.PRUNER_OPTIONS, default_pruner)
+    pruner, pruner_options = tables.parse_choice(
+        src, "pruner", data.get("pruner", {}), sampling.PRUNER_OPTIONS, default_pruner
+    )
     return StudyDefinition(
         name=name,
         path=path,
@@ -163,7 +179,9 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
         fixed=fixed,
         cells=tuple(cells),
         enqueue=tables.parse_enqueue(src, data.get("enqueue", []), specs, cells),
-        evaluate_epochs=tables.integer(src, "evaluate_epochs", search["evaluate_epochs"], minimum=1) if "evaluate_epochs" in search else None,
+        evaluate_epochs=tables.integer(src, "evaluate_epochs", search["evaluate_epochs"], minimum=1)
+        if "evaluate_epochs" in search
+        else None,
     )
 
 
@@ -175,19 +193,28 @@ def _check(definition: StudyDefinition, src: str) -> None:
     tables.integer(src, "n_pairs", d.n_pairs, minimum=1)
     if d.n_pairs < 10 * d.n_folds:
         raise tables.fail(
-            src, f"[search] n_pairs={d.n_pairs} leaves fewer than 10 pairs per fold with n_folds={d.n_folds}; use n_pairs >= {10 * d.n_folds}."
+            src,
+            f"[search] n_pairs={d.n_pairs} leaves fewer than 10 pairs per fold with n_folds={d.n_folds}; use n_pairs >= {10 * d.n_folds}.",
         )
     if len(d.directions) > 1:
         if d.sampler not in sampling.MULTI_OBJECTIVE_SAMPLERS:
             allowed = ", ".join(sampling.MULTI_OBJECTIVE_SAMPLERS)
-            raise tables.fail(src, f"[sampler] type {d.sampler!r} handles one objective; with two directions use {allowed}.")
+            raise tables.fail(
+                src, f"[sampler] type {d.sampler!r} handles one objective; with two directions use {allowed}."
+            )
         if d.pruner != "none":
-            raise tables.fail(src, f"[pruner] type {d.pruner!r}: Optuna cannot prune trials with two objectives; use type = \"none\".")
+            raise tables.fail(
+                src, f'[pruner] type {d.pruner!r}: Optuna cannot prune trials with two objectives; use type = "none".'
+            )
     if d.cells and d.pruner == "hyperband":
         raise tables.fail(
-            src, "[pruner] hyperband keeps brackets of its own and cannot prune per cell; with [[cells]] use median, successive_halving or none."
+            src,
+            "[pruner] hyperband keeps brackets of its own and cannot prune per cell; with [[cells]] use median, successive_halving or none.",
         )
-    for section, build in (("sampler", lambda: sampling.plain_sampler(d, d.seed)), ("pruner", lambda: sampling.study_pruner(d))):
+    for section, build in (
+        ("sampler", lambda: sampling.plain_sampler(d, d.seed)),
+        ("pruner", lambda: sampling.study_pruner(d)),
+    ):
         try:
             build()
         except (ValueError, TypeError) as exc:

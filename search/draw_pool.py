@@ -25,12 +25,16 @@ def train_chunks(
         (
             candidate,
             {
-                "net": candidate.net, "train": candidate.train, "seeds": seeds, "data_dir": data_dir, "n_pairs": n_pairs,
+                "net": candidate.net,
+                "train": candidate.train,
+                "seeds": seeds,
+                "data_dir": data_dir,
+                "n_pairs": n_pairs,
                 "score_every_epoch": candidate.score_every_epoch,
             },
         )
         for candidate, seeds in chunks
-    ]  # fmt: skip
+    ]
     yield from run_jobs(train_draws, jobs, workers=workers, threads=threads)
 
 
@@ -71,5 +75,3 @@ def train_draws(
         )
         for seed, r in zip(seeds, results, strict=True)
     ]
-
-

@@ -24,7 +24,13 @@ class EvaluationError(SearchError):
 
 
 def check_at_least(
-    name: str, value: int | None, minimum: int = 1, *, error: type[SearchError] = SearchError, why: str = "", hint: str = ""
+    name: str,
+    value: int | None,
+    minimum: int = 1,
+    *,
+    error: type[SearchError] = SearchError,
+    why: str = "",
+    hint: str = "",
 ) -> None:
     """The one count check: `value` (None: not given, fine) must be at least `minimum`, else `error` with the rule,
     the value and the fix, e.g. "--workers must be at least 1, but got 0."."""

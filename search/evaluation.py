@@ -97,7 +97,9 @@ def evaluate_best(
     epochs = epochs if epochs is not None else (definition.evaluate_epochs if definition is not None else None)
     selection_stage = selection_stage and not cells and len(study.directions) == 1
     # Best first; an unknown study is a StorageError naming the studies there. With cells: all trials.
-    ranked = best_trials(storage_url, study_name, top=sys.maxsize if cells else max(top, finalists) if selection_stage else top)
+    ranked = best_trials(
+        storage_url, study_name, top=sys.maxsize if cells else max(top, finalists) if selection_stage else top
+    )
     ranked = [t for t in ranked if {"net_config", "train_config"} <= t.user_attrs.keys()]
     if not ranked:
         raise EvaluationError(
@@ -107,9 +109,16 @@ def evaluate_best(
     selection = None
     if selection_stage:
         selection = select_finalists(
-            study, ranked, repeats=repeats, epochs=epochs, n_pairs=n_pairs, data_dir=data_dir,
-            workers=workers, threads=threads, progress=selection_progress,
-        )  # fmt: skip
+            study,
+            ranked,
+            repeats=repeats,
+            epochs=epochs,
+            n_pairs=n_pairs,
+            data_dir=data_dir,
+            workers=workers,
+            threads=threads,
+            progress=selection_progress,
+        )
         by_number = {t.number: t for t in ranked}
         ranked = [by_number[f.trial_number] for f in selection.finalists][:top]
     candidates = _cell_candidates(ranked, cells, epochs) if cells else [_trial_candidate(t, epochs) for t in ranked]
@@ -216,7 +225,9 @@ def _trial_candidate(
     )
 
 
-def _cell_candidates(ranked: list[FrozenTrial], cells: Sequence[Mapping[str, Any]], epochs: int | None) -> list[Candidate]:
+def _cell_candidates(
+    ranked: list[FrozenTrial], cells: Sequence[Mapping[str, Any]], epochs: int | None
+) -> list[Candidate]:
     """The best trial of each cell (`ranked` is best first); cells without a complete trial are left out."""
     candidates = []
     for cell in cells:
@@ -265,7 +276,9 @@ def _evaluate(
         trained = 0
         if progress is not None:
             progress(0, total)
-        for candidate, results in train_chunks(chunks, data_dir=data_dir, n_pairs=n_pairs, workers=workers, threads=threads):
+        for candidate, results in train_chunks(
+            chunks, data_dir=data_dir, n_pairs=n_pairs, workers=workers, threads=threads
+        ):
             store_draws(engine, candidate, results, study_name=study_name, n_pairs=n_pairs, data_source=data_source)
             trained += len(results)
             if progress is not None:
@@ -276,7 +289,12 @@ def _evaluate(
                 if on_configuration is not None:
                     on_configuration(candidate.label, n_done, n_configurations)
         configurations = tuple(
-            result_from_rows(candidate, stored_rows(engine, candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source, seeds=seeds))
+            result_from_rows(
+                candidate,
+                stored_rows(
+                    engine, candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source, seeds=seeds
+                ),
+            )
             for candidate in candidates
         )
     return EvaluationSummary(
@@ -287,5 +305,3 @@ def _evaluate(
         configurations=configurations,
         n_trained=trained,
     )
-
-

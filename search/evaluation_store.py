@@ -68,7 +68,9 @@ class EvaluationRow(_Base):
     message: Mapped[str | None] = mapped_column(Text)  # why a draw diverged
     test_accuracy: Mapped[float | None]  # pair accuracy on the draw's test pairs
     test_digit_accuracy: Mapped[float | None]  # digit accuracy, for networks with digit outputs
-    best_epoch_accuracy: Mapped[float | None]  # the best test accuracy over epochs, where every epoch was scored (report 004)
+    best_epoch_accuracy: Mapped[
+        float | None
+    ]  # the best test accuracy over epochs, where every epoch was scored (report 004)
     train_seconds: Mapped[float]
     n_params: Mapped[int]
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))  # UTC
@@ -127,7 +129,9 @@ def _add_missing_columns(engine: Engine) -> None:
         kind = column.type.compile(dialect=engine.dialect)
         try:
             with engine.begin() as connection:
-                connection.execute(sqlalchemy.text(f"ALTER TABLE {EvaluationRow.__tablename__} ADD COLUMN {column.name} {kind}"))
+                connection.execute(
+                    sqlalchemy.text(f"ALTER TABLE {EvaluationRow.__tablename__} ADD COLUMN {column.name} {kind}")
+                )
         except sqlalchemy.exc.DatabaseError:  # another process added it first
             pass
 
@@ -165,7 +169,9 @@ def _distinct_labels(results: list[ConfigurationResult]) -> list[ConfigurationRe
     """One trial evaluated at several --epochs gets the epochs in its label, so tables and plots tell them apart."""
     counts = Counter(r.candidate.label for r in results)
     return [
-        dataclasses.replace(r, candidate=dataclasses.replace(r.candidate, label=f"{r.candidate.label} ({r.candidate.train.epochs} ep)"))
+        dataclasses.replace(
+            r, candidate=dataclasses.replace(r.candidate, label=f"{r.candidate.label} ({r.candidate.train.epochs} ep)")
+        )
         if counts[r.candidate.label] > 1
         else r
         for r in results
@@ -205,13 +211,19 @@ def _where(candidate: Candidate, *, study_name: str | None, n_pairs: int, data_s
     ]
 
 
-def stored_seeds(engine: Engine, candidate: Candidate, *, study_name: str | None, n_pairs: int, data_source: str) -> set[int]:
-    query = select(EvaluationRow.draw_seed).where(*_where(candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source))
+def stored_seeds(
+    engine: Engine, candidate: Candidate, *, study_name: str | None, n_pairs: int, data_source: str
+) -> set[int]:
+    query = select(EvaluationRow.draw_seed).where(
+        *_where(candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source)
+    )
     with engine.connect() as connection:
         return set(connection.scalars(query))
 
 
-def stored_rows(engine: Engine, candidate: Candidate, *, study_name, n_pairs, data_source, seeds) -> list[EvaluationRow]:
+def stored_rows(
+    engine: Engine, candidate: Candidate, *, study_name, n_pairs, data_source, seeds
+) -> list[EvaluationRow]:
     query = (
         select(EvaluationRow)
         .where(*_where(candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source))
@@ -225,7 +237,13 @@ def stored_rows(engine: Engine, candidate: Candidate, *, study_name, n_pairs, da
 
 
 def store_draws(
-    engine: Engine, candidate: Candidate, results: list[DrawResult], *, study_name: str | None, n_pairs: int, data_source: str
+    engine: Engine,
+    candidate: Candidate,
+    results: list[DrawResult],
+    *,
+    study_name: str | None,
+    n_pairs: int,
+    data_source: str,
 ) -> None:
     """Insert one chunk's rows in one transaction; a draw another run stored meanwhile is skipped."""
     now = datetime.datetime.now(datetime.timezone.utc)

@@ -61,7 +61,17 @@ def _keyed_tables(summary: EvaluationSummary) -> list[tuple[str, TextTable]]:
             continue
         best_over_epochs = any(p.scoring == "max_over_epochs" for p in presets)
         rows = [_row(p, result, best_over_epochs) for p in presets for result in ours[p.name]]
-        headers = ("row", "preset", "params", "published", "reproduced", "95 % CI", "R", "gap (points)", "published in CI")
+        headers = (
+            "row",
+            "preset",
+            "params",
+            "published",
+            "reproduced",
+            "95 % CI",
+            "R",
+            "gap (points)",
+            "published in CI",
+        )
         if best_over_epochs:
             headers += ("reproduced, best over epochs", "its gap", "in its CI")
         notes = [setting_note(summary), *_figure_notes(presets), *_choice_notes(presets)]
@@ -126,9 +136,23 @@ def plot_report(summary: EvaluationSummary, key: str) -> Figure | str:
         if acc.n:
             low = acc.ci_low if acc.n > 1 else acc.mean
             high = acc.ci_high if acc.n > 1 else acc.mean
-            axes.errorbar(100 * acc.mean, y, xerr=[[100 * (acc.mean - low)], [100 * (high - acc.mean)]],
-                          fmt="o", color="tab:blue", capsize=3, label="reproduced (95 % CI)" if y == ys[0] else None)
-        axes.plot(100 * preset.published.mean, y, "x", color="tab:red", markersize=8, label="published" if y == ys[0] else None)
+            axes.errorbar(
+                100 * acc.mean,
+                y,
+                xerr=[[100 * (acc.mean - low)], [100 * (high - acc.mean)]],
+                fmt="o",
+                color="tab:blue",
+                capsize=3,
+                label="reproduced (95 % CI)" if y == ys[0] else None,
+            )
+        axes.plot(
+            100 * preset.published.mean,
+            y,
+            "x",
+            color="tab:red",
+            markersize=8,
+            label="published" if y == ys[0] else None,
+        )
     axes.set_yticks(ys, [p.name.split("/", 1)[1] for p in presets], fontsize=8)
     axes.set_xlabel("pair accuracy (%)")
     axes.set_title(f"report {key}: published vs reproduced ({summary.data_source} digits)", fontsize=10)

@@ -47,7 +47,9 @@ MAX_CURVES = 6  # learning curves drawn in one plot
 # Tables, shared with the CLI.
 
 
-def configuration_table(summary: EvaluationSummary, *, title: str = "fresh-draw test accuracy", compact: bool = False) -> TextTable:
+def configuration_table(
+    summary: EvaluationSummary, *, title: str = "fresh-draw test accuracy", compact: bool = False
+) -> TextTable:
     """Configuration summary, parameters, mean ± std test accuracy, 95 % t interval and R, per configuration.
 
     `compact` (for a terminal): the configuration's label and settings share the first column.
@@ -61,9 +63,15 @@ def configuration_table(summary: EvaluationSummary, *, title: str = "fresh-draw 
             rows.append((f"{c.label}\n{describe(c.net, c.train)}", *numbers))
             continue
         trial = "-" if c.trial_number is None else str(c.trial_number)
-        rows.append((c.label, trial, fields["family"], fields["ws"], fields["aux"], fields["head"], fields["details"], *numbers))
+        rows.append(
+            (c.label, trial, fields["family"], fields["ws"], fields["aux"], fields["head"], fields["details"], *numbers)
+        )
     headers = ("params", "test accuracy", "95 % CI", "R")
-    headers = ("configuration", *headers) if compact else ("configuration", "trial", "family", "WS", "aux", "head", "settings", *headers)
+    headers = (
+        ("configuration", *headers)
+        if compact
+        else ("configuration", "trial", "family", "WS", "aux", "head", "settings", *headers)
+    )
     return TextTable(title, headers, rows, [setting_note(summary)])
 
 
@@ -150,10 +158,14 @@ def write_report(
         lines += [configuration_table(summary).markdown(), ""]
         if cells:
             compared = _cell_comparisons(summary, cells)
-            lines += [comparison_table(compared).markdown(), ""] if compared.comparisons else [
-                "_Fewer than two cells have an evaluated configuration: no paired tests._",
-                "",
-            ]
+            lines += (
+                [comparison_table(compared).markdown(), ""]
+                if compared.comparisons
+                else [
+                    "_Fewer than two cells have an evaluated configuration: no paired tests._",
+                    "",
+                ]
+            )
 
     lines += published_sections(reproduced, out_dir)
 
@@ -164,7 +176,11 @@ def write_report(
         ("accuracy against alpha", "accuracy_vs_alpha.png", lambda: _plot_alpha(complete)),
         ("learning curves", "learning_curves.png", lambda: _plot_curves(study, complete, evaluated, trials)),
         ("per-draw test accuracy", "accuracy_distribution.png", lambda: _plot_distribution(evaluated, "configuration")),
-        ("per-draw test accuracy of the presets", "preset_distribution.png", lambda: _plot_distribution(reproduced, "preset")),
+        (
+            "per-draw test accuracy of the presets",
+            "preset_distribution.png",
+            lambda: _plot_distribution(reproduced, "preset"),
+        ),
     ]
     for title, filename, draw in plots:
         outcome = draw()
@@ -185,7 +201,9 @@ def write_report(
 def _writable_dir(out_dir: Path) -> Path:
     """`out_dir`, created if missing, once a file could be written in it: checked before any work is done."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise SearchError(f"--out {out_dir} is a file, but the report needs a directory: name a new or existing directory.")
+        raise SearchError(
+            f"--out {out_dir} is a file, but the report needs a directory: name a new or existing directory."
+        )
     with _cannot_write(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out_dir).close()  # os.access says yes to root on read-only mounts and /proc
@@ -238,7 +256,9 @@ def _configs(trial: FrozenTrial) -> tuple[NetConfig, TrainConfig]:
     return NetConfig.from_dict(trial.user_attrs["net_config"]), TrainConfig.from_dict(trial.user_attrs["train_config"])
 
 
-def _with_trial_info(summary: EvaluationSummary, trials: Mapping[int, FrozenTrial], cells: Sequence[Mapping[str, Any]]) -> EvaluationSummary:
+def _with_trial_info(
+    summary: EvaluationSummary, trials: Mapping[int, FrozenTrial], cells: Sequence[Mapping[str, Any]]
+) -> EvaluationSummary:
     """Stored results know their trial number only: add the trial's value and cell, best trial first."""
     results = []
     for result in summary.configurations:
@@ -248,7 +268,9 @@ def _with_trial_info(summary: EvaluationSummary, trials: Mapping[int, FrozenTria
             continue
         cell = cell_of(trial, cells)
         label = result.candidate.label if cell is None else f"{result.candidate.label} ({cell_label(cell)})"
-        candidate = replace(result.candidate, label=label, trial_value=trial.values[0] if trial.values else None, cell=cell)
+        candidate = replace(
+            result.candidate, label=label, trial_value=trial.values[0] if trial.values else None, cell=cell
+        )
         results.append(replace(result, candidate=candidate))
     # Best cross-validation value first (the first objective is accuracy, maximised); presets have none.
     results.sort(key=lambda r: -math.inf if r.candidate.trial_value is None else r.candidate.trial_value, reverse=True)
@@ -325,7 +347,11 @@ def _plot_alpha(complete: Sequence[FrozenTrial]) -> Figure | str:
     alphas = [a for a, _, _ in points]
     if min(alphas) > 0 and max(alphas) / min(alphas) > 10:
         ax.set_xscale("log")
-    ax.set(xlabel="alpha (weight of the auxiliary digit loss)", ylabel="CV pair accuracy (%)", title="accuracy against alpha")
+    ax.set(
+        xlabel="alpha (weight of the auxiliary digit loss)",
+        ylabel="CV pair accuracy (%)",
+        title="accuracy against alpha",
+    )
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     return fig
@@ -342,14 +368,18 @@ def _plot_curves(
     numbers: list[int] = []
     if complete:
         numbers.append((max if maximizes(study.directions) else min)(complete, key=lambda t: t.values[0]).number)
-    numbers += [r.candidate.trial_number for s in evaluated for r in s.configurations if r.candidate.trial_number is not None]
+    numbers += [
+        r.candidate.trial_number for s in evaluated for r in s.configurations if r.candidate.trial_number is not None
+    ]
     numbers = [n for n in dict.fromkeys(numbers) if trials[n].intermediate_values][:MAX_CURVES]
     if not numbers:
         return "neither the best nor an evaluated trial has per-epoch validation accuracies (multi-objective studies report none)."
     fig, ax = _figure()
     for number in numbers:
         curve = sorted(trials[number].intermediate_values.items())
-        ax.plot([e + 1 for e, _ in curve], [100 * v for _, v in curve], marker="o", markersize=3, label=f"trial {number}")
+        ax.plot(
+            [e + 1 for e, _ in curve], [100 * v for _, v in curve], marker="o", markersize=3, label=f"trial {number}"
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel="mean validation pair accuracy (%)", title="learning curves (cross-validation folds)")
     ax.legend(loc="lower right")
@@ -373,7 +403,10 @@ def _plot_distribution(summaries: Sequence[EvaluationSummary], what: str) -> Fig
         if published is not None:
             ax.scatter([i], [100 * published], marker="x", s=60, color="C3", zorder=4, label=label)
             label = None  # one legend entry
-    labels = [r.candidate.label if len(summaries) == 1 else f"{r.candidate.label}\n{s.data_source}, {s.n_pairs} pairs" for s, r in results]
+    labels = [
+        r.candidate.label if len(summaries) == 1 else f"{r.candidate.label}\n{s.data_source}, {s.n_pairs} pairs"
+        for s, r in results
+    ]
     ax.set_xticks(range(1, len(results) + 1), labels, rotation=20, ha="right", fontsize=8)
     ax.set(ylabel="test pair accuracy (%)", title=f"per-draw test accuracy of each {what}")
     if any(r.candidate.published_mean is not None for _, r in results):

@@ -168,5 +168,3 @@ class DrawResult:
     best_epoch_accuracy: float | None
     seconds: float
     n_params: int
-
-

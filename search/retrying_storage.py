@@ -135,7 +135,9 @@ def _with_retry(method: Callable[..., _T], *, limit: Callable[[RetryingRDBStorag
                         f"{attempt + 1} attempts over {now - self.down_since:.0f} s (--max-outage {self.max_outage:g}). "
                         "Finished trials are safe in the database: check that it runs, then run the command again."
                     ) from error
-                logger.warning("storage %s: %s (%s); retrying in %.1f s", name, outage_cause(error), type(error).__name__, delay)
+                logger.warning(
+                    "storage %s: %s (%s); retrying in %.1f s", name, outage_cause(error), type(error).__name__, delay
+                )
                 self.scoped_session.remove()  # drop the broken session; the pool reconnects (pre-ping)
                 time.sleep(delay)
             else:
@@ -168,7 +170,9 @@ class RetryingRDBStorage(RDBStorage):
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
         changed = _retrying_set_state(self, trial_id, state, values)
-        if changed and state == TrialState.RUNNING:  # a waiting trial (a retry, a starting point) claimed by this process
+        if (
+            changed and state == TrialState.RUNNING
+        ):  # a waiting trial (a retry, a starting point) claimed by this process
             for key, value in worker_identity().items():
                 self.set_trial_user_attr(trial_id, key, value)
         return changed
@@ -180,17 +184,33 @@ class RetryingRDBStorage(RDBStorage):
 
 # Every operation a study or Optuna's cache wrapper calls on the backend, reads and writes alike.
 for _name in (
-    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
-    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
-    "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
-    "_set_trial_param", "get_trial_param",
-    "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
-    "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials", "get_best_trial",
-    "_get_best_trial_id", "_get_stale_trial_ids",
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "get_all_studies",
+    "_set_trial_param",
+    "get_trial_param",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial",
+    "_get_trials",
+    "get_best_trial",
+    "_get_best_trial_id",
+    "_get_stale_trial_ids",
 ):  # fmt: skip (the names, grouped by kind, several to a line)
     setattr(RetryingRDBStorage, _name, _with_retry(getattr(RDBStorage, _name), limit=lambda s: s.max_outage))
 _retrying_create_trial = _with_retry(RDBStorage._create_new_trial, limit=lambda s: s.max_outage)
 _retrying_set_state = _with_retry(RDBStorage.set_trial_state_values, limit=lambda s: s.max_outage)
-_retrying_heartbeat = _with_retry(RDBStorage.record_heartbeat, limit=lambda s: min(s.max_outage, s.heartbeat_interval or 0.0))
-
-
+_retrying_heartbeat = _with_retry(
+    RDBStorage.record_heartbeat, limit=lambda s: min(s.max_outage, s.heartbeat_interval or 0.0)
+)

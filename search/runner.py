@@ -73,7 +73,11 @@ class RunSummary:
         return self.n_complete + self.n_pruned
 
     def describe(self) -> str:
-        best = "no complete trial yet" if self.best_value is None else f"best value {self.best_value:.4f} (trial {self.best_number})"
+        best = (
+            "no complete trial yet"
+            if self.best_value is None
+            else f"best value {self.best_value:.4f} (trial {self.best_number})"
+        )
         stopped = " (interrupted)" if self.interrupted else ""
         return (
             f"study {self.study_name}: {self.n_added}/{self.n_trials} new finished trials{stopped} "
@@ -129,12 +133,23 @@ def run_study(
 
     ctx = process_context()
     start_helper_processes(ctx)
-    shared = Shared(ctx, n_trials=n_trials, n_workers=n_workers, best=_best_value(study), maximize=maximizes(study.directions))
+    shared = Shared(
+        ctx, n_trials=n_trials, n_workers=n_workers, best=_best_value(study), maximize=maximizes(study.directions)
+    )
     jobs = [
         WorkerJob(
-            index=i, definition=definition, storage_url=url, pairs=pairs, folds=folds, sampler_seed=base_seed + i,
-            threads=threads, speed=speed, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-            max_outage=max_outage, verbose=verbose,
+            index=i,
+            definition=definition,
+            storage_url=url,
+            pairs=pairs,
+            folds=folds,
+            sampler_seed=base_seed + i,
+            threads=threads,
+            speed=speed,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            max_outage=max_outage,
+            verbose=verbose,
             deadline=None if timeout is None else time.time() + timeout,
         )
         for i in range(n_workers)
@@ -161,7 +176,9 @@ def run_study(
     return _summary(study, url, shared, n_trials, time.monotonic() - started, interrupted.is_set())
 
 
-def prepare_study(storage: BaseStorage, definition: StudyDefinition, *, data: Mapping[str, str] | None = None) -> optuna.Study:
+def prepare_study(
+    storage: BaseStorage, definition: StudyDefinition, *, data: Mapping[str, str] | None = None
+) -> optuna.Study:
     """Create the study named after the definition, or load it after checking it is the same one.
 
     A study created from another definition (fingerprint), on other digits (`data`, from
@@ -198,7 +215,9 @@ def prepare_study(storage: BaseStorage, definition: StudyDefinition, *, data: Ma
     return optuna.load_study(study_name=definition.name, storage=storage)
 
 
-def _check_existing(storage: BaseStorage, study_id: int, definition: StudyDefinition, attrs: Mapping[str, Any], major: str) -> None:
+def _check_existing(
+    storage: BaseStorage, study_id: int, definition: StudyDefinition, attrs: Mapping[str, Any], major: str
+) -> None:
     url = mask_url(getattr(storage, "url", "the storage"))
     fingerprint = attrs["definition_fingerprint"]
     user_attrs = storage.get_study_user_attrs(study_id)
@@ -239,7 +258,9 @@ def _data_name(attrs: Mapping[str, Any]) -> str:
     return "the embedded digits" if source == "embedded" else f"--data-dir {source.removeprefix('idx:')}"
 
 
-def _check_run_args(n_trials: int, n_workers: int | None, threads: int | None, timeout: float | None) -> tuple[int, int]:
+def _check_run_args(
+    n_trials: int, n_workers: int | None, threads: int | None, timeout: float | None
+) -> tuple[int, int]:
     check_at_least("--trials", n_trials, why=" (new finished trials to add)")
     check_at_least("--workers", n_workers)
     check_at_least("--threads", threads)
@@ -259,7 +280,9 @@ def _best_value(study: optuna.Study) -> float | None:
     return best[0].values[0] if best else None
 
 
-def _summary(study: optuna.Study, url: str, shared: Shared, n_trials: int, elapsed: float, interrupted: bool) -> RunSummary:
+def _summary(
+    study: optuna.Study, url: str, shared: Shared, n_trials: int, elapsed: float, interrupted: bool
+) -> RunSummary:
     ranked = rank_trials(study, top=1)
     best = ranked[0] if ranked else None
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))

@@ -57,7 +57,12 @@ SAMPLER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "consider_pruned_trials": (bool,),
     },
     "grid": {},
-    "nsga2": {"population_size": (int,), "mutation_prob": (float, int), "crossover_prob": (float, int), "swapping_prob": (float, int)},
+    "nsga2": {
+        "population_size": (int,),
+        "mutation_prob": (float, int),
+        "crossover_prob": (float, int),
+        "swapping_prob": (float, int),
+    },
 }
 MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "grid", "nsga2")
 PRUNER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -68,7 +73,12 @@ PRUNER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "min_early_stopping_rate": (int,),
         "bootstrap_count": (int,),
     },
-    "hyperband": {"min_resource": (int,), "max_resource": (int, str), "reduction_factor": (int,), "bootstrap_count": (int,)},
+    "hyperband": {
+        "min_resource": (int,),
+        "max_resource": (int, str),
+        "reduction_factor": (int,),
+        "bootstrap_count": (int,),
+    },
     "none": {},
 }
 _MAX_GRID = 1_000_000
@@ -123,7 +133,9 @@ def study_pruner(definition: StudyDefinition) -> BasePruner:
     elif kind == "none":
         return optuna.pruners.NopPruner()
     else:
-        raise DefinitionError(f"{definition.source}: unknown pruner {kind!r}; choose one of {', '.join(PRUNER_OPTIONS)}.")
+        raise DefinitionError(
+            f"{definition.source}: unknown pruner {kind!r}; choose one of {', '.join(PRUNER_OPTIONS)}."
+        )
     return CellPruner(pruner, definition.cells) if definition.cells else pruner
 
 
@@ -197,7 +209,9 @@ class _CellStudy:
     def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         return self._mine(self._cell_study.get_trials(deepcopy=deepcopy, states=states))
 
-    def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False) -> list[FrozenTrial]:
+    def _get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
+    ) -> list[FrozenTrial]:
         return self._mine(self._cell_study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache))
 
     @property
@@ -236,11 +250,15 @@ class CellSampler(BaseSampler):
         space = sampler.infer_relative_search_space(view, trial)  # type: ignore[arg-type]
         return {name: dist for name, dist in space.items() if name not in self._cells.names}
 
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         sampler, view, _ = self._route(study, trial)
         return sampler.sample_relative(view, trial, search_space)  # type: ignore[arg-type]
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
         sampler, view, cell = self._route(study, trial)
         if param_name in cell:
             return cell[param_name]
@@ -250,7 +268,9 @@ class CellSampler(BaseSampler):
         sampler, view, _ = self._route(study, trial)
         sampler.before_trial(view, trial)  # type: ignore[arg-type]
 
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
         sampler, view, _ = self._route(study, trial)
         sampler.after_trial(view, trial, state, values)  # type: ignore[arg-type]
 
@@ -272,4 +292,3 @@ class CellPruner(BasePruner):
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         view = _CellStudy(study, self._cells, self._cells.index(trial))
         return self._pruner.prune(view, trial)  # type: ignore[arg-type]
-

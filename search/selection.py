@@ -137,13 +137,18 @@ def select_finalists(
     stored = study.user_attrs
     configs = {t.number: _configs(t, epochs) for t in ranked}
     missing = [
-        (number, seed) for number in configs for seed in seeds if _run_key(number, seed, configs[number][1], n_folds) not in stored
+        (number, seed)
+        for number in configs
+        for seed in seeds
+        if _run_key(number, seed, configs[number][1], n_folds) not in stored
     ]
     if progress is not None:
         progress(0, len(missing))
     runs = {key: value for key, value in stored.items() if key.startswith(_RUN_ATTR + "/")}
     done = 0
-    for (number, seed), accuracies in _train_runs(missing, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads):
+    for (number, seed), accuracies in _train_runs(
+        missing, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
+    ):
         key = _run_key(number, seed, configs[number][1], n_folds)
         study.set_user_attr(key, accuracies)
         runs[key] = accuracies
@@ -154,16 +159,25 @@ def select_finalists(
         FinalistScore(
             trial_number=t.number,
             search_value=float(t.values[0]),
-            fold_accuracies=tuple(a for seed in seeds for a in runs[_run_key(t.number, seed, configs[t.number][1], n_folds)]),
+            fold_accuracies=tuple(
+                a for seed in seeds for a in runs[_run_key(t.number, seed, configs[t.number][1], n_folds)]
+            ),
         )
         for t in ranked
     ]
     scores.sort(key=lambda s: (s.n_diverged, -s.mean))
     selection = Selection(
-        study_name=study.study_name, epochs=epochs, n_folds=n_folds, draw_seeds=seeds, finalists=tuple(scores), n_trained=done
+        study_name=study.study_name,
+        epochs=epochs,
+        n_folds=n_folds,
+        draw_seeds=seeds,
+        finalists=tuple(scores),
+        n_trained=done,
     )
     study.set_user_attr(SELECTION_ATTR, {k: v for k, v in selection.to_dict().items() if k != "n_trained"})
-    logger.info("selection: trial %d of %d finalists (%s)", selection.chosen.trial_number, len(scores), selection.method)
+    logger.info(
+        "selection: trial %d of %d finalists (%s)", selection.chosen.trial_number, len(scores), selection.method
+    )
     return selection
 
 
@@ -212,12 +226,22 @@ def _train_runs(
 ) -> Iterator[tuple[tuple[int, int], list[float | None]]]:
     """Yield each (trial, draw seed) run's fold accuracies as soon as it is trained."""
     options = {"n_folds": n_folds, "n_pairs": n_pairs, "data_dir": data_dir}
-    jobs = [((number, seed), {"net": configs[number][0], "train": configs[number][1], "seed": seed, **options}) for number, seed in runs]
+    jobs = [
+        ((number, seed), {"net": configs[number][0], "train": configs[number][1], "seed": seed, **options})
+        for number, seed in runs
+    ]
     yield from run_jobs(train_repeat, jobs, workers=workers, threads=threads)
 
 
 def train_repeat(
-    *, net: NetConfig, train: TrainConfig, seed: int, n_folds: int, n_pairs: int, data_dir: Path | None, threads: int | None
+    *,
+    net: NetConfig,
+    train: TrainConfig,
+    seed: int,
+    n_folds: int,
+    n_pairs: int,
+    data_dir: Path | None,
+    threads: int | None,
 ) -> list[float | None]:
     """One repeat: fresh training pairs (draw `seed`, training pool only), shuffled K-fold, every fold trained.
 

@@ -54,7 +54,12 @@ FIELDS: dict[str, tuple[type, Any]] = {
     if f.name != "epochs"
 }
 # derived parameter -> the tuple field it builds
-DERIVED: dict[str, str] = {"n_conv": "conv_channels", "conv_width": "conv_channels", "n_hidden": "hidden", "hidden_width": "hidden"}
+DERIVED: dict[str, str] = {
+    "n_conv": "conv_channels",
+    "conv_width": "conv_channels",
+    "n_hidden": "hidden",
+    "hidden_width": "hidden",
+}
 _DEFAULT_NET = NetConfig()
 _MAX_CORNERS = 200_000  # categorical combinations checked on load; beyond that the check is skipped
 
@@ -67,7 +72,9 @@ def value_type(name: str) -> Any:
 def searchable_type(name: str) -> Any:
     """The scalar type Optuna can search for a field: bool, int, float or str (for `int | tuple[int, ...]`,
     int; for `float | None`, float), or None for a tuple field, which only derived parameters can set."""
-    scalars = [kind for kind in (_union_members(value_type(name)) or (value_type(name),)) if kind in (bool, int, float, str)]
+    scalars = [
+        kind for kind in (_union_members(value_type(name)) or (value_type(name),)) if kind in (bool, int, float, str)
+    ]
     return scalars[0] if scalars else None
 
 
@@ -154,7 +161,11 @@ def check_space(d: StudyDefinition, src: str) -> None:
     numbers at their low and at their high ends) builds valid configs; DefinitionError naming `src` if not."""
     # each value on its own, so that a bad bound is reported with its key
     for spec in d.params:
-        probes = [("choice", c) for c in spec.choices] if spec.type == "categorical" else [("low", spec.low), ("high", spec.high)]
+        probes = (
+            [("choice", c) for c in spec.choices]
+            if spec.type == "categorical"
+            else [("low", spec.low), ("high", spec.high)]
+        )
         for which, value in probes:
             try:
                 configs_from_settings({spec.field: value}, epochs=d.epochs)
@@ -170,7 +181,9 @@ def check_space(d: StudyDefinition, src: str) -> None:
     active: set[str] = set()
     for n, corner in enumerate(corners(d)):
         if n == _MAX_CORNERS:
-            logger.warning("%s: more than %d categorical combinations; checked the first %d only.", src, _MAX_CORNERS, _MAX_CORNERS)
+            logger.warning(
+                "%s: more than %d categorical combinations; checked the first %d only.", src, _MAX_CORNERS, _MAX_CORNERS
+            )
             break
         numeric = [s for s in d.params if s.type != "categorical" and s.is_active(corner)]
         names = [*corner, *(s.name for s in numeric)]
@@ -181,7 +194,8 @@ def check_space(d: StudyDefinition, src: str) -> None:
             for other_field, other in fields.items():
                 if clash(field, other_field):
                     raise _fail(
-                        src, f"[params.{other}] and [params.{name}] both set {field} when {_describe_corner(corner)}; make their `when` conditions exclusive."
+                        src,
+                        f"[params.{other}] and [params.{name}] both set {field} when {_describe_corner(corner)}; make their `when` conditions exclusive.",
                     )
             fields[field] = name
         for end in ("low", "high"):
@@ -189,8 +203,11 @@ def check_space(d: StudyDefinition, src: str) -> None:
             try:
                 configs_for_point(d, values)
             except ConfigError as exc:
-                raise _fail(src, f"the space allows {_describe_corner(corner)} (numbers at their {end} ends), which gives invalid configs: {exc} "
-                            "Add a `when` condition so that this combination cannot be sampled.") from None
+                raise _fail(
+                    src,
+                    f"the space allows {_describe_corner(corner)} (numbers at their {end} ends), which gives invalid configs: {exc} "
+                    "Add a `when` condition so that this combination cannot be sampled.",
+                ) from None
     for spec in d.params:
         if spec.name not in active:
             condition = ", ".join(f"{k}={v[0]!r}" if len(v) == 1 else f"{k} in {list(v)!r}" for k, v in spec.when)

@@ -71,7 +71,10 @@ DEFAULT_GRACE_PERIOD = 90.0  # seconds without a heartbeat before a trial counts
 SQLITE_BUSY_TIMEOUT = 60.0  # seconds a SQLite writer waits for another process's lock
 CONNECT_TIMEOUT = 10  # seconds to reach a database server
 GRPC_READY_TIMEOUT = 10.0  # seconds to wait for a gRPC proxy to answer
-_DRIVER_PACKAGES = {"mysql": "mysqlclient", "postgresql": "'psycopg[binary]'"}  # what `pip install` brings a backend's driver
+_DRIVER_PACKAGES = {
+    "mysql": "mysqlclient",
+    "postgresql": "'psycopg[binary]'",
+}  # what `pip install` brings a backend's driver
 
 
 def open_storage(
@@ -293,7 +296,9 @@ def _open_grpc(url: str) -> GrpcStorageProxy:
     try:
         host, port = parts.hostname, parts.port
     except ValueError as error:
-        raise StorageError(f"Malformed gRPC storage URL {mask_url(url)!r}: the port must be a number, as in grpc://host:13000.") from error
+        raise StorageError(
+            f"Malformed gRPC storage URL {mask_url(url)!r}: the port must be a number, as in grpc://host:13000."
+        ) from error
     if not host or port is None or parts.path not in ("", "/"):
         raise StorageError(f"Malformed gRPC storage URL {mask_url(url)!r}: expected grpc://host:port.")
     with warnings.catch_warnings():

@@ -10,7 +10,14 @@ import sqlalchemy.exc
 
 from search.errors import SearchError, StorageError
 
-__all__ = ["DEFAULT_STORAGE_URL", "STORAGE_ENVVAR", "direct_database_url", "is_grpc_url", "mask_url", "resolve_storage_url"]
+__all__ = [
+    "DEFAULT_STORAGE_URL",
+    "STORAGE_ENVVAR",
+    "direct_database_url",
+    "is_grpc_url",
+    "mask_url",
+    "resolve_storage_url",
+]
 
 DEFAULT_STORAGE_URL = "sqlite:///search.db"
 STORAGE_ENVVAR = "SEARCH_STORAGE"

@@ -158,7 +158,14 @@ def _work(job: WorkerJob, shared: Shared, *, storage: BaseStorage) -> None:
         sampler=study_sampler(definition, seed=job.sampler_seed),
         pruner=study_pruner(definition),
     )
-    objective = Objective(definition, pairs=job.pairs, folds=job.folds, threads=job.threads, speed=job.speed, should_stop=shared.stop.is_set)
+    objective = Objective(
+        definition,
+        pairs=job.pairs,
+        folds=job.folds,
+        threads=job.threads,
+        speed=job.speed,
+        should_stop=shared.stop.is_set,
+    )
 
     def tracked(trial: optuna.Trial) -> float | tuple[float, float]:
         shared.current[job.index] = trial._trial_id
@@ -182,7 +189,9 @@ def _trial_loop(
     while shared.claim(job.deadline):
         finished: list[FrozenTrial] = []
         try:
-            study.optimize(objective, n_trials=1, catch=(ModelsError,), callbacks=[lambda _, t, into=finished: into.append(t)])
+            study.optimize(
+                objective, n_trials=1, catch=(ModelsError,), callbacks=[lambda _, t, into=finished: into.append(t)]
+            )
         except TrialInterrupted:  # Optuna has failed the trial
             shared.finish(job.index, None, None)
             break
@@ -312,7 +321,9 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_processes(ctx: Any, jobs: list[WorkerJob], shared: Shared, study: optuna.Study, report: Callable[[], None]) -> None:
+def run_processes(
+    ctx: Any, jobs: list[WorkerJob], shared: Shared, study: optuna.Study, report: Callable[[], None]
+) -> None:
     processes = [ctx.Process(target=worker_main, args=(job, shared), name=f"search-worker-{job.index}") for job in jobs]
     for process in processes:
         process.start()
@@ -350,7 +361,9 @@ def run_processes(ctx: Any, jobs: list[WorkerJob], shared: Shared, study: optuna
         raise errors[0]
     if shared.tickets.value > 0 and not shared.closing.is_set():
         codes = ", ".join(str(p.exitcode) for p in processes)
-        raise SearchError(f"every worker of study {study.study_name!r} exited before the run was done (exit codes {codes}).")
+        raise SearchError(
+            f"every worker of study {study.study_name!r} exited before the run was done (exit codes {codes})."
+        )
 
 
 def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str) -> None:
@@ -439,5 +452,3 @@ def fail_leftovers(study: optuna.Study, shared: Shared) -> None:
     """Fail any trial this run's workers left RUNNING (a second Ctrl-C, a crash): nothing stays RUNNING."""
     for worker in range(len(shared.current)):
         retry_abandoned(study, shared, worker, "the run stopped during this trial")
-
-

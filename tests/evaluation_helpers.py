@@ -18,7 +18,13 @@ N_PAIRS = 100  # pairs per draw in the library tests (the CLI always uses 1,000)
 
 
 def tiny_configs(
-    *, weight_sharing: bool = True, aux_loss: str = "alpha", alpha: float = 1.0, lr: float = 0.05, epochs: int = 1, batch_size: int = 100
+    *,
+    weight_sharing: bool = True,
+    aux_loss: str = "alpha",
+    alpha: float = 1.0,
+    lr: float = 0.05,
+    epochs: int = 1,
+    batch_size: int = 100,
 ):
     """A siamese net of a few thousand parameters that trains an epoch on 100 pairs in a blink."""
     net = NetConfig(conv_channels=(4, 8), fc_width=16, head_hidden=8, weight_sharing=weight_sharing)

@@ -41,7 +41,9 @@ def search_server(*args: str, port: int, timeout: float = 60.0) -> Iterator[subp
     try:
         deadline = time.monotonic() + timeout
         while True:
-            assert process.poll() is None, f"search {args[0]} exited early ({process.returncode}): {process.communicate()}"
+            assert process.poll() is None, (
+                f"search {args[0]} exited early ({process.returncode}): {process.communicate()}"
+            )
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break

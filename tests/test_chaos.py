@@ -38,7 +38,13 @@ class Run:
     def __init__(self, cwd: Path, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"} | {"COLUMNS": "200"}
         self.process = subprocess.Popen(
-            [SEARCH, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            [SEARCH, *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         self.seen: set[int] = set()  # every process seen under it: fork server, workers, resource tracker
 
@@ -181,7 +187,9 @@ def test_an_outage_longer_than_max_outage_ends_in_one_line_and_loses_nothing(pg_
         _pg_ctl("start")
     assert code == 1
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "Lost the connection to the storage postgresql+psycopg://search:***@" in errors[0], stderr
+    assert len(errors) == 1 and "Lost the connection to the storage postgresql+psycopg://search:***@" in errors[0], (
+        stderr
+    )
     assert "(--max-outage 4)" in errors[0] and "run the command again" in errors[0]
     _pg_ready(pg_cluster)
     before = _finished(pg_cluster)
@@ -198,7 +206,9 @@ def test_an_outage_longer_than_max_outage_ends_in_one_line_and_loses_nothing(pg_
 def test_a_worker_killed_with_sigkill_is_replaced_by_its_retry(sqlite_url: str, tmp_path: Path) -> None:
     run = Run(tmp_path, *_run_args(sqlite_url, 8, "--workers", "2", "--epochs", "20"))
     _wait_until(run, lambda: _counts(sqlite_url).get("RUNNING", 0) >= 1 and _finished(sqlite_url) >= 1)
-    trials = optuna.load_study(study_name="smoke", storage=sqlite_url).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    trials = optuna.load_study(study_name="smoke", storage=sqlite_url).get_trials(
+        deepcopy=False, states=(TrialState.RUNNING,)
+    )
     worker = trials[0].user_attrs["worker_pid"]  # recorded when the trial starts
     assert worker in descendants(run.process.pid)
     os.kill(worker, signal.SIGKILL)

@@ -20,9 +20,28 @@ def invoke(*args: str):
 
 
 def test_evaluate_best_then_report_with_the_installed_executable(sqlite_url, run_search, tmp_path):
-    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "curve": {0: 0.5, 1: 0.6}}, {"lr": 0.1, "value": 0.7, "curve": {0: 0.6, 1: 0.7}}])
+    add_trials(
+        sqlite_url,
+        "tiny",
+        [{"lr": 0.05, "value": 0.6, "curve": {0: 0.5, 1: 0.6}}, {"lr": 0.1, "value": 0.7, "curve": {0: 0.6, 1: 0.7}}],
+    )
 
-    done = run_search("evaluate-best", "--study", "tiny", "--storage", sqlite_url, "--top", "2", "--draws", "2", "--epochs", "1", "--threads", "1", "--json")
+    done = run_search(
+        "evaluate-best",
+        "--study",
+        "tiny",
+        "--storage",
+        sqlite_url,
+        "--top",
+        "2",
+        "--draws",
+        "2",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+    )
 
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -51,7 +70,21 @@ def test_evaluate_best_then_report_with_the_installed_executable(sqlite_url, run
 def test_evaluate_best_in_a_log_shows_both_stages_as_plain_lines(sqlite_url, run_search):
     add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
 
-    done = run_search("evaluate-best", "--study", "tiny", "--storage", sqlite_url, "--repeats", "2", "--draws", "1", "--epochs", "1", "--threads", "1")
+    done = run_search(
+        "evaluate-best",
+        "--study",
+        "tiny",
+        "--storage",
+        sqlite_url,
+        "--repeats",
+        "2",
+        "--draws",
+        "1",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+    )
 
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
@@ -66,9 +99,26 @@ def test_evaluate_best_in_a_log_shows_both_stages_as_plain_lines(sqlite_url, run
 
 def test_evaluate_best_on_the_ablation_prints_cells_and_paired_tests(sqlite_url):
     cells = [(False, "none"), (True, "none"), (False, "alpha"), (True, "alpha")]
-    add_trials(sqlite_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)], definition=load_definition("ablation"))
+    add_trials(
+        sqlite_url,
+        "ablation",
+        [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)],
+        definition=load_definition("ablation"),
+    )
 
-    result = invoke("evaluate-best", "--study", "ablation", "--storage", sqlite_url, "--draws", "2", "--epochs", "1", "--threads", "1")
+    result = invoke(
+        "evaluate-best",
+        "--study",
+        "ablation",
+        "--storage",
+        sqlite_url,
+        "--draws",
+        "2",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+    )
 
     assert result.exit_code == 0, result.output
     assert "ablation: fresh-draw test accuracy (8 draws trained now)" in result.stdout
@@ -77,7 +127,17 @@ def test_evaluate_best_on_the_ablation_prints_cells_and_paired_tests(sqlite_url)
 
 
 def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url):
-    args = ("reproduce", "--presets", "seed002/mlp, seed003/fnn-ws-al", "--draws", "1", "--epochs", "1", "--storage", sqlite_url)
+    args = (
+        "reproduce",
+        "--presets",
+        "seed002/mlp, seed003/fnn-ws-al",
+        "--draws",
+        "1",
+        "--epochs",
+        "1",
+        "--storage",
+        sqlite_url,
+    )
 
     result = invoke(*args, "--markdown")
 
@@ -146,7 +206,19 @@ def test_bad_input_from_the_installed_executable(sqlite_url, run_search):
 
 
 def test_lr_find_prints_each_round_and_the_mean():
-    result = invoke("lr-find", "--preset", "seed003/fnn-ws-al", "--rounds", "2", "--steps", "12", "--lr-min", "0.001", "--lr-max", "5")
+    result = invoke(
+        "lr-find",
+        "--preset",
+        "seed003/fnn-ws-al",
+        "--rounds",
+        "2",
+        "--steps",
+        "12",
+        "--lr-min",
+        "0.001",
+        "--lr-max",
+        "5",
+    )
 
     assert result.exit_code == 0, result.output
     rounds = [line for line in result.stdout.splitlines() if line.startswith("round ")]

@@ -41,7 +41,9 @@ def one_error_line(result: subprocess.CompletedProcess[str] | object) -> str:
 
 
 def test_unknown_study_lists_the_known_ones(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["run", "--study", "nope", "--trials", "1", "--storage", f"sqlite:///{tmp_path}/x.db"])
+    result = CliRunner().invoke(
+        app, ["run", "--study", "nope", "--trials", "1", "--storage", f"sqlite:///{tmp_path}/x.db"]
+    )
     assert result.exit_code == 1
     line = one_error_line(result)
     assert "unknown study 'nope'" in line and "smoke" in line and "siamese" in line
@@ -49,7 +51,9 @@ def test_unknown_study_lists_the_known_ones(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("trials", ["0", "-2"])
 def test_trials_below_one_are_refused(tmp_path: Path, trials: str) -> None:
-    result = CliRunner().invoke(app, ["run", "--study", "smoke", "--trials", trials, "--storage", f"sqlite:///{tmp_path}/x.db"])
+    result = CliRunner().invoke(
+        app, ["run", "--study", "smoke", "--trials", trials, "--storage", f"sqlite:///{tmp_path}/x.db"]
+    )
     assert result.exit_code == 1
     assert f"--trials must be at least 1 (new finished trials to add), but got {trials}." in one_error_line(result)
     assert not (tmp_path / "x.db").exists()
@@ -57,8 +61,12 @@ def test_trials_below_one_are_refused(tmp_path: Path, trials: str) -> None:
 
 def test_a_definition_with_errors_is_rejected_with_its_file_and_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "bad"\n[search]\nn_folds = 2\nepochs = 1\n[params.learning_rate]\ntype = "float"\nlow = 0.1\nhigh = 0.01\n')
-    result = CliRunner().invoke(app, ["run", "--study", str(bad), "--trials", "1", "--storage", f"sqlite:///{tmp_path}/x.db"])
+    bad.write_text(
+        'name = "bad"\n[search]\nn_folds = 2\nepochs = 1\n[params.learning_rate]\ntype = "float"\nlow = 0.1\nhigh = 0.01\n'
+    )
+    result = CliRunner().invoke(
+        app, ["run", "--study", str(bad), "--trials", "1", "--storage", f"sqlite:///{tmp_path}/x.db"]
+    )
     assert result.exit_code == 1
     line = one_error_line(result)
     assert "bad.toml" in line and "learning_rate" in line
@@ -74,8 +82,22 @@ def test_bad_heartbeat_pair_is_refused(tmp_path: Path) -> None:
 def test_run_help_lists_every_flag() -> None:
     result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for flag in ("--study", "--trials", "--storage", "--workers", "--epochs", "--folds", "--data-dir", "--seed",
-                 "--timeout", "--threads", "--heartbeat-interval", "--grace-period", "--verbose", "SEARCH_STORAGE"):  # fmt: skip (the options, several to a line)
+    for flag in (
+        "--study",
+        "--trials",
+        "--storage",
+        "--workers",
+        "--epochs",
+        "--folds",
+        "--data-dir",
+        "--seed",
+        "--timeout",
+        "--threads",
+        "--heartbeat-interval",
+        "--grace-period",
+        "--verbose",
+        "SEARCH_STORAGE",
+    ):  # fmt: skip (the options, several to a line)
         assert flag in result.output
 
 
@@ -116,10 +138,28 @@ def test_a_worker_with_two_threads_trains(run_search, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_commands_share_one_study_then_studies_and_show_read_it(storage_url: str, run_search, tmp_path: Path) -> None:
+def test_two_commands_share_one_study_then_studies_and_show_read_it(
+    storage_url: str, run_search, tmp_path: Path
+) -> None:
     # Two `search run` processes at once on one storage (as on two machines): each adds exactly its 3.
-    args = [SEARCH, "run", "--study", "smoke", "--trials", "3", "--workers", "1", "--threads", "1", "--storage", storage_url]
-    runs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    args = [
+        SEARCH,
+        "run",
+        "--study",
+        "smoke",
+        "--trials",
+        "3",
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+        "--storage",
+        storage_url,
+    ]
+    runs = [
+        subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=240) for run in runs]
     for run, (stdout, stderr) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, stderr
@@ -153,7 +193,9 @@ def test_verbose_run_shows_the_workers_log_lines_and_a_line_per_trial(run_search
     result = run_search("run", "--study", "smoke", "--trials", "3", "--workers", "1", "--verbose", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert "INFO search.objective: trial 0 fold 1/2: completed" in result.stdout  # a worker's record, shown by the parent
+    assert (
+        "INFO search.objective: trial 0 fold 1/2: completed" in result.stdout
+    )  # a worker's record, shown by the parent
     assert "3/3 new finished trials" in result.stdout
     lines = [line for line in result.stdout.splitlines() if line.startswith("smoke: ")]
     counts = [int(line.split(" trials,")[0].split(": ")[1].split("/")[0]) for line in lines]
@@ -176,11 +218,26 @@ def test_read_only_commands_read_a_read_only_sqlite_file(tmp_path: Path) -> None
         as_reader = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
         if as_reader:  # `nobody` must reach the executable: a checkout under a 0700 directory (mktemp -d) hides it
             stack.enter_context(_traversable_by_others(Path(SEARCH).parent))
-        env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"} | {"HOME": str(shared / "out"), "MPLCONFIGDIR": str(shared / "out"), "COLUMNS": "200"}
+        env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"} | {
+            "HOME": str(shared / "out"),
+            "MPLCONFIGDIR": str(shared / "out"),
+            "COLUMNS": "200",
+        }
         storage = ["--storage", f"sqlite:///{shared / 'ro.db'}"]
-        commands = {"│ smoke │": ["studies"], "best trials of smoke": ["show", "--study", "smoke"], "report written to": ["report", "--study", "smoke", "--out", str(shared / "out")]}
+        commands = {
+            "│ smoke │": ["studies"],
+            "best trials of smoke": ["show", "--study", "smoke"],
+            "report written to": ["report", "--study", "smoke", "--out", str(shared / "out")],
+        }
         for expected, command in commands.items():
-            result = subprocess.run([*as_reader, SEARCH, *command, *storage], capture_output=True, text=True, env=env, cwd=shared / "out", timeout=120)
+            result = subprocess.run(
+                [*as_reader, SEARCH, *command, *storage],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=shared / "out",
+                timeout=120,
+            )
             assert result.returncode == 0, (command, result.stderr)
             assert expected in result.stdout
         assert "1 complete" in (shared / "out" / "report.md").read_text()
@@ -231,7 +288,9 @@ def pg_url_with_password(pg_url: str) -> Iterator[tuple[str, str]]:
 
 
 @pytest.mark.postgres
-def test_a_password_with_url_syntax_is_never_shown(pg_url_with_password: tuple[str, str], run_search, tmp_path: Path) -> None:
+def test_a_password_with_url_syntax_is_never_shown(
+    pg_url_with_password: tuple[str, str], run_search, tmp_path: Path
+) -> None:
     url, password = pg_url_with_password
     assert urllib.parse.quote(password, safe="") in url  # percent-encoded in the URL, as the README says
     run = run_search("run", "--study", "smoke", "--trials", "1", "--workers", "1", "--storage", url, timeout=120)
@@ -240,7 +299,14 @@ def test_a_password_with_url_syntax_is_never_shown(pg_url_with_password: tuple[s
     assert report.returncode == 0, report.stderr
     missing = run_search("show", "--study", "nope", "--storage", url)
     assert missing.returncode == 1 and "has no study 'nope'" in one_error_line(missing)
-    shown = run.stdout + run.stderr + report.stdout + report.stderr + missing.stderr + (tmp_path / "rep" / "report.md").read_text()
+    shown = (
+        run.stdout
+        + run.stderr
+        + report.stdout
+        + report.stderr
+        + missing.stderr
+        + (tmp_path / "rep" / "report.md").read_text()
+    )
     role = url.split("://")[1].split(":")[0]
     assert f"postgresql+psycopg://{role}:***@127.0.0.1" in shown
     for secret in (password, urllib.parse.quote(password, safe=""), "pa/s", "w%rd", "rd#9", "s:w"):

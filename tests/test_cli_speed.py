@@ -25,7 +25,9 @@ conv_width = 8
 def test_speed_measures_once_then_reads_the_cache(run_search: Callable, tmp_path: Path) -> None:
     """On a study's first starting point (here the smoke study's space with an 8-wide tower, to keep it short)."""
     study = tmp_path / "tiny.toml"
-    study.write_text((REPO / "studies" / "smoke.toml").read_text().replace('name = "smoke"', 'name = "tiny"') + STARTING_POINT)
+    study.write_text(
+        (REPO / "studies" / "smoke.toml").read_text().replace('name = "smoke"', 'name = "tiny"') + STARTING_POINT
+    )
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     first = run_search("speed", "--study", str(study), "--threads", "1", "--json", env=env, timeout=180)
     assert first.returncode == 0, first.stderr
@@ -44,10 +46,23 @@ def test_speed_measures_once_then_reads_the_cache(run_search: Callable, tmp_path
     assert f"torch {measured['machine']['torch']}" in table.stdout
 
     # `search run` takes the same choice from the cache and says so once, before its workers start
-    run = run_search("run", "--study", str(study), "--trials", "1", "--workers", "1", "--storage", f"sqlite:///{tmp_path / 's.db'}", env=env)
+    run = run_search(
+        "run",
+        "--study",
+        str(study),
+        "--trials",
+        "1",
+        "--workers",
+        "1",
+        "--storage",
+        f"sqlite:///{tmp_path / 's.db'}",
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     logged = [line for line in run.stderr.splitlines() if "compute settings:" in line]
-    assert len(logged) == 1 and f"compute settings: {measured['winner']} (" in logged[0] and "from the cache" in logged[0]
+    assert (
+        len(logged) == 1 and f"compute settings: {measured['winner']} (" in logged[0] and "from the cache" in logged[0]
+    )
 
 
 def test_speed_rejects_a_thread_count_below_one() -> None:

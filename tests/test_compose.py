@@ -63,8 +63,10 @@ def test_postgres_has_named_volume_and_health_check(compose: dict, services: dic
     tested = re.search(r"^PG_VERSION=(\d+)$", (ROOT / ".ci" / "run").read_text(), flags=re.M)
     assert tested is not None and postgres["image"] == f"postgres:{tested.group(1)}"  # the major CI tests against
     volume_names = [entry.split(":")[0] for entry in postgres["volumes"]]
-    assert any(name in compose["volumes"] and entry.endswith(":/var/lib/postgresql/data")
-               for name, entry in zip(volume_names, postgres["volumes"], strict=True))
+    assert any(
+        name in compose["volumes"] and entry.endswith(":/var/lib/postgresql/data")
+        for name, entry in zip(volume_names, postgres["volumes"], strict=True)
+    )
     health = postgres["healthcheck"]
     assert "pg_isready" in " ".join(health["test"])
     assert health["retries"] >= 3

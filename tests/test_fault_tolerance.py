@@ -25,8 +25,23 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 
 def _run_args(storage: str, n_trials: int) -> list[str]:
     return [
-        "run", "--study", "smoke", "--trials", str(n_trials), "--workers", "1", "--threads", "1", "--epochs", str(EPOCHS),
-        "--heartbeat-interval", str(HEARTBEAT), "--grace-period", str(GRACE), "--storage", storage,
+        "run",
+        "--study",
+        "smoke",
+        "--trials",
+        str(n_trials),
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+        "--epochs",
+        str(EPOCHS),
+        "--heartbeat-interval",
+        str(HEARTBEAT),
+        "--grace-period",
+        str(GRACE),
+        "--storage",
+        storage,
     ]  # fmt: skip (an argv: each option beside its value)
 
 
@@ -55,7 +70,11 @@ def _wait_for_running_trial(storage: str, worker: subprocess.Popen, timeout: flo
                 except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError):
                     pass  # no tables yet (SQLite, PostgreSQL)
             else:
-                running = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING and t.intermediate_values]
+                running = [
+                    t
+                    for t in study.get_trials(deepcopy=False)
+                    if t.state == TrialState.RUNNING and t.intermediate_values
+                ]
                 if running:
                     return running[0]
             time.sleep(0.05)
@@ -66,7 +85,9 @@ def _wait_for_running_trial(storage: str, worker: subprocess.Popen, timeout: flo
 
 def test_killed_worker_trial_is_failed_and_retried(storage_url: str, run_search) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    first = subprocess.Popen([SEARCH, *_run_args(storage_url, N_TRIALS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [SEARCH, *_run_args(storage_url, N_TRIALS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         killed = _wait_for_running_trial(storage_url, first)
         workers = descendants(first.pid)  # the fork server and the worker process it forked
@@ -105,7 +126,9 @@ def test_killed_worker_trial_is_failed_and_retried(storage_url: str, run_search)
     # The killed trial was one of the study's first two, so the median pruner (2 startup trials) cannot prune its retry.
     assert retry.state == TrialState.COMPLETE and 0.0 <= retry.value <= 1.0
     finished = [t for t in trials.values() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == finished_before + N_TRIALS  # the second run added exactly what it was asked, despite the crash
+    assert (
+        len(finished) == finished_before + N_TRIALS
+    )  # the second run added exactly what it was asked, despite the crash
 
 
 @pytest.mark.postgres

@@ -63,7 +63,11 @@ def test_a_quarter_turn_turns_the_image():
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("rotate", -1.0, "rotate must be between 0 and 45"), ("scale", 0.5, "scale must be in"), ("schedule", "step", "schedule must be one of")],
+    [
+        ("rotate", -1.0, "rotate must be between 0 and 45"),
+        ("scale", 0.5, "scale must be in"),
+        ("schedule", "step", "schedule must be one of"),
+    ],
 )
 def test_bad_augmentation_settings_are_rejected(field, value, message):
     with pytest.raises(ConfigError, match=message):

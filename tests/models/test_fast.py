@@ -14,7 +14,9 @@ from models.train import Speed, fit
 
 torch.set_num_threads(1)
 NET = NetConfig(head="prob", batch_norm=True, activation="leaky_relu", conv_channels=(8, 16), fc_width=32)
-TRAIN = TrainConfig(lr=0.1, epochs=2, aux_loss="alpha", batch_size=50, shift=1, rotate=10.0, scale=0.1, schedule="cosine", tta="shift")
+TRAIN = TrainConfig(
+    lr=0.1, epochs=2, aux_loss="alpha", batch_size=50, shift=1, rotate=10.0, scale=0.1, schedule="cosine", tta="shift"
+)
 
 
 @pytest.fixture(scope="module")

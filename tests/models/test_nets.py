@@ -19,15 +19,40 @@ torch.set_num_threads(1)
 
 SIAMESE = [
     NetConfig(family="siamese", tower=tower, weight_sharing=ws, head=head, batch_norm=bn, dropout=0.2)
-    for tower, ws, head, bn in itertools.product(("conv", "fc"), (True, False), ("mlp", "linear", "prob"), (True, False))
+    for tower, ws, head, bn in itertools.product(
+        ("conv", "fc"), (True, False), ("mlp", "linear", "prob"), (True, False)
+    )
 ]
 VOCABULARY = [  # what the five reports' models need
-    NetConfig(family="siamese", fusion="features", aux_classifier=True, aux_hidden=(16,), fc_width=(16, 8), pair_output="logit"),
+    NetConfig(
+        family="siamese",
+        fusion="features",
+        aux_classifier=True,
+        aux_hidden=(16,),
+        fc_width=(16, 8),
+        pair_output="logit",
+    ),
     NetConfig(family="siamese", fusion="features", weight_sharing=False, conv_channels=(4, 8, 8), pool_after=(1, 2, 3)),
-    NetConfig(family="siamese", conv_channels=(8, 8, 16), padding="valid", pool_after=(3,), head="linear", batch_norm=True, batch_norm_dense=False),
+    NetConfig(
+        family="siamese",
+        conv_channels=(8, 8, 16),
+        padding="valid",
+        pool_after=(3,),
+        head="linear",
+        batch_norm=True,
+        batch_norm_dense=False,
+    ),
     NetConfig(family="siamese", dropout=0.4, dropout_at="last_conv", activation="elu", activation_alpha=0.5),
-    NetConfig(family="cnn2ch", conv_channels=(8, 16, 16), padding="valid", pool_after=(3,), intermediate_head=True,
-              intermediate_after=2, intermediate_pool=True, intermediate_hidden=(16,)),
+    NetConfig(
+        family="cnn2ch",
+        conv_channels=(8, 16, 16),
+        padding="valid",
+        pool_after=(3,),
+        intermediate_head=True,
+        intermediate_after=2,
+        intermediate_pool=True,
+        intermediate_hidden=(16,),
+    ),
     NetConfig(family="cnn2ch", conv_channels=(4, 8, 8, 1), kernel_size=(3, 3, 3, 2), pool_after=(1,), pure_conv=True),
     NetConfig(family="cnn2ch", conv_channels=(8, 16, 16), pool_after=(1, 2, 3), fc_width=(16, 16), pair_output="logit"),
     NetConfig(family="mlp", hidden=(32, 16), pair_output="logit", activation="leaky_relu", activation_alpha=0.2),
@@ -115,12 +140,21 @@ def test_valid_convolutions_and_pool_positions_give_the_reports_sizes():
     assert count_parameters(baseline) == (2 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (1600 * 128 + 128) + (128 * 2 + 2)
     # its 3-conv net with the GoogLeNet-style head after conv 2: max-pool, Linear(1600,128), Linear(128,2)
     deep = NetConfig(family="cnn2ch", conv_channels=(32, 64, 128), padding="valid", pool_after=(3,))
-    branched = NetConfig(**{**deep.to_dict(), "intermediate_head": True, "intermediate_after": 2, "intermediate_pool": True,
-                            "intermediate_hidden": (128,)})
+    branched = NetConfig(
+        **{
+            **deep.to_dict(),
+            "intermediate_head": True,
+            "intermediate_after": 2,
+            "intermediate_pool": True,
+            "intermediate_hidden": (128,),
+        }
+    )
     assert count_parameters(branched) - count_parameters(deep) == (1600 * 128 + 128) + (128 * 2 + 2)
     assert count_parameters(deep) == 355_490
     with pytest.raises(ValueError, match="leaves no pixels"):
-        build_net(NetConfig(family="cnn2ch", conv_channels=(8, 8, 8, 8), padding="valid", kernel_size=5, pool_after=(1, 2)))
+        build_net(
+            NetConfig(family="cnn2ch", conv_channels=(8, 8, 8, 8), padding="valid", kernel_size=5, pool_after=(1, 2))
+        )
 
 
 def test_batch_norm_on_convolutions_only_and_dropout_once():
@@ -159,7 +193,9 @@ def test_one_logit_output_is_binary_cross_entropy():
     z = torch.tensor([[-2.0], [0.3], [4.0]])
     target = torch.tensor([0, 1, 1])
     nll = F.nll_loss(as_log_probs(z), target)
-    assert nll.item() == pytest.approx(F.binary_cross_entropy_with_logits(z.squeeze(1), target.float()).item(), rel=1e-6)
+    assert nll.item() == pytest.approx(
+        F.binary_cross_entropy_with_logits(z.squeeze(1), target.float()).item(), rel=1e-6
+    )
 
 
 def test_weight_sharing_halves_the_tower_parameters():

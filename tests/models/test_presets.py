@@ -21,8 +21,16 @@ torch.set_num_threads(1)
 # The parameter counts report 001 prints (Tables I and III), and ours. w_net is one short: no network of the
 # report's family gives 142,658 (see its preset's note); conv_2's printed 48,851 cannot be built at all.
 PRINTED_001 = {
-    "fc_1": 96_433, "fc_2": 144_747, "fc_3": 924_337, "conv_1": 2_571, "conv_3": 9_411, "cnn_base": 105_889,
-    "no_w_net": 235_777, "a_net": 248_843, "a_w_net-ratio0.5": 155_275, "final_model": 155_275,
+    "fc_1": 96_433,
+    "fc_2": 144_747,
+    "fc_3": 924_337,
+    "conv_1": 2_571,
+    "conv_3": 9_411,
+    "cnn_base": 105_889,
+    "no_w_net": 235_777,
+    "a_net": 248_843,
+    "a_w_net-ratio0.5": 155_275,
+    "final_model": 155_275,
 }  # fmt: skip (a table of printed counts, several to a line)
 
 
@@ -50,7 +58,12 @@ def test_published_figures_are_copied_as_printed():
 
 def test_each_report_trains_with_its_own_recipe():
     final = PRESETS["seed000/final"]
-    assert (final.train.optimizer, final.train.lr, final.train.momentum, final.train.batch_size) == ("sgd", 0.1, 0.9, 64)
+    assert (final.train.optimizer, final.train.lr, final.train.momentum, final.train.batch_size) == (
+        "sgd",
+        0.1,
+        0.9,
+        64,
+    )
     assert (final.train.epochs, final.train.gamma, final.train.aux_loss, final.train.alpha) == (100, 0.98, "alpha", 0.4)
     assert final.net.head == "linear" and final.net.conv_channels == (32, 64, 128) and final.net.padding == "valid"
     assert PRESETS["seed000/scheme1-freeze"].train.staged_second == "head"
@@ -61,10 +74,19 @@ def test_each_report_trains_with_its_own_recipe():
     assert best.net.activation == "leaky_relu" and best.net.head == "mlp"
     assert PRESETS["seed003/elu-0.5"].net.activation_alpha == 0.5
     final_001 = PRESETS["seed001/final_model"]
-    assert (final_001.train.optimizer, final_001.train.lr, final_001.train.aux_loss, final_001.train.ratio) == ("adam", 1e-3, "ratio", 0.5)
+    assert (final_001.train.optimizer, final_001.train.lr, final_001.train.aux_loss, final_001.train.ratio) == (
+        "adam",
+        1e-3,
+        "ratio",
+        0.5,
+    )
     assert (final_001.net.dropout, final_001.net.dropout_at, final_001.net.fusion) == (0.4, "last_conv", "features")
     assert [(p.train.lr, p.train.batch_size, p.train.epochs) for p in select_presets(report="002")] == [
-        (0.01, 100, 45), (0.01, 50, 45), (0.05, 50, 45), (0.05, 50, 45), (0.05, 100, 45),
+        (0.01, 100, 45),
+        (0.01, 50, 45),
+        (0.05, 50, 45),
+        (0.05, 50, 45),
+        (0.05, 100, 45),
     ]  # fmt: skip (a table of rows, several to a line)
 
 
@@ -77,7 +99,11 @@ def test_report_001_w_net_is_one_short_and_004_nets_are_about_95k():
     assert count_parameters(PRESETS["seed001/w_net"].net) == 142_658 - 1
     for preset in select_presets(report="004"):
         n = count_parameters(preset.net)
-        shared = n if preset.net.weight_sharing else n - count_parameters(dataclasses.replace(preset.net, weight_sharing=True))
+        shared = (
+            n
+            if preset.net.weight_sharing
+            else n - count_parameters(dataclasses.replace(preset.net, weight_sharing=True))
+        )
         assert abs(shared - 95_000) <= 0.02 * 95_000, (preset.name, n)
 
 
@@ -85,7 +111,9 @@ def test_selecting_presets_by_report_and_name_with_clear_errors():
     assert report_key("3") == report_key("seed003") == "003"
     assert [p.name for p in select_presets(["seed003/sgd", "seed003/sgd"])] == ["seed003/sgd"]
     assert len(select_presets(report="all")) == len(PRESETS)
-    with pytest.raises(ConfigError, match=r"Unknown report '9'; the reports are 000, 001, 002, 003, 004 \(or 'all'\)\."):
+    with pytest.raises(
+        ConfigError, match=r"Unknown report '9'; the reports are 000, 001, 002, 003, 004 \(or 'all'\)\."
+    ):
         select_presets(report="9")
     with pytest.raises(ConfigError, match=r"Unknown preset\(s\) 'seed003/nope'"):
         select_presets(["seed003/nope"])

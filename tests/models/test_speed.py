@@ -48,7 +48,12 @@ def test_the_chooser_picks_the_fastest_median_and_times_slow_candidates_once(cac
     timer = FakeTimings(AVX2_TABLE)
     choice = choose_speed(threads=1, time_once=timer)
     assert choice.speed == CL and not choice.cached
-    assert choice.us_per_pair_step == {"plain": 640.0, "channels_last": 395.0, "bf16": 4078.0, "channels_last+bf16": 3055.0}
+    assert choice.us_per_pair_step == {
+        "plain": 640.0,
+        "channels_last": 395.0,
+        "bf16": 4078.0,
+        "channels_last+bf16": 3055.0,
+    }
     assert timer.calls[:4] == list(CANDIDATES)  # interleaved: every candidate once per round
     assert timer.calls[4:] == [PLAIN, CL] * 4  # bf16 runs, > 2x the best in round 1, are not timed again
 
@@ -73,7 +78,10 @@ def test_the_choice_is_cached_per_machine_and_thread_count(cache_dir: Path) -> N
     first = choose_speed(threads=1, time_once=FakeTimings(AVX2_TABLE))
     stored = json.loads(cache_path().read_text())
     assert cache_path().parent == cache_dir
-    assert stored["machine"] == this_machine().key() and stored["choices"]["1"]["speed"] == {"channels_last": True, "bf16": False}
+    assert stored["machine"] == this_machine().key() and stored["choices"]["1"]["speed"] == {
+        "channels_last": True,
+        "bf16": False,
+    }
 
     untouched = FakeTimings({})  # any timing would fail: the cached choice is reused
     again = choose_speed(threads=1, time_once=untouched)
@@ -89,7 +97,14 @@ def test_the_choice_is_cached_per_machine_and_thread_count(cache_dir: Path) -> N
     assert choose_speed(threads=1, remeasure=True, time_once=remeasured).speed == PLAIN and remeasured.calls
 
 
-@pytest.mark.parametrize("field, value", [("torch", "2.0.0"), ("cpu", "Intel(R) Xeon(R) Platinum 8488C"), ("flags", ["avx2", "avx512f", "avx512_bf16", "amx"])])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("torch", "2.0.0"),
+        ("cpu", "Intel(R) Xeon(R) Platinum 8488C"),
+        ("flags", ["avx2", "avx512f", "avx512_bf16", "amx"]),
+    ],
+)
 def test_a_cache_of_another_machine_key_is_measured_anew(cache_dir: Path, field: str, value: object) -> None:
     choose_speed(threads=1, time_once=FakeTimings(AVX2_TABLE))
     stored = json.loads(cache_path().read_text())

@@ -120,7 +120,9 @@ def test_test_time_views_change_only_the_final_score(draw):
 
 
 def test_the_final_score_is_float32_even_when_training_uses_bfloat16(draw):
-    trainer = ModelTrainer(NET, dataclasses.replace(TRAIN, epochs=1), draw.train, eval_pairs=draw.test, speed=Speed(bf16=True))
+    trainer = ModelTrainer(
+        NET, dataclasses.replace(TRAIN, epochs=1), draw.train, eval_pairs=draw.test, speed=Speed(bf16=True)
+    )
     trainer.run_epoch(evaluate=False)
     trainer.model.eval()
     with torch.no_grad():
@@ -140,7 +142,9 @@ def test_staged_head_training_freezes_the_towers(draw):
     head = [p.detach().clone() for p in trainer.model.head.parameters()]
     trainer.run_epoch()
     trainer.run_epoch()
-    assert all(torch.equal(a, b) for a, b in zip(towers, trainer.model.towers.parameters(), strict=True))  # batch norm's running
+    assert all(
+        torch.equal(a, b) for a, b in zip(towers, trainer.model.towers.parameters(), strict=True)
+    )  # batch norm's running
     # statistics still move: requires_grad=False, as the report froze them, does not touch buffers
     assert not any(torch.equal(a, b) for a, b in zip(head, trainer.model.head.parameters(), strict=True))
     result = trainer.result()

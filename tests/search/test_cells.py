@@ -7,7 +7,11 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 
 from search.cells import cell_index, cell_label, cell_of, in_cell, same_cell, same_value
 
-CELLS = ({"weight_sharing": False, "n_conv": 1}, {"weight_sharing": True, "n_conv": 1}, {"weight_sharing": True, "n_conv": 2})
+CELLS = (
+    {"weight_sharing": False, "n_conv": 1},
+    {"weight_sharing": True, "n_conv": 1},
+    {"weight_sharing": True, "n_conv": 2},
+)
 
 
 def _trial(params: dict, *, config: dict | None = None) -> optuna.trial.FrozenTrial:

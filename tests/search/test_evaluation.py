@@ -46,10 +46,22 @@ def test_rows_are_written_once_and_rerun_trains_only_missing_draws(storage_url):
     rows = _rows(storage_url, study_name="tiny")
     assert [r.draw_seed for r in rows] == [1000, 1001, 1002]
     row = rows[0]
-    assert (row.trial_number, row.preset, row.status, row.data_source, row.n_pairs, row.epochs) == (1, None, "completed", "embedded", N_PAIRS, 1)
+    assert (row.trial_number, row.preset, row.status, row.data_source, row.n_pairs, row.epochs) == (
+        1,
+        None,
+        "completed",
+        "embedded",
+        N_PAIRS,
+        1,
+    )
     assert row.config_key == result.candidate.key and row.n_params == result.n_params > 0
     assert row.test_digit_accuracy is not None and row.train_seconds > 0
-    assert abs(row.created_at.replace(tzinfo=None) - datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)).total_seconds() < 600
+    assert (
+        abs(
+            row.created_at.replace(tzinfo=None) - datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        ).total_seconds()
+        < 600
+    )
 
     again = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS, selection_stage=False)
     assert again.n_trained == 0 and len(_rows(storage_url)) == 3
@@ -64,7 +76,13 @@ def test_top_two_are_evaluated_on_the_same_draw_seeds(sqlite_url):
     seen = []
 
     summary = evaluate_best(
-        "tiny", storage_url=sqlite_url, top=2, draws=2, n_pairs=N_PAIRS, progress=lambda d, t: seen.append((d, t)), selection_stage=False
+        "tiny",
+        storage_url=sqlite_url,
+        top=2,
+        draws=2,
+        n_pairs=N_PAIRS,
+        progress=lambda d, t: seen.append((d, t)),
+        selection_stage=False,
     )
 
     assert [r.candidate.trial_number for r in summary.configurations] == [0, 2]
@@ -84,14 +102,18 @@ def test_ablation_compares_the_best_trial_of_each_of_four_cells(sqlite_url):
         for lr in (0.05, 0.1)
         for k, (ws, aux) in enumerate(CELLS)
     ]
-    add_trials(sqlite_url, "ablation", trials, definition=load_definition("ablation"))  # cells: weight_sharing x aux_loss
+    add_trials(
+        sqlite_url, "ablation", trials, definition=load_definition("ablation")
+    )  # cells: weight_sharing x aux_loss
 
     summary = evaluate_best("ablation", storage_url=sqlite_url, draws=3, n_pairs=N_PAIRS)
 
     labels = [r.candidate.label for r in summary.configurations]
     assert labels == [f"weight_sharing={ws}, aux_loss={aux}" for ws, aux in CELLS]
     assert [r.candidate.trial_number for r in summary.configurations] == [4, 5, 6, 7]
-    assert [r.candidate.cell for r in summary.configurations] == [{"weight_sharing": ws, "aux_loss": aux} for ws, aux in CELLS]
+    assert [r.candidate.cell for r in summary.configurations] == [
+        {"weight_sharing": ws, "aux_loss": aux} for ws, aux in CELLS
+    ]
     assert len(summary.comparisons) == 6  # every pair of the four cells
     for comparison in summary.comparisons:
         assert comparison.tests.n == 3
@@ -105,13 +127,24 @@ def test_diverged_draws_are_kept_but_left_out_of_the_statistics(sqlite_url):
     with open_evaluations(sqlite_url) as engine, engine.begin() as connection:
         connection.execute(
             sqlalchemy.insert(EvaluationRow),
-            [{
-                "study_name": "tiny", "trial_number": 0, "config_key": config_key(net, train),
-                "config_json": json.dumps({"net": net.to_dict(), "train": train.to_dict()}),
-                "draw_seed": DRAW_SEED_BASE, "n_pairs": N_PAIRS, "data_source": "embedded", "epochs": 1,
-                "status": "diverged", "message": "loss is nan", "test_accuracy": None, "train_seconds": 0.1,
-                "n_params": 10, "created_at": datetime.datetime.now(datetime.timezone.utc),
-            }],
+            [
+                {
+                    "study_name": "tiny",
+                    "trial_number": 0,
+                    "config_key": config_key(net, train),
+                    "config_json": json.dumps({"net": net.to_dict(), "train": train.to_dict()}),
+                    "draw_seed": DRAW_SEED_BASE,
+                    "n_pairs": N_PAIRS,
+                    "data_source": "embedded",
+                    "epochs": 1,
+                    "status": "diverged",
+                    "message": "loss is nan",
+                    "test_accuracy": None,
+                    "train_seconds": 0.1,
+                    "n_params": 10,
+                    "created_at": datetime.datetime.now(datetime.timezone.utc),
+                }
+            ],
         )  # fmt: skip (one row, several columns to a line)
 
     summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
@@ -124,9 +157,19 @@ def test_diverged_draws_are_kept_but_left_out_of_the_statistics(sqlite_url):
 def test_the_unique_index_refuses_a_second_row_for_one_draw(storage_url):
     net, train = tiny_configs()
     row = {
-        "study_name": "s", "preset": None, "config_key": config_key(net, train), "config_json": "{}", "draw_seed": 1000,
-        "n_pairs": 100, "data_source": "embedded", "epochs": 1, "status": "completed", "test_accuracy": 0.9,
-        "train_seconds": 1.0, "n_params": 10, "created_at": datetime.datetime.now(datetime.timezone.utc),
+        "study_name": "s",
+        "preset": None,
+        "config_key": config_key(net, train),
+        "config_json": "{}",
+        "draw_seed": 1000,
+        "n_pairs": 100,
+        "data_source": "embedded",
+        "epochs": 1,
+        "status": "completed",
+        "test_accuracy": 0.9,
+        "train_seconds": 1.0,
+        "n_params": 10,
+        "created_at": datetime.datetime.now(datetime.timezone.utc),
     }  # fmt: skip (one row, several columns to a line)
     with open_evaluations(storage_url) as engine:
         with engine.begin() as connection:
@@ -139,7 +182,9 @@ def test_the_unique_index_refuses_a_second_row_for_one_draw(storage_url):
 
 
 def test_reproduce_two_presets_stores_rows_with_the_preset(sqlite_url):
-    summary = reproduce(["seed002/mlp", "seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    summary = reproduce(
+        ["seed002/mlp", "seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS
+    )
 
     assert [r.candidate.label for r in summary.configurations] == ["seed002/mlp", "seed003/fnn-ws-al"]
     assert [r.candidate.published_mean for r in summary.configurations] == [0.765, 0.9356]
@@ -151,19 +196,32 @@ def test_reproduce_two_presets_stores_rows_with_the_preset(sqlite_url):
         ("seed003/fnn-ws-al", None, None, 1),
     }
     assert len(rows) == 4
-    assert summary.to_dict()["configurations"][0]["difference"] == pytest.approx(summary.configurations[0].accuracy.mean - 0.765)
+    assert summary.to_dict()["configurations"][0]["difference"] == pytest.approx(
+        summary.configurations[0].accuracy.mean - 0.765
+    )
     assert reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS).n_trained == 0
 
 
 def test_reproduce_a_report_keeps_rows_of_one_configuration_apart_and_max_over_epochs(sqlite_url):
     # seed000's alpha-0.4 sweep row and its joint scheme are one configuration under two published figures
-    same = reproduce(["seed000/siamese-alpha0.4", "seed000/scheme3-joint"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS)
+    same = reproduce(
+        ["seed000/siamese-alpha0.4", "seed000/scheme3-joint"],
+        storage_url=sqlite_url,
+        draws=1,
+        epochs=1,
+        n_pairs=N_PAIRS,
+    )
     assert same.configurations[0].candidate.key == same.configurations[1].candidate.key
     assert [r.accuracy.n for r in same.configurations] == [1, 1] and same.n_trained == 2
 
     seen = []
     summary = reproduce(
-        report="4", storage_url=sqlite_url, draws=2, epochs=2, n_pairs=N_PAIRS, on_configuration=lambda *a: seen.append(a)
+        report="4",
+        storage_url=sqlite_url,
+        draws=2,
+        epochs=2,
+        n_pairs=N_PAIRS,
+        on_configuration=lambda *a: seen.append(a),
     )
 
     assert [r.candidate.preset for r in summary.configurations][:2] == ["seed004/deep-al-ws", "seed004/deep-ws"]
@@ -179,18 +237,22 @@ def test_reproduce_a_report_keeps_rows_of_one_configuration_apart_and_max_over_e
 def test_an_evaluations_table_of_an_earlier_version_gets_the_new_column(sqlite_url):
     engine = sqlalchemy.create_engine(sqlite_url)
     with engine.begin() as connection:  # the table as the previous release made it, with one row
-        connection.execute(sqlalchemy.text(
-            "CREATE TABLE evaluations (id INTEGER PRIMARY KEY, study_name VARCHAR(512), trial_number INTEGER, "
-            "preset VARCHAR(128), config_key VARCHAR(64) NOT NULL, config_json TEXT NOT NULL, draw_seed INTEGER NOT NULL, "
-            "n_pairs INTEGER NOT NULL, data_source VARCHAR(1024) NOT NULL, epochs INTEGER NOT NULL, status VARCHAR(16) NOT NULL, "
-            "message TEXT, test_accuracy FLOAT, test_digit_accuracy FLOAT, train_seconds FLOAT NOT NULL, n_params INTEGER NOT NULL, "
-            "created_at DATETIME NOT NULL)"
-        ))
-        connection.execute(sqlalchemy.text(
-            "INSERT INTO evaluations (preset, config_key, config_json, draw_seed, n_pairs, data_source, epochs, status, "
-            "test_accuracy, train_seconds, n_params, created_at) VALUES ('old', 'k', '{}', 1000, 100, 'embedded', 1, "
-            "'completed', 0.9, 1.0, 10, '2026-11-01 00:00:00')"
-        ))
+        connection.execute(
+            sqlalchemy.text(
+                "CREATE TABLE evaluations (id INTEGER PRIMARY KEY, study_name VARCHAR(512), trial_number INTEGER, "
+                "preset VARCHAR(128), config_key VARCHAR(64) NOT NULL, config_json TEXT NOT NULL, draw_seed INTEGER NOT NULL, "
+                "n_pairs INTEGER NOT NULL, data_source VARCHAR(1024) NOT NULL, epochs INTEGER NOT NULL, status VARCHAR(16) NOT NULL, "
+                "message TEXT, test_accuracy FLOAT, test_digit_accuracy FLOAT, train_seconds FLOAT NOT NULL, n_params INTEGER NOT NULL, "
+                "created_at DATETIME NOT NULL)"
+            )
+        )
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO evaluations (preset, config_key, config_json, draw_seed, n_pairs, data_source, epochs, status, "
+                "test_accuracy, train_seconds, n_params, created_at) VALUES ('old', 'k', '{}', 1000, 100, 'embedded', 1, "
+                "'completed', 0.9, 1.0, 10, '2026-11-01 00:00:00')"
+            )
+        )
     engine.dispose()
 
     (old,) = _rows(sqlite_url)
@@ -221,7 +283,9 @@ def test_epochs_override_is_a_new_configuration(sqlite_url):
 
 
 def test_a_definitions_evaluate_epochs_is_the_default_and_epochs_overrides_it(sqlite_url):
-    add_trials(sqlite_url, "smoke", [{"lr": 0.05, "value": 0.6, "epochs": 1}], definition=load_definition("smoke"))  # evaluate_epochs = 3
+    add_trials(
+        sqlite_url, "smoke", [{"lr": 0.05, "value": 0.6, "epochs": 1}], definition=load_definition("smoke")
+    )  # evaluate_epochs = 3
     add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # a study that keeps no definition
 
     evaluate_best("smoke", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS)
@@ -258,11 +322,19 @@ def test_bad_input_gets_one_clear_message(sqlite_url):
             evaluate_best("tiny", storage_url=sqlite_url, draws=draws)
     with pytest.raises(EvaluationError, match="top must be at least 1"):
         evaluate_best("tiny", storage_url=sqlite_url, top=0)
-    with pytest.raises(EvaluationError, match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=0, repeats=3"):
+    with pytest.raises(
+        EvaluationError,
+        match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=0, repeats=3",
+    ):
         evaluate_best("tiny", storage_url=sqlite_url, finalists=0)
-    with pytest.raises(EvaluationError, match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=5, repeats=0"):
+    with pytest.raises(
+        EvaluationError,
+        match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=5, repeats=0",
+    ):
         evaluate_best("tiny", storage_url=sqlite_url, repeats=0)
-    with pytest.raises(ConfigError, match=r"Unknown preset\(s\) 'nope'; the presets are seedNNN/row, e.g. seed000/baseline, "):
+    with pytest.raises(
+        ConfigError, match=r"Unknown preset\(s\) 'nope'; the presets are seedNNN/row, e.g. seed000/baseline, "
+    ):
         reproduce(["nope", "seed002/mlp"], storage_url=sqlite_url, draws=1)
     with pytest.raises(ConfigError, match=r"Unknown report '9'; the reports are 000, 001, 002, 003, 004 \(or 'all'\)"):
         reproduce(report="9", storage_url=sqlite_url, draws=1)
@@ -273,14 +345,19 @@ def test_bad_input_gets_one_clear_message(sqlite_url):
 
 def test_a_preset_variant_changes_one_factor_and_is_stored_beside_its_preset(sqlite_url):
     base = reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
-    variant = reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, changes={"momentum": 0.9})
+    variant = reproduce(
+        ["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, changes={"momentum": 0.9}
+    )
 
     (b,), (v,) = base.configurations, variant.configurations
     assert v.candidate.preset == "seed003/fnn-ws-al [momentum=0.9]" and v.candidate.train.momentum == 0.9
     assert v.candidate.published_mean == b.candidate.published_mean == 0.9356  # compared with the same figure
     assert v.candidate.key != b.candidate.key and variant.n_trained == 2
     (stored,) = load_evaluations(sqlite_url)
-    assert sorted(r.candidate.preset for r in stored.configurations) == ["seed003/fnn-ws-al", "seed003/fnn-ws-al [momentum=0.9]"]
+    assert sorted(r.candidate.preset for r in stored.configurations) == [
+        "seed003/fnn-ws-al",
+        "seed003/fnn-ws-al [momentum=0.9]",
+    ]
     assert all(r.candidate.published_mean == 0.9356 for r in stored.configurations)
     with pytest.raises(ConfigError, match="Unknown field"):
         reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=1, changes={"momentm": 0.9})

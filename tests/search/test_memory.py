@@ -56,8 +56,18 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
     parent = Objective(definition, data_dir=tmp_path / "mnist")  # what run_study does before it starts workers
     prepare_study(open_storage(url), definition)
     job = WorkerJob(
-        index=0, definition=definition, storage_url=url, pairs=parent.training_pairs(), folds=parent.folds(),
-        sampler_seed=0, threads=1, speed=Speed(), heartbeat_interval=None, grace_period=None, verbose=False, deadline=None,
+        index=0,
+        definition=definition,
+        storage_url=url,
+        pairs=parent.training_pairs(),
+        folds=parent.folds(),
+        sampler_seed=0,
+        threads=1,
+        speed=Speed(),
+        heartbeat_interval=None,
+        grace_period=None,
+        verbose=False,
+        deadline=None,
     )
     (tmp_path / "job.pickle").write_bytes(pickle.dumps(job))
     out = _python(
@@ -65,7 +75,7 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
         import json, multiprocessing, os, pickle, sys
         from search.workers import Shared, worker_main
 
-        job = pickle.loads(open("{tmp_path / 'job.pickle'}", "rb").read())
+        job = pickle.loads(open("{tmp_path / "job.pickle"}", "rb").read())
         shared = Shared(multiprocessing.get_context("spawn"), n_trials=2, n_workers=1, best=None, maximize=True)
         worker_main(job, shared)
         print(json.dumps({{
@@ -89,7 +99,9 @@ def test_cache_capacities_set_in_the_environment_are_kept() -> None:
     assert _python(code, env={**_clean_env(), "LRU_CACHE_CAPACITY": "8"}) == f"{KERNEL_CACHE_CAPACITY} 8"
 
 
-@pytest.mark.skipif(_malloc_trim() is None, reason="malloc_trim is glibc's; elsewhere release_memory only collects garbage")
+@pytest.mark.skipif(
+    _malloc_trim() is None, reason="malloc_trim is glibc's; elsewhere release_memory only collects garbage"
+)
 def test_release_memory_returns_freed_heap_pages_to_the_system() -> None:
     out = _python(
         """

@@ -39,7 +39,9 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def tiny_definition(tmp_path: Path, *, name: str = "tiny", epochs: int = 1, lr: float = 0.05, directions: str = '["maximize"]') -> StudyDefinition:
+def tiny_definition(
+    tmp_path: Path, *, name: str = "tiny", epochs: int = 1, lr: float = 0.05, directions: str = '["maximize"]'
+) -> StudyDefinition:
     path = tmp_path / f"{name}.toml"
     path.write_text(TINY.format(name=name, epochs=epochs, lr=lr, directions=directions))
     return load_definition(str(path))

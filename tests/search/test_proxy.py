@@ -21,7 +21,20 @@ def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
     port = free_port()
     with search_server("proxy", "--storage", database, port=port) as proxy:
         worker = subprocess.run(
-            [SEARCH, "run", "--study", "smoke", "--trials", "2", "--workers", "1", "--threads", "1", "--storage", f"grpc://127.0.0.1:{port}"],
+            [
+                SEARCH,
+                "run",
+                "--study",
+                "smoke",
+                "--trials",
+                "2",
+                "--workers",
+                "1",
+                "--threads",
+                "1",
+                "--storage",
+                f"grpc://127.0.0.1:{port}",
+            ],
             capture_output=True,
             text=True,
             timeout=300,
@@ -40,7 +53,9 @@ def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
 
 
 def test_proxy_refuses_a_grpc_url() -> None:
-    with pytest.raises(SearchError, match="The gRPC proxy, which must sit in front of a database, needs a direct database URL"):
+    with pytest.raises(
+        SearchError, match="The gRPC proxy, which must sit in front of a database, needs a direct database URL"
+    ):
         serve_proxy("grpc://127.0.0.1:13000", port=13001)
 
 

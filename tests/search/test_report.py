@@ -42,7 +42,9 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
         for k in range(8)
     ]
     add_trials(sqlite_url, "tiny", trials)
-    evaluate_best("tiny", storage_url=sqlite_url, top=2, draws=3, n_pairs=N_PAIRS, selection_stage=False)  # the search's order
+    evaluate_best(
+        "tiny", storage_url=sqlite_url, top=2, draws=3, n_pairs=N_PAIRS, selection_stage=False
+    )  # the search's order
     reproduce(["seed001/fc_1"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
 
     path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path / "out")
@@ -58,7 +60,10 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
     assert "8 complete, 0 pruned" in text
     # the reproduced report's section: its row beside the published figure, with the gap and the CI check
     assert "### report 001: EE559 Project 1" in text and "### report 003" not in text
-    row = re.search(r"\| Table I, fc_1 \| seed001/fc_1 \| 96,433 \| 76\.50 ± 0\.70 % \(validation\) \| (\d+\.\d\d) ± \d+\.\d\d % \| \[.*\] % \| 2 \| ([+-]\d+\.\d\d) \| (yes|no) \|", text)
+    row = re.search(
+        r"\| Table I, fc_1 \| seed001/fc_1 \| 96,433 \| 76\.50 ± 0\.70 % \(validation\) \| (\d+\.\d\d) ± \d+\.\d\d % \| \[.*\] % \| 2 \| ([+-]\d+\.\d\d) \| (yes|no) \|",
+        text,
+    )
     assert row is not None, text
     assert float(row.group(2)) == pytest.approx(float(row.group(1)) - 76.50, abs=0.011)
     assert "Unstated in the report, chosen here for every row: batch size: 100 (unstated)." in text
@@ -66,7 +71,12 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
 
 def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path):
     cells = [(False, "none"), (True, "none"), (False, "alpha"), (True, "alpha")]
-    add_trials(storage_url, "ablation", [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)], definition=load_definition("ablation"))
+    add_trials(
+        storage_url,
+        "ablation",
+        [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)],
+        definition=load_definition("ablation"),
+    )
     evaluate_best("ablation", storage_url=storage_url, draws=2, n_pairs=N_PAIRS)
 
     text = write_report("ablation", storage_url=storage_url, out_dir=tmp_path).read_text()
@@ -133,6 +143,11 @@ def test_configuration_table_formats_percentages() -> None:
 
     (row,) = table.rows
     assert row[:6] == ("trial 0", "0", "siamese conv", "yes", "alpha α=1", "mlp 8")
-    assert row[7:] == ("4,321", "90.00 ± 1.75 %", f"[{100 * result.accuracy.ci_low:.2f}, {100 * result.accuracy.ci_high:.2f}] %", "2 (+1 diverged)")
+    assert row[7:] == (
+        "4,321",
+        "90.00 ± 1.75 %",
+        f"[{100 * result.accuracy.ci_low:.2f}, {100 * result.accuracy.ci_high:.2f}] %",
+        "2 (+1 diverged)",
+    )
     assert "draw seeds 1000-1001" in table.notes[0]
     assert table.markdown().count("\n| ") == 3  # header, separator, one row

@@ -47,7 +47,15 @@ def test_smoke_study_completes_then_resumes(sqlite_url: str) -> None:
     for trial in study.trials:
         assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
         assert 0.0 <= trial.value <= 1.0
-        assert {"fold_accuracies", "fold_std", "digit_accuracy", "n_params", "train_seconds", "net_config", "train_config"} <= set(trial.user_attrs)
+        assert {
+            "fold_accuracies",
+            "fold_std",
+            "digit_accuracy",
+            "n_params",
+            "train_seconds",
+            "net_config",
+            "train_config",
+        } <= set(trial.user_attrs)
 
     second = run_study(SMOKE, storage_url=sqlite_url, n_trials=1, n_workers=1, threads=1)
     assert (second.n_added, second.n_finished_total) == (1, 3)
@@ -78,7 +86,9 @@ def test_a_study_keeps_the_definition_it_was_created_from(sqlite_url: str) -> No
     assert stored_definition(study.user_attrs) == SMOKE
     # A study created before studies kept their definition gets it when it is next run.
     with sqlalchemy.create_engine(sqlite_url).begin() as connection:
-        connection.execute(sqlalchemy.text("DELETE FROM study_user_attributes WHERE key = :key"), {"key": DEFINITION_ATTR})
+        connection.execute(
+            sqlalchemy.text("DELETE FROM study_user_attributes WHERE key = :key"), {"key": DEFINITION_ATTR}
+        )
     assert stored_definition(optuna.load_study(study_name="smoke", storage=sqlite_url).user_attrs) is None
     assert stored_definition(prepare_study(open_storage(sqlite_url), SMOKE).user_attrs) == SMOKE
 
@@ -136,9 +146,24 @@ def test_four_workers_add_exactly_the_asked_trials(storage_url: str) -> None:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigint_stops_cleanly_and_leaves_nothing_running(sqlite_url: str, tmp_path: Path, workers: int) -> None:
     search = Path(sys.executable).with_name("search")
-    args = [str(search), "run", "--study", "smoke", "--trials", "200", "--workers", str(workers), "--threads", "1", "--storage", sqlite_url]
+    args = [
+        str(search),
+        "run",
+        "--study",
+        "smoke",
+        "--trials",
+        "200",
+        "--workers",
+        str(workers),
+        "--threads",
+        "1",
+        "--storage",
+        sqlite_url,
+    ]
     # Its own process group, so the SIGINT below reaches every process of the run, as Ctrl-C in a terminal does.
-    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # wait until the workers train: one trial done, one running
@@ -186,7 +211,10 @@ def test_a_study_records_its_data_and_refuses_other_digits(sqlite_url: str) -> N
     assert {key: study.user_attrs[key] for key in embedded} == embedded
     prepare_study(open_storage(sqlite_url), SMOKE, data=embedded)  # the same digits load fine
     other = {"data_source": "idx:/data/mnist", "data_sha256": "b" * 64}
-    with pytest.raises(StorageError, match=r"created from other digits \(the embedded digits, sha256 aaaaaaaaaaaa\) than this run's \(--data-dir /data/mnist, sha256 bbbbbbbbbbbb\)"):
+    with pytest.raises(
+        StorageError,
+        match=r"created from other digits \(the embedded digits, sha256 aaaaaaaaaaaa\) than this run's \(--data-dir /data/mnist, sha256 bbbbbbbbbbbb\)",
+    ):
         prepare_study(open_storage(sqlite_url), SMOKE, data=other)
 
 
@@ -201,7 +229,9 @@ def test_a_trial_whose_worker_process_is_gone_is_failed_and_retried_at_once(sqli
     gone.wait()  # its PID now names no process
     identity = {"worker_host": socket.gethostname(), "worker_pid": gone.pid}
     study.add_trial(
-        optuna.trial.create_trial(state=TrialState.RUNNING, params=done.params, distributions=done.distributions, user_attrs=identity)
+        optuna.trial.create_trial(
+            state=TrialState.RUNNING, params=done.params, distributions=done.distributions, user_attrs=identity
+        )
     )
     orphan = study.get_trials(deepcopy=False)[-1]
 
@@ -209,7 +239,10 @@ def test_a_trial_whose_worker_process_is_gone_is_failed_and_retried_at_once(sqli
 
     trials = {t.number: t for t in optuna.load_study(study_name="smoke", storage=sqlite_url).get_trials(deepcopy=False)}
     assert trials[orphan.number].state == TrialState.FAIL
-    assert trials[orphan.number].user_attrs["failure_reason"] == f"abandoned: its worker process {gone.pid} on {socket.gethostname()} is gone"
+    assert (
+        trials[orphan.number].user_attrs["failure_reason"]
+        == f"abandoned: its worker process {gone.pid} on {socket.gethostname()} is gone"
+    )
     [retry] = [t for t in trials.values() if t.number > orphan.number]
     assert retry.params == orphan.params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert summary.n_added == 1  # failed by its gone PID above: a trial without heartbeats never goes stale

@@ -19,7 +19,7 @@ from search.space import suggest_configs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-HEAD = '[search]\nn_folds = 2\nepochs = 4\nn_pairs = 200\n{search}\n[sampler]\n{sampler}\n[pruner]\n{pruner}\n'
+HEAD = "[search]\nn_folds = 2\nepochs = 4\nn_pairs = 200\n{search}\n[sampler]\n{sampler}\n[pruner]\n{pruner}\n"
 SPACE = (
     '[params.aux_loss]\ntype = "categorical"\nchoices = ["none", "alpha"]\n'
     '[params.alpha]\ntype = "float"\nlow = 0.5\nhigh = 2.0\nstep = 0.5\nwhen = {aux_loss = "alpha"}\n'
@@ -27,7 +27,9 @@ SPACE = (
 )
 
 
-def definition(tmp_path: Path, *, sampler: str = 'type = "tpe"', pruner: str = 'type = "median"', search: str = "", extra: str = "") -> StudyDefinition:
+def definition(
+    tmp_path: Path, *, sampler: str = 'type = "tpe"', pruner: str = 'type = "median"', search: str = "", extra: str = ""
+) -> StudyDefinition:
     path = tmp_path / "study.toml"
     path.write_text(HEAD.format(search=search, sampler=sampler, pruner=pruner) + SPACE + extra)
     return load_definition(str(path))
@@ -85,7 +87,11 @@ def _joint_space(sampler: optuna.samplers.BaseSampler, d: StudyDefinition) -> se
 def test_tpe_defaults_to_multivariate_grouped_for_conditional_spaces(tmp_path: Path) -> None:
     """Multivariate: the parameters are modelled jointly. Grouped: the conditional alpha too, where a
     plain multivariate TPE models only the parameters every trial has, and a univariate one none."""
-    assert _joint_space(study_sampler(definition(tmp_path)), definition(tmp_path)) == {"aux_loss", "alpha", "batch_size"}
+    assert _joint_space(study_sampler(definition(tmp_path)), definition(tmp_path)) == {
+        "aux_loss",
+        "alpha",
+        "batch_size",
+    }
     ungrouped = definition(tmp_path, sampler='type = "tpe"\ngroup = false')
     assert _joint_space(study_sampler(ungrouped), ungrouped) == {"aux_loss", "batch_size"}
     univariate = definition(tmp_path, sampler='type = "tpe"\nmultivariate = false')
@@ -102,7 +108,9 @@ def test_grid_enumerates_finite_params_and_covers_the_grid(tmp_path: Path) -> No
     space = grid_search_space(d)
     assert space == {"aux_loss": ["none", "alpha"], "alpha": [0.5, 1.0, 1.5, 2.0], "batch_size": [50, 75, 100]}
     seen = {(p["aux_loss"], p.get("alpha"), p["batch_size"]) for p in first_params(study_sampler(d), d, n=24)}
-    wanted = {("none", None, b) for b in (50, 75, 100)} | {("alpha", a, b) for a in (0.5, 1.0, 1.5, 2.0) for b in (50, 75, 100)}
+    wanted = {("none", None, b) for b in (50, 75, 100)} | {
+        ("alpha", a, b) for a in (0.5, 1.0, 1.5, 2.0) for b in (50, 75, 100)
+    }
     assert seen == wanted
 
 
@@ -141,7 +149,9 @@ def _prune_decisions(pruner: optuna.pruners.BasePruner) -> list[bool]:
 
 def test_hyperband_runs_to_the_epochs(tmp_path: Path) -> None:
     """Without max_resource, hyperband's brackets end at the definition's epochs (4), not at Optuna's guess."""
-    ours = _prune_decisions(study_pruner(definition(tmp_path, pruner='type = "hyperband"\nmin_resource = 1\nreduction_factor = 2')))
+    ours = _prune_decisions(
+        study_pruner(definition(tmp_path, pruner='type = "hyperband"\nmin_resource = 1\nreduction_factor = 2'))
+    )
     assert ours == _prune_decisions(optuna.pruners.HyperbandPruner(min_resource=1, max_resource=4, reduction_factor=2))
     assert ours != _prune_decisions(optuna.pruners.HyperbandPruner(min_resource=1, max_resource=16, reduction_factor=2))
     assert any(ours) and not all(ours)
@@ -210,7 +220,9 @@ class RecordingSampler(optuna.samplers.RandomSampler):
         self.seen: set[int] = set()
 
     def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
-        self.seen |= {t.number for t in study.get_trials(deepcopy=False)} | {t.number for t in study._get_trials(deepcopy=False)}
+        self.seen |= {t.number for t in study.get_trials(deepcopy=False)} | {
+            t.number for t in study._get_trials(deepcopy=False)
+        }
         return super().sample_independent(study, trial, name, dist)
 
 
@@ -220,7 +232,10 @@ def test_each_cell_sampler_sees_only_its_cell() -> None:
     study = optuna.create_study(sampler=CellSampler(cells, samplers))
     for _ in range(12):
         trial = study.ask()
-        assert trial.suggest_categorical("weight_sharing", [True, False, None]) == cells[trial.number % 3]["weight_sharing"]
+        assert (
+            trial.suggest_categorical("weight_sharing", [True, False, None])
+            == cells[trial.number % 3]["weight_sharing"]
+        )
         trial.suggest_float("x", 0.0, 1.0)
         study.tell(trial, 0.0)
     for cell, sampler in enumerate(samplers):

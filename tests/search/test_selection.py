@@ -47,7 +47,9 @@ def test_finalists_are_ranked_by_repeated_kfold_and_stored_in_the_study(sqlite_u
     assert stored.user_attrs["selection"]["chosen_trial"] == selection.chosen.trial_number
     assert "no test pair used" in stored.user_attrs["selection"]["method"]
     again = stored_selection(stored)
-    assert again is not None and [f.trial_number for f in again.finalists] == [f.trial_number for f in selection.finalists]
+    assert again is not None and [f.trial_number for f in again.finalists] == [
+        f.trial_number for f in selection.finalists
+    ]
     assert [f.fold_accuracies for f in again.finalists] == [f.fold_accuracies for f in selection.finalists]
     table = selection_table(again)
     assert table.rows[0][0] == f"trial {selection.chosen.trial_number} (chosen)" and len(table.rows) == 3
@@ -123,7 +125,9 @@ def test_the_selection_stage_and_evaluation_read_idx_digits(sqlite_url, tmp_path
         write_idx(tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte", labels)
 
     add_trials(sqlite_url, "tiny", TRIALS)
-    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, finalists=3, repeats=1, data_dir=tmp_path / "mnist")
+    summary = evaluate_best(
+        "tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, finalists=3, repeats=1, data_dir=tmp_path / "mnist"
+    )
 
     assert summary.data_source == f"idx:{tmp_path / 'mnist'}"
     assert summary.selection is not None and summary.selection.finalists[-1].trial_number == 0

@@ -17,7 +17,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 N_ASKS = {"smoke": 40, "siamese": 150, "baseline": 150, "architecture": 300, "ablation": 80}
 
 
-def ask_many(definition: StudyDefinition, n: int, seed: int = 0) -> list[tuple[optuna.trial.Trial, NetConfig, TrainConfig]]:
+def ask_many(
+    definition: StudyDefinition, n: int, seed: int = 0
+) -> list[tuple[optuna.trial.Trial, NetConfig, TrainConfig]]:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     points = []
     for _ in range(n):
@@ -64,7 +66,9 @@ def test_conditions_of_the_siamese_space() -> None:
     definition = load_definition("siamese")
     for trial, net, train in ask_many(definition, 120, seed=1):
         assert net.family == "siamese" and net.tower == "conv"
-        assert ("alpha" in trial.params) == (train.aux_loss in ("alpha", "normalized"))  # both weight the digit loss by alpha
+        assert ("alpha" in trial.params) == (
+            train.aux_loss in ("alpha", "normalized")
+        )  # both weight the digit loss by alpha
         assert ("lr_sgd" in trial.params) == (train.optimizer == "sgd") != ("lr_adaptive" in trial.params)
         assert ("rmsprop_momentum" in trial.params) == (train.optimizer == "rmsprop")
         assert ("head_hidden" in trial.params) == (net.head == "mlp")
@@ -115,9 +119,22 @@ def test_known_good_region_is_inside_the_space(name: str) -> None:
     for lr in (0.05, 0.3):
         for batch_size, alpha in ((50, 0.5), (200, 2.0)):
             point = {
-                "weight_sharing": True, "aux_loss": "alpha", "alpha": alpha, "optimizer": "sgd", "lr_sgd": lr,
-                "momentum": 0.9, "batch_size": batch_size, "gamma": 0.95, "activation": "leaky_relu", "batch_norm": True,
-                "dropout": 0.0, "head": "prob", "n_conv": 2, "conv_width": 32, "fc_width": 128, "shift": 1,
+                "weight_sharing": True,
+                "aux_loss": "alpha",
+                "alpha": alpha,
+                "optimizer": "sgd",
+                "lr_sgd": lr,
+                "momentum": 0.9,
+                "batch_size": batch_size,
+                "gamma": 0.95,
+                "activation": "leaky_relu",
+                "batch_norm": True,
+                "dropout": 0.0,
+                "head": "prob",
+                "n_conv": 2,
+                "conv_width": 32,
+                "fc_width": 128,
+                "shift": 1,
             }  # fmt: skip (one point, several parameters to a line)
             if "weight_decay" in specs:  # siamese searches it and the augmentation; the ablation does not
                 point.update(weight_decay=5e-4, schedule="exponential", rotate=10.0, scale=0.1)
@@ -143,13 +160,19 @@ def test_derived_parameters_build_tuple_fields(tmp_path: Path) -> None:
 
 def test_epochs_override_reaches_the_train_config() -> None:
     quick = with_overrides(load_definition("smoke"), epochs=1)
-    (_, _, train), = ask_many(quick, 1)
+    ((_, _, train),) = ask_many(quick, 1)
     assert train.epochs == 1
 
 
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
-    [("lr", 1, 1.0), ("batch_norm", True, True), ("hidden", [8, 4], (8, 4)), ("n_conv", 3, 3), ("activation", "elu", "elu")],
+    [
+        ("lr", 1, 1.0),
+        ("batch_norm", True, True),
+        ("hidden", [8, 4], (8, 4)),
+        ("n_conv", 3, 3),
+        ("activation", "elu", "elu"),
+    ],
 )
 def test_coerce_accepts(name: str, value: Any, expected: Any) -> None:
     result = coerce(name, value)
@@ -158,8 +181,13 @@ def test_coerce_accepts(name: str, value: Any, expected: Any) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value", "message"),
-    [("lr", "0.1", "lr takes a number"), ("batch_size", 1.5, "batch_size takes an integer"), ("batch_size", True, "batch_size takes an integer"),
-     ("batch_norm", 1, "batch_norm takes a bool"), ("hidden", [8, "4"], "hidden takes a list of integers")],
+    [
+        ("lr", "0.1", "lr takes a number"),
+        ("batch_size", 1.5, "batch_size takes an integer"),
+        ("batch_size", True, "batch_size takes an integer"),
+        ("batch_norm", 1, "batch_norm takes a bool"),
+        ("hidden", [8, "4"], "hidden takes a list of integers"),
+    ],
 )  # fmt: skip (a table of cases, several to a line)
 def test_coerce_rejects(name: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):

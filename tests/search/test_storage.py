@@ -103,7 +103,9 @@ def test_sqlite_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
 
 def test_unreachable_postgres_names_the_url_with_the_password_masked() -> None:
     started = time.monotonic()
-    with pytest.raises(StorageError, match=r"Cannot reach the storage postgresql\+psycopg://search:\*\*\*@127\.0\.0\.1:1/x") as error:
+    with pytest.raises(
+        StorageError, match=r"Cannot reach the storage postgresql\+psycopg://search:\*\*\*@127\.0\.0\.1:1/x"
+    ) as error:
         open_storage("postgresql+psycopg://search:topsecret@127.0.0.1:1/x")
     assert "topsecret" not in str(error.value)
     assert time.monotonic() - started < 15
@@ -124,7 +126,10 @@ def test_heartbeat_defaults() -> None:
     assert check_heartbeat(1, 3) == (1.0, 3.0)
 
 
-@pytest.mark.parametrize(("interval", "grace", "match"), [(0, 10, "positive"), (-1, 10, "positive"), (30, 60, "more than twice"), (10, 5, "more than twice")])
+@pytest.mark.parametrize(
+    ("interval", "grace", "match"),
+    [(0, 10, "positive"), (-1, 10, "positive"), (30, 60, "more than twice"), (10, 5, "more than twice")],
+)
 def test_heartbeat_pairs_that_would_fail_live_trials_are_refused(interval: float, grace: float, match: str) -> None:
     with pytest.raises(StorageError, match=match):
         check_heartbeat(interval, grace)
@@ -214,12 +219,16 @@ def test_a_lock_that_never_goes_ends_in_one_clear_error(tmp_path: Path, monkeypa
     monkeypatch.setattr(storage_module, "SQLITE_BUSY_TIMEOUT", 0.05)
     monkeypatch.setattr(retrying_storage, "RETRY_DELAYS", (0.05, 0.05))
     path = tmp_path / "stuck.db"
-    storage = open_storage(f"sqlite:///{path}", max_outage=1.0)  # attempts at ~0.05, 0.15, 0.25 s; the next would pass 1 s
+    storage = open_storage(
+        f"sqlite:///{path}", max_outage=1.0
+    )  # attempts at ~0.05, 0.15, 0.25 s; the next would pass 1 s
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "stuck")
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(StorageError, match=r"Lost the connection to the storage .*database is locked.*gave up after 3 attempts"):
+        with pytest.raises(
+            StorageError, match=r"Lost the connection to the storage .*database is locked.*gave up after 3 attempts"
+        ):
             storage.set_study_user_attr(study_id, "written", True)
     finally:
         blocker.close()
@@ -315,7 +324,9 @@ def test_workers_never_claim_the_same_enqueued_trial_on_sqlite(tmp_path: Path) -
     go = tmp_path / "go"
     ready = [tmp_path / f"ready-{i}" for i in range(4)]
     workers = [
-        subprocess.Popen([sys.executable, "-c", CLAIMING_WORKER, url, str(path), str(go)], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMING_WORKER, url, str(path), str(go)], stderr=subprocess.PIPE, text=True
+        )
         for path in ready
     ]
     deadline = time.monotonic() + 120
@@ -346,7 +357,9 @@ def test_mask_url_hides_passwords_with_url_syntax_in_them(password: str) -> None
 def test_a_rollback_after_a_server_restart_is_transient() -> None:
     """What a PostgreSQL restart raises inside Optuna: StorageInternalError <- PendingRollbackError, whose
     OperationalError (AdminShutdown) is only the __context__ (the rollback failed while handling it)."""
-    shutdown = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("terminating connection due to administrator command"))
+    shutdown = sqlalchemy.exc.OperationalError(
+        "SELECT 1", {}, Exception("terminating connection due to administrator command")
+    )
     try:
         try:
             raise shutdown
