@@ -175,11 +175,14 @@ def show(
     top: Annotated[int, typer.Option("--top", min=1, help="How many best trials to show.")] = 10,
 ) -> None:
     """Show a study's best trials: value, fold std, key parameters, parameter count."""
-    from search.storage import best_trials
+    from search.selection import stored_selection
+    from search.storage import best_trials, load_study
+    from search.tables import selection_table
 
     with user_errors():
         name = study_name_arg(study)
         rows = best_trials(storage, name, top=top)
+        selection = stored_selection(load_study(storage, name))
     table = Table(title=f"best trials of {name}")
     for column in ("trial", "value", "fold std", "n_params", "params"):
         table.add_column(column, justify="left" if column == "params" else "right")
@@ -193,6 +196,8 @@ def show(
             params,
         )
     console.print(table)
+    if selection is not None:  # what evaluate-best chose among the finalists, and how
+        print_table(selection_table(selection))
 
 
 @contextlib.contextmanager

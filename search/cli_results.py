@@ -66,7 +66,8 @@ def evaluate_best(
 ) -> None:
     """Retrain the best trials on fresh draws and print mean ± std test accuracy with a 95 % CI (ablation: per cell, with paired tests)."""
     from search.evaluation import evaluate_best as evaluate
-    from search.report import comparison_table, configuration_table, selection_table
+    from search.report import comparison_table, configuration_table
+    from search.tables import selection_table
 
     with user_errors(), stop_on_interrupt():
         name = study_name_arg(study)

@@ -31,11 +31,11 @@ from search.errors import SearchError
 from search.evaluation_store import database_url, load_evaluations
 from search.published import published_sections
 from search.results import EvaluationSummary, compare_all
-from search.selection import Selection, stored_selection
+from search.selection import stored_selection
 from search.specs import stored_definition
 from search.stats import SIGNIFICANCE
 from search.storage import best_trials, load_study, mask_url, maximizes, resolve_storage_url
-from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
+from search.tables import TextTable, confidence, draw_count, mean_std, percent, selection_table, setting_note
 
 logger = logging.getLogger(__name__)
 
@@ -73,21 +73,6 @@ def configuration_table(
         else ("configuration", "trial", "family", "WS", "aux", "head", "settings", *headers)
     )
     return TextTable(title, headers, rows, [setting_note(summary)])
-
-
-def selection_table(selection: Selection) -> TextTable:
-    """The selection stage's finalists, best first: search CV beside the repeated K-fold score that ranked them."""
-    rows = [
-        (
-            f"trial {f.trial_number}" + (" (chosen)" if index == 0 else ""),
-            percent(f.search_value),
-            f"{percent(f.mean)} ± {percent(f.std)}",
-            str(len(f.fold_accuracies)) + (f" ({f.n_diverged} diverged)" if f.n_diverged else ""),
-        )
-        for index, f in enumerate(selection.finalists)
-    ]
-    headers = ("finalist", "search CV %", "selection CV % (mean ± std)", "folds")
-    return TextTable(f"{selection.study_name}: selection stage", headers, rows, [f"Ranked by {selection.method}."])
 
 
 def comparison_table(summary: EvaluationSummary) -> TextTable:

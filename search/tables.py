@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from search.results import ConfigurationResult, EvaluationSummary
+from search.selection import Selection
 from search.stats import Summary
 
 
@@ -56,3 +57,18 @@ def setting_note(summary: EvaluationSummary) -> str:
         f"from the {summary.data_source} digits, draw seeds {span}, the same for every configuration; "
         "diverged draws are stored but left out of the statistics."
     )
+
+
+def selection_table(selection: Selection) -> TextTable:
+    """The selection stage's finalists, best first: search CV beside the repeated K-fold score that ranked them."""
+    rows = [
+        (
+            f"trial {f.trial_number}" + (" (chosen)" if index == 0 else ""),
+            percent(f.search_value),
+            f"{percent(f.mean)} ± {percent(f.std)}",
+            str(len(f.fold_accuracies)) + (f" ({f.n_diverged} diverged)" if f.n_diverged else ""),
+        )
+        for index, f in enumerate(selection.finalists)
+    ]
+    headers = ("finalist", "search CV %", "selection CV % (mean ± std)", "folds")
+    return TextTable(f"{selection.study_name}: selection stage", headers, rows, [f"Ranked by {selection.method}."])

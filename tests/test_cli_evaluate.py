@@ -95,6 +95,10 @@ def test_evaluate_best_in_a_log_shows_both_stages_as_plain_lines(sqlite_url, run
     ]
     assert "evaluating tiny: 1/1 draws" in lines
     assert "tiny: selection stage" in done.stdout and "trial 0 (chosen)" in done.stdout
+    shown = run_search("show", "--study", "tiny", "--storage", sqlite_url)  # the stored choice, read back
+    assert shown.returncode == 0, shown.stderr
+    assert "best trials of tiny" in shown.stdout and "tiny: selection stage" in shown.stdout
+    assert "trial 0 (chosen)" in shown.stdout
 
 
 def test_evaluate_best_on_the_ablation_prints_cells_and_paired_tests(sqlite_url):

@@ -11,9 +11,9 @@ from evaluation_helpers import add_trials
 from models.draws import draw_training_pairs
 from models.pools import load_pools
 from search.evaluation import evaluate_best
-from search.report import selection_table
 from search.selection import SELECTION_SEED_BASE, select_finalists, stored_selection, train_repeat
 from search.storage import best_trials
+from search.tables import selection_table
 
 torch.set_num_threads(1)
 
