@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from models.configs import NetConfig, TrainConfig
+from models.pools import load_pools
 from search.process_pool import run_jobs
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ SELECTION_SEED_BASE = 500_000  # repeat r draws its training pairs with seed 500
 DEFAULT_FINALISTS = 5
 DEFAULT_REPEATS = 3
 SELECTION_ATTR = "selection"
-_RUN_ATTR = "selection_run"  # one study attribute per (trial, draw seed, epochs, folds): its fold accuracies
+_RUN_ATTR = (
+    "selection_run"  # one study attribute per (trial, draw seed, epochs, folds, pairs, digits): its fold accuracies
+)
 
 Progress = Callable[[int, int], None]
 
@@ -133,6 +136,7 @@ def select_finalists(
     if not ranked:
         raise ValueError("select_finalists needs at least one finalist.")
     n_folds = int(study.user_attrs.get("n_folds", 4))
+    source = load_pools(data_dir).source  # "embedded" or "idx:<dir>": runs on other digits are other runs
     seeds = tuple(range(SELECTION_SEED_BASE, SELECTION_SEED_BASE + repeats))
     stored = study.user_attrs
     configs = {t.number: _configs(t, epochs) for t in ranked}
@@ -140,7 +144,7 @@ def select_finalists(
         (number, seed)
         for number in configs
         for seed in seeds
-        if _run_key(number, seed, configs[number][1], n_folds) not in stored
+        if _run_key(number, seed, configs[number][1], n_folds, n_pairs, source) not in stored
     ]
     if progress is not None:
         progress(0, len(missing))
@@ -149,7 +153,7 @@ def select_finalists(
     for (number, seed), accuracies in _train_runs(
         missing, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
     ):
-        key = _run_key(number, seed, configs[number][1], n_folds)
+        key = _run_key(number, seed, configs[number][1], n_folds, n_pairs, source)
         study.set_user_attr(key, accuracies)
         runs[key] = accuracies
         done += 1
@@ -160,7 +164,9 @@ def select_finalists(
             trial_number=t.number,
             search_value=float(t.values[0]),
             fold_accuracies=tuple(
-                a for seed in seeds for a in runs[_run_key(t.number, seed, configs[t.number][1], n_folds)]
+                a
+                for seed in seeds
+                for a in runs[_run_key(t.number, seed, configs[t.number][1], n_folds, n_pairs, source)]
             ),
         )
         for t in ranked
@@ -210,8 +216,9 @@ def _configs(trial: FrozenTrial, epochs: int | None) -> tuple[NetConfig, TrainCo
     return net, train if epochs is None else dataclasses.replace(train, epochs=epochs)
 
 
-def _run_key(number: int, seed: int, train: TrainConfig, n_folds: int) -> str:
-    return f"{_RUN_ATTR}/trial {number}/draw {seed}/{train.epochs} epochs/{n_folds} folds"
+def _run_key(number: int, seed: int, train: TrainConfig, n_folds: int, n_pairs: int, source: str) -> str:
+    """The study attribute of one run: everything its fold accuracies depend on besides the trial's configuration."""
+    return f"{_RUN_ATTR}/trial {number}/draw {seed}/{train.epochs} epochs/{n_folds} folds/{n_pairs} pairs/{source}"
 
 
 def _train_runs(

@@ -63,8 +63,15 @@ def test_a_rerun_trains_only_the_missing_repeats(sqlite_url):
     again = select_finalists(study, ranked, repeats=1, epochs=None, n_pairs=N_PAIRS)
     more = select_finalists(study, ranked, repeats=2, epochs=None, n_pairs=N_PAIRS, workers=2, threads=1)
     longer = select_finalists(study, ranked, repeats=1, epochs=5, n_pairs=N_PAIRS)
+    fewer_pairs = select_finalists(study, ranked, repeats=1, epochs=None, n_pairs=200)
 
-    assert (first.n_trained, again.n_trained, more.n_trained, longer.n_trained) == (2, 0, 2, 2)
+    assert (first.n_trained, again.n_trained, more.n_trained, longer.n_trained, fewer_pairs.n_trained) == (
+        2,
+        0,
+        2,
+        2,
+        2,
+    )
     assert [f.fold_accuracies for f in again.finalists] == [f.fold_accuracies for f in first.finalists]
     by_trial = {f.trial_number: f.fold_accuracies for f in more.finalists}
     assert all(by_trial[f.trial_number][:4] == f.fold_accuracies for f in first.finalists)  # repeat 0 kept
