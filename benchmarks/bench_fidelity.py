@@ -93,22 +93,32 @@ def main() -> None:
         "short_epochs": short,
         "long_epochs": long,
         "configs": rows,
-        "spearman_exponential": float(spearmanr(short_scores, [r["cv_long_exponential"] for r in rows]).statistic),
-        "spearman_geometric": float(spearmanr(short_scores, [r["cv_long_geometric"] for r in rows]).statistic),
+        "spearman_exponential": _rank_agreement(short_scores, [r["cv_long_exponential"] for r in rows]),
+        "spearman_geometric": _rank_agreement(short_scores, [r["cv_long_geometric"] for r in rows]),
         "mean_long_exponential": statistics.mean(r["cv_long_exponential"] for r in rows),
         "mean_long_geometric": statistics.mean(r["cv_long_geometric"] for r in rows),
         "geometric_wins": sum(r["cv_long_geometric"] > r["cv_long_exponential"] for r in rows),
         "wall_seconds": round(time.perf_counter() - began, 1),
         "machine_info": machine_info(),
     }
+    agreement = {
+        k: "n/a" if summary[k] is None else f"{summary[k]:.2f}" for k in ("spearman_exponential", "spearman_geometric")
+    }
     print(
-        f"rank agreement of {short}-epoch CV with {long}-epoch CV (Spearman): exponential {summary['spearman_exponential']:.2f}, "
-        f"geometric {summary['spearman_geometric']:.2f}; mean {long}-epoch CV: exponential "
+        f"rank agreement of {short}-epoch CV with {long}-epoch CV (Spearman): exponential {agreement['spearman_exponential']}, "
+        f"geometric {agreement['spearman_geometric']}; mean {long}-epoch CV: exponential "
         f"{summary['mean_long_exponential']:.4f}, geometric {summary['mean_long_geometric']:.4f} "
         f"(geometric higher for {summary['geometric_wins']} of {len(rows)}); {summary['wall_seconds']:.0f} s"
     )
     if args.json:
         print(json.dumps(summary))
+
+
+def _rank_agreement(short: list[float], long: list[float]) -> float | None:
+    """Spearman's rho, or None where it is undefined (fewer than 3 configurations, or a column of ties)."""
+    if len(short) < 3 or len(set(short)) < 2 or len(set(long)) < 2:
+        return None
+    return float(spearmanr(short, long).statistic)
 
 
 if __name__ == "__main__":
