@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,6 +24,7 @@ from search.cli_common import (
     StorageOption,
     StudyOption,
     definition_from_args,
+    exit_on_interrupt,
     print_table,
     study_name_arg,
     user_errors,
@@ -200,20 +200,11 @@ def show(
         print_table(selection_table(selection))
 
 
-@contextlib.contextmanager
-def _stop_on_startup_interrupt() -> Iterator[None]:
+def _stop_on_startup_interrupt() -> contextlib.AbstractContextManager[None]:
     """Ctrl-C before `run_study` has its own handler (loading, opening the storage, starting workers)."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        err_console.print(
-            Text(
-                "interrupted while starting: no trial was started by this run; run the command again to start.",
-                style="yellow",
-            ),
-            soft_wrap=True,
-        )
-        raise typer.Exit(130) from None
+    return exit_on_interrupt(
+        "interrupted while starting: no trial was started by this run; run the command again to start."
+    )
 
 
 # The commands that train and read results (search.cli_results), in the order `search --help` lists them.

@@ -94,19 +94,20 @@ def print_table(table: TextTable) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_interrupt() -> Iterator[None]:
-    """Ctrl-C while draws train: what was trained is committed already; say so, without a traceback."""
+def exit_on_interrupt(message: str) -> Iterator[None]:
+    """Ctrl-C: one yellow line saying what was kept, and exit code 130, without a traceback."""
     try:
         yield
     except KeyboardInterrupt:
-        err_console.print(
-            Text(
-                "interrupted: the draws trained so far are stored; run the command again to train the rest.",
-                style="yellow",
-            ),
-            soft_wrap=True,
-        )
+        err_console.print(Text(message, style="yellow"), soft_wrap=True)
         raise typer.Exit(130) from None
+
+
+def stop_on_interrupt() -> contextlib.AbstractContextManager[None]:
+    """Ctrl-C while draws train: what was trained is committed already; say so."""
+    return exit_on_interrupt(
+        "interrupted: the draws trained so far are stored; run the command again to train the rest."
+    )
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from search.cli_common import (
 )
 from search.cli_display import console, err_console
 from search.errors import EvaluationError
+from search.selection import DEFAULT_FINALISTS, DEFAULT_REPEATS
 
 
 def evaluate_best(
@@ -58,10 +59,10 @@ def evaluate_best(
     ] = True,
     finalists: Annotated[
         int, typer.Option("--finalists", help="Selection stage: the best trials by search CV to retrain.")
-    ] = 5,
+    ] = DEFAULT_FINALISTS,
     repeats: Annotated[
         int, typer.Option("--repeats", help="Selection stage: fresh training draws of K-fold per finalist.")
-    ] = 3,
+    ] = DEFAULT_REPEATS,
     as_json: JsonOption = False,
 ) -> None:
     """Retrain the best trials on fresh draws and print mean ± std test accuracy with a 95 % CI (ablation: per cell, with paired tests)."""
