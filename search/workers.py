@@ -77,11 +77,12 @@ class Shared:
         self.best = ctx.Value("d", float("nan") if best is None else best, lock=False)
         self.maximize = maximize
         self.current = ctx.Array("i", [-1] * n_workers, lock=False)  # trial id each worker trains, -1: none
+        self.claimed = ctx.Array("b", n_workers, lock=False)  # 1 while a worker holds a ticket
         self.closing = ctx.Event()  # start no new trial
         self.stop = ctx.Event()  # stop the running trials after their current epoch
         self.messages = ctx.Queue()  # ("error", exception) and ("log", LogRecord) from workers
 
-    def claim(self, deadline: float | None) -> bool:
+    def claim(self, worker: int, deadline: float | None) -> bool:
         """Take a ticket for one more trial, unless the run is closing, past its deadline or done."""
         if deadline is not None and time.time() >= deadline:
             self.closing.set()  # --timeout: the run closes for every worker, and the parent knows why they stop
@@ -91,30 +92,46 @@ class Shared:
             if self.tickets.value <= 0:
                 return False
             self.tickets.value -= 1
+            self.claimed[worker] = 1
             return True
 
     def finish(self, worker: int, state: TrialState | None, value: float | None) -> None:
         """Record a trial's outcome; a trial that did not finish gives its ticket back."""
         with self.lock:
             self.current[worker] = -1
-            if state in (TrialState.COMPLETE, TrialState.PRUNED):
-                self.counts[0 if state == TrialState.COMPLETE else 1] += 1
-            else:
-                self.counts[2] += 1
-                self.tickets.value += 1
-            if state == TrialState.COMPLETE and value is not None:
-                old = self.best.value
-                if old != old or (value > old if self.maximize else value < old):  # old != old: NaN, no best yet
-                    self.best.value = value
+            self.claimed[worker] = 0
+            self._count(state, value)
 
-    def abandon(self, worker: int) -> int:
-        """A worker died: give back the ticket of the trial it was training; that trial's id, or -1."""
+    def abandon(self, worker: int) -> tuple[bool, int]:
+        """A worker died: whether it held a ticket, and the id of the trial it said it trains (-1: none).
+
+        The ticket stays taken until `settle` knows what became of the trial: the worker may have died
+        before its trial started (before `current` was set), or after the trial's end was recorded.
+        """
         with self.lock:
-            trial_id = self.current[worker]
-            if trial_id != -1:
-                self.current[worker] = -1
+            claimed, trial_id = bool(self.claimed[worker]), self.current[worker]
+            self.claimed[worker], self.current[worker] = 0, -1
+            return claimed, trial_id
+
+    def settle(self, state: TrialState | None, value: float | None) -> None:
+        """Account for an abandoned ticket: a finished trial counts, anything else gives the ticket back
+        (None: no trial was started with it, so nothing failed either)."""
+        with self.lock:
+            if state is None:
                 self.tickets.value += 1
-            return trial_id
+            else:
+                self._count(state, value)
+
+    def _count(self, state: TrialState | None, value: float | None) -> None:  # under self.lock
+        if state in (TrialState.COMPLETE, TrialState.PRUNED):
+            self.counts[0 if state == TrialState.COMPLETE else 1] += 1
+        else:
+            self.counts[2] += 1
+            self.tickets.value += 1
+        if state == TrialState.COMPLETE and value is not None:
+            old = self.best.value
+            if old != old or (value > old if self.maximize else value < old):  # old != old: NaN, no best yet
+                self.best.value = value
 
     def progress(self, elapsed: float) -> RunProgress:
         with self.lock:
@@ -186,7 +203,7 @@ def _trial_loop(
     objective: Callable[[optuna.Trial], Any],
 ) -> None:
     failures_in_a_row = 0
-    while shared.claim(job.deadline):
+    while shared.claim(job.index, job.deadline):
         finished: list[FrozenTrial] = []
         try:
             study.optimize(
@@ -334,7 +351,9 @@ def run_processes(
             _drain(shared, errors)
             for job, process in zip(jobs, processes, strict=True):
                 if process.exitcode not in (None, 0) and not _outage(errors):
-                    retry_abandoned(study, shared, job.index, f"its worker exited with code {process.exitcode}")
+                    retry_abandoned(
+                        study, shared, job.index, f"its worker exited with code {process.exitcode}", pid=process.pid
+                    )
             progress = shared.progress(0.0)
             changed = (progress.n_done, progress.n_running, progress.best_value) != shown
             if changed or time.monotonic() - reported >= PROGRESS_SECONDS:
@@ -356,7 +375,9 @@ def run_processes(
         raise errors[0]
     for job, process in zip(jobs, processes, strict=True):
         if process.exitcode != 0:
-            retry_abandoned(study, shared, job.index, f"its worker exited with code {process.exitcode}")
+            retry_abandoned(
+                study, shared, job.index, f"its worker exited with code {process.exitcode}", pid=process.pid
+            )
     if errors:
         raise errors[0]
     if shared.tickets.value > 0 and not shared.closing.is_set():
@@ -366,11 +387,38 @@ def run_processes(
         )
 
 
-def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str) -> None:
-    """A worker died during a trial: fail the trial now and queue its retry, as a stale heartbeat would."""
-    trial_id = shared.abandon(worker)
+def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str, *, pid: int | None = None) -> None:
+    """A worker died holding a ticket: fail its trial now and queue the retry, as a stale heartbeat would.
+
+    The study, not the worker's last word, says what became of the ticket. The worker may have died
+    after its trial started running (with `pid` recorded, see retrying_storage.worker_identity) but
+    before it told `shared` the trial's id, or after the trial's end was recorded but before it
+    counted it: a finished trial counts, a running one is failed and its ticket given back.
+    """
+    claimed, trial_id = shared.abandon(worker)
+    if not claimed:
+        return
+    trial = _abandoned_trial(study, trial_id, pid)
+    if trial is not None and trial.state == TrialState.RUNNING:
+        _fail_and_retry(study, trial._trial_id, why, retry=not shared.stop.is_set())
+        trial = study._storage.get_trial(trial._trial_id)
+    if trial is None:
+        shared.settle(None, None)
+    else:
+        shared.settle(trial.state, trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None)
+
+
+def _abandoned_trial(study: optuna.Study, trial_id: int, pid: int | None) -> FrozenTrial | None:
+    """The trial a dead worker ran: by the id it reported, else the running trial its process started."""
     if trial_id != -1:
-        _fail_and_retry(study, trial_id, why, retry=not shared.stop.is_set())
+        return study._storage.get_trial(trial_id)
+    if pid is None:
+        return None
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial_worker(trial) == (host, pid):
+            return trial
+    return None
 
 
 def fail_dead_trials(study: optuna.Study) -> None:
