@@ -14,8 +14,10 @@ then the spread across runs and the targets: each run's chosen configuration >= 
     python benchmarks/bench_answer.py [--runs 3] [--trials 200] [--study siamese] [--draws 25]
         [--finalists 5] [--repeats 3] [--workers 2] [--epochs E] [--data-dir DIR] [--dir DIR] [--json]
 
---dir keeps the study files (default a temporary directory); a run whose file already holds its trials
-is resumed, not restarted (the runner and evaluate-best both continue where they stopped).
+--dir keeps the study files (default a temporary directory). A run whose file already holds trials is
+topped up to --trials finished trials, not restarted, as a user resumes a run (`search run` adds the
+missing ones; the selection stage and the draws reuse what is stored), so the measurement can be
+stopped and continued, and each run is finished before the next one starts.
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import optuna
+from optuna.trial import TrialState
 from reference import machine_info, machine_line
 from scipy import stats
+
+from search.definitions import load_definition
 
 SEARCH = Path(sys.executable).with_name("search")
 TARGET_EACH, TARGET_MEAN = 0.989, 0.990
@@ -84,9 +90,11 @@ def one_run(args: argparse.Namespace, seed: int, where: Path) -> dict:
     common = ["--study", args.study, "--storage", storage]
     data = ["--data-dir", str(args.data_dir)] if args.data_dir else []
     run_began = time.perf_counter()
-    run = [str(SEARCH), "run", *common, "--trials", str(args.trials), "--seed", str(seed), *data]
-    run += ["--epochs", str(args.epochs)] if args.epochs else []
-    subprocess.run(run, check=True)
+    missing = args.trials - finished_trials(where / f"run{seed}.db", args.study)
+    if missing > 0:
+        run = [str(SEARCH), "run", *common, "--trials", str(missing), "--seed", str(seed), *data]
+        run += ["--epochs", str(args.epochs)] if args.epochs else []
+        subprocess.run(run, check=True)
     search_seconds = time.perf_counter() - run_began
     evaluate = [
         str(SEARCH),
@@ -114,6 +122,17 @@ def one_run(args: argparse.Namespace, seed: int, where: Path) -> dict:
     }
     print(f"run {seed}: {_line(row)}", flush=True)
     return row
+
+
+def finished_trials(path: Path, study: str) -> int:
+    """Complete and pruned trials already in the run's file (0 when it holds no such study yet)."""
+    if not path.exists():
+        return 0
+    try:
+        loaded = optuna.load_study(study_name=load_definition(study).name, storage=f"sqlite:///{path}")
+    except KeyError:
+        return 0
+    return len(loaded.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
 def _json(command: list[str]) -> dict:

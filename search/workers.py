@@ -83,17 +83,24 @@ class Shared:
         self.messages = ctx.Queue()  # ("error", exception) and ("log", LogRecord) from workers
 
     def claim(self, worker: int, deadline: float | None) -> bool:
-        """Take a ticket for one more trial, unless the run is closing, past its deadline or done."""
-        if deadline is not None and time.time() >= deadline:
-            self.closing.set()  # --timeout: the run closes for every worker, and the parent knows why they stop
-        if self.closing.is_set():
-            return False
-        with self.lock:
-            if self.tickets.value <= 0:
+        """Take a ticket for one more trial, unless the run is closing, past its deadline or done.
+
+        With no ticket left but another worker's trial still open, wait: that trial may fail, or its
+        worker die, and give its ticket back; were this worker gone by then, nobody would take it.
+        """
+        while True:
+            if deadline is not None and time.time() >= deadline:
+                self.closing.set()  # --timeout: the run closes for every worker, and the parent knows why they stop
+            if self.closing.is_set():
                 return False
-            self.tickets.value -= 1
-            self.claimed[worker] = 1
-            return True
+            with self.lock:
+                if self.tickets.value > 0:
+                    self.tickets.value -= 1
+                    self.claimed[worker] = 1
+                    return True
+                if not any(held for other, held in enumerate(self.claimed) if other != worker):
+                    return False
+            time.sleep(STOP_POLL_SECONDS)
 
     def finish(self, worker: int, state: TrialState | None, value: float | None) -> None:
         """Record a trial's outcome; a trial that did not finish gives its ticket back."""
@@ -102,21 +109,22 @@ class Shared:
             self.claimed[worker] = 0
             self._count(state, value)
 
-    def abandon(self, worker: int) -> tuple[bool, int]:
-        """A worker died: whether it held a ticket, and the id of the trial it said it trains (-1: none).
+    def held(self, worker: int) -> tuple[bool, int]:
+        """Whether `worker` holds a ticket, and the id of the trial it said it trains (-1: none).
 
-        The ticket stays taken until `settle` knows what became of the trial: the worker may have died
-        before its trial started (before `current` was set), or after the trial's end was recorded.
+        A dead worker's ticket stays held until `settle` says what became of its trial: the worker
+        may have died before its trial started (before `current` was set), or after the trial's end
+        was recorded; meanwhile the other workers wait for it (see `claim`).
         """
         with self.lock:
-            claimed, trial_id = bool(self.claimed[worker]), self.current[worker]
-            self.claimed[worker], self.current[worker] = 0, -1
-            return claimed, trial_id
+            return bool(self.claimed[worker]), self.current[worker]
 
-    def settle(self, state: TrialState | None, value: float | None) -> None:
-        """Account for an abandoned ticket: a finished trial counts, anything else gives the ticket back
+    def settle(self, worker: int, state: TrialState | None, value: float | None) -> None:
+        """Release a dead worker's ticket: a finished trial counts, anything else gives the ticket back
         (None: no trial was started with it, so nothing failed either)."""
         with self.lock:
+            self.current[worker] = -1
+            self.claimed[worker] = 0
             if state is None:
                 self.tickets.value += 1
             else:
@@ -345,15 +353,27 @@ def run_processes(
     for process in processes:
         process.start()
     errors: list[BaseException] = []
+    dead: set[int] = set()  # workers whose death was seen (and said) already
     shown, reported = None, time.monotonic()
     try:
         while any(p.is_alive() for p in processes):
             _drain(shared, errors)
             for job, process in zip(jobs, processes, strict=True):
-                if process.exitcode not in (None, 0) and not _outage(errors):
-                    retry_abandoned(
-                        study, shared, job.index, f"its worker exited with code {process.exitcode}", pid=process.pid
+                if process.exitcode in (None, 0) or _outage(errors) or job.index in dead:
+                    continue
+                dead.add(job.index)
+                if process.exitcode < 0:  # killed by a signal (kill -9, the OOM killer): it could say nothing itself
+                    alive = sum(p.is_alive() for p in processes)
+                    logger.warning(
+                        "worker %d (pid %s) exited with code %s; %d worker(s) left",
+                        job.index,
+                        process.pid,
+                        process.exitcode,
+                        alive,
                     )
+                retry_abandoned(
+                    study, shared, job.index, f"its worker exited with code {process.exitcode}", pid=process.pid
+                )
             progress = shared.progress(0.0)
             changed = (progress.n_done, progress.n_running, progress.best_value) != shown
             if changed or time.monotonic() - reported >= PROGRESS_SECONDS:
@@ -395,7 +415,7 @@ def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str, 
     before it told `shared` the trial's id, or after the trial's end was recorded but before it
     counted it: a finished trial counts, a running one is failed and its ticket given back.
     """
-    claimed, trial_id = shared.abandon(worker)
+    claimed, trial_id = shared.held(worker)
     if not claimed:
         return
     trial = _abandoned_trial(study, trial_id, pid)
@@ -403,9 +423,10 @@ def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str, 
         _fail_and_retry(study, trial._trial_id, why, retry=not shared.stop.is_set())
         trial = study._storage.get_trial(trial._trial_id)
     if trial is None:
-        shared.settle(None, None)
+        shared.settle(worker, None, None)
     else:
-        shared.settle(trial.state, trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None)
+        value = trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None
+        shared.settle(worker, trial.state, value)
 
 
 def _abandoned_trial(study: optuna.Study, trial_id: int, pid: int | None) -> FrozenTrial | None:

@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 import pytest
@@ -67,6 +68,9 @@ class Run:
         return self.process.returncode, stdout, stderr
 
 
+T = TypeVar("T")
+
+
 def _counts(url: str) -> dict[str, int]:
     """Trials of the smoke study by state, read with plain SQL (no Optuna: it would create the tables); {} before."""
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
@@ -83,17 +87,25 @@ def _counts(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+def _running_worker(url: str) -> int | None:
+    """The PID of a worker that runs a trial now, as the trial records it when it starts; None if none does."""
+    trials = optuna.load_study(study_name="smoke", storage=url).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return next((t.user_attrs["worker_pid"] for t in trials if "worker_pid" in t.user_attrs), None)
+
+
 def _finished(url: str) -> int:
     return sum(_counts(url).get(state, 0) for state in FINISHED)
 
 
-def _wait_until(run: Run, condition: Callable[[], bool], timeout: float = 120) -> None:
+def _wait_until(run: Run, condition: Callable[[], T], timeout: float = 120) -> T:
+    """Poll until `condition()` is truthy while the run goes on; its value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert run.process.poll() is None, f"the run ended early: {run.process.communicate()}"
         run.watch()
-        if condition():
-            return
+        value = condition()
+        if value:
+            return value
         time.sleep(0.2)
     raise AssertionError(f"not reached within {timeout:g} s")
 
@@ -205,17 +217,13 @@ def test_an_outage_longer_than_max_outage_ends_in_one_line_and_loses_nothing(pg_
 
 def test_a_worker_killed_with_sigkill_is_replaced_by_its_retry(sqlite_url: str, tmp_path: Path) -> None:
     run = Run(tmp_path, *_run_args(sqlite_url, 8, "--workers", "2", "--epochs", "20"))
-    _wait_until(run, lambda: _counts(sqlite_url).get("RUNNING", 0) >= 1 and _finished(sqlite_url) >= 1)
-    trials = optuna.load_study(study_name="smoke", storage=sqlite_url).get_trials(
-        deepcopy=False, states=(TrialState.RUNNING,)
-    )
-    worker = trials[0].user_attrs["worker_pid"]  # recorded when the trial starts
+    worker = _wait_until(run, lambda: _finished(sqlite_url) >= 1 and _running_worker(sqlite_url))
     assert worker in descendants(run.process.pid)
     os.kill(worker, signal.SIGKILL)
     code, stdout, stderr = run.finish()
     assert code == 0, stderr
     assert "study smoke: 8/8 new finished trials" in stdout
-    assert "its worker exited with code -9" in stderr
+    assert re.search(rf"worker \d \(pid {worker}\) exited with code -9; 1 worker\(s\) left", stderr), stderr
     _assert_settled(sqlite_url, 8)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import socket
 import subprocess
+import threading
 
 import optuna
 import pytest
@@ -109,3 +110,38 @@ def test_a_worker_that_held_no_ticket_changes_nothing_however_often_it_is_seen_d
 
     assert (shared.tickets.value, list(shared.counts)) == (3, [0, 0, 1])
     assert study._storage.get_trial(trial_id).state == TrialState.FAIL
+
+
+def _claim_in_a_thread(shared: Shared, worker: int) -> tuple[threading.Thread, list[bool]]:
+    answer: list[bool] = []
+    thread = threading.Thread(target=lambda: answer.append(shared.claim(worker, None)))
+    thread.start()
+    return thread, answer
+
+
+def test_a_worker_without_a_ticket_waits_while_another_trial_may_still_give_one_back(sqlite_url: str) -> None:
+    study, shared, pid = _study(sqlite_url), _shared(n_trials=1), _gone_pid()
+    assert shared.claim(0, None)  # the last ticket
+    trial_id = _add(study, TrialState.RUNNING, pid)
+    waiting, answer = _claim_in_a_thread(shared, 1)
+    waiting.join(timeout=1.0)
+    assert waiting.is_alive() and answer == []  # not gone: worker 0's trial is still open
+
+    retry_abandoned(study, shared, 0, "its worker exited with code -9", pid=pid)  # worker 0 died
+
+    waiting.join(timeout=5.0)
+    assert answer == [True]  # it took the ticket back and runs the retry
+    assert study._storage.get_trial(trial_id).state == TrialState.FAIL
+
+
+def test_a_worker_without_a_ticket_ends_once_the_last_open_trial_finishes() -> None:
+    shared = _shared(n_trials=1)
+    assert shared.claim(0, None)
+    waiting, answer = _claim_in_a_thread(shared, 1)
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive()
+
+    shared.finish(0, TrialState.COMPLETE, 0.9)
+
+    waiting.join(timeout=5.0)
+    assert answer == [False] and not shared.claim(0, None)  # the run is done: nobody waits any more
