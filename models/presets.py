@@ -257,7 +257,8 @@ def _conv_nets_001() -> list[Preset]:
     counts, which fix them: three 3x3 convs 32-64-128 with a max-pool after each (14 -> 7 -> 3 -> 1: 128
     features per image), an FC block 64-64-1 (cnn_base) or 128-128-1 on the two images' 256 features, and
     one auxiliary classifier 128-64-64-10 for both images. The counts also say where batch norm sits,
-    though the text never names it: in conv_1, cnn_base, no_w_net, w_net and a_net, not in conv_3 or a_w_net."""
+    though the text never names it: in conv_1, cnn_base, no_w_net, w_net and a_net, not in conv_3 or a_w_net.
+    conv_3 is unpadded: its 2x2 last kernel then turns the 2x2 map into the single output (see its note)."""
     val = "validation"
     counted = "sizes and batch norm chosen to give the printed parameter count exactly"
     pure = dict(family="cnn2ch", pure_conv=True, pool_after=(1,), **_SAME)
@@ -293,11 +294,15 @@ def _conv_nets_001() -> list[Preset]:
         (
             "conv_3",
             "Table I, conv_3",
-            "conv(2,10,3) P conv(10,20,3) conv(20,40,3) conv(40,1,2), the map averaged (9,411 exactly)",
-            NetConfig(conv_channels=(10, 20, 40, 1), kernel_size=(3, 3, 3, 2), **pure),
+            "conv(2,10,3) P conv(10,20,3) conv(20,40,3) conv(40,1,2), unpadded: 14-12-6-4-2-1, one logit (9,411 exactly)",
+            NetConfig(conv_channels=(10, 20, 40, 1), kernel_size=(3, 3, 3, 2), **dict(pure, padding="valid")),
             _ADAM_001,
             (0.804, 0.006, "0.804, 0.006"),
-            ("the 1-channel map averaged to the logit (method unstated)",),
+            (
+                "unpadded convolutions, against the report's general 'padding preserves the spatial size': no symmetric "
+                "padding preserves it for the 2x2 last kernel, and unpadded the listed layers end in exactly the one output "
+                "BCE needs (14 -> 12 -> P 6 -> 4 -> 2 -> 1); padded, a 7x7 map is left and its reduction is unstated",
+            ),
         ),
         (
             "cnn_base",

@@ -11,7 +11,7 @@ import torch
 from models.configs import check_compatible
 from models.draws import make_draw
 from models.errors import ConfigError
-from models.nets import count_parameters
+from models.nets import build_net, count_parameters
 from models.pools import load_pools
 from models.presets import FIGURES, PRESETS, REPORTS, report_key, select_presets
 from models.train import fit
@@ -93,6 +93,15 @@ def test_each_report_trains_with_its_own_recipe():
 @pytest.mark.parametrize("row", sorted(PRINTED_001))
 def test_report_001_parameter_counts_match_the_printed_ones(row):
     assert count_parameters(PRESETS[f"seed001/{row}"].net) == PRINTED_001[row]
+
+
+def test_report_001_conv_3_is_unpadded_and_ends_in_one_output():
+    conv_3 = PRESETS["seed001/conv_3"].net
+    assert conv_3.padding == "valid" and conv_3.kernels == (3, 3, 3, 2)
+    # 14 -> 12 -> pool 6 -> 4 -> 2 -> 1: the last conv gives the logit itself, nothing left to reduce
+    assert build_net(conv_3).features.shapes == [(10, 6), (20, 4), (40, 2), (1, 1)]
+    out = build_net(conv_3)(torch.zeros(3, 2, 14, 14))
+    assert out.pair_log_probs.shape == (3, 2)
 
 
 def test_report_001_w_net_is_one_short_and_004_nets_are_about_95k():
