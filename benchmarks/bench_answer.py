@@ -136,7 +136,7 @@ def finished_trials(path: Path, study: str) -> int:
 
 
 def _json(command: list[str]) -> dict:
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)  # its progress shows on stderr
     return json.loads(done.stdout)
 
 
