@@ -6,7 +6,8 @@ and thread settings never leak into the next) and each on a fresh study:
 - every worker layout of --layouts (workers x torch threads): a --trials study in its own temporary
   SQLite file; wall time, trials per minute, complete/pruned/failed, best mean CV accuracy, time
   outside training, and each worker's peak RSS and its growth from the worker's 10th trial to its last;
-- every backend of --storage-check: a shorter --overhead-trials study in the runner's default layout;
+- every backend of --storage-check: a shorter --overhead-trials study in the default layout (the one
+  `search run` measures fastest and uses without --workers/--threads: models/layout.py);
   the storage overhead per trial = trial duration (start to complete) minus the time spent training
   (the objective's `train_seconds` less its `report_seconds`, the pruner's storage reads and writes),
   as a share of the trial duration; the gap between a worker's trials is shown beside it. While the
@@ -16,7 +17,7 @@ and thread settings never leak into the next) and each on a fresh study:
 Targets: 200 trials of `siamese` in <= 20 min at >= 98 % mean CV accuracy in the default layout (the
 fastest); storage overhead < 2 % of trial time; peak RSS <= 600 MiB per worker and flat (< 5 % growth).
 
-    python benchmarks/bench_search.py [--study siamese] [--trials 200] [--layouts 2x1,1x2]
+    python benchmarks/bench_search.py [--study siamese] [--trials 200] [--layouts 2x1,1x2 (default: all that fill the cores)]
         [--storage-check sqlite,postgresql] [--pg-url URL] [--overhead-trials 20] [--epochs E]
         [--seed S] [--data-dir DIR] [--json] [--out FILE] [--against REF [--rounds R]]
 
@@ -70,9 +71,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from reference import against, machine_info, machine_line, ratio
 
+from models.layout import layout_candidates, usable_cores
 from search.definitions import StudyDefinition, load_definition, with_overrides
 from search.errors import SearchError
-from search.runner import DEFAULT_THREADS, DEFAULT_WORKERS, RunProgress, run_study
+from search.runner import RunProgress, run_study
+from search.speed import study_layout
 from search.storage import mask_url, open_storage
 
 TARGET_TRIALS = 200
@@ -98,7 +101,8 @@ def main() -> None:
     except SearchError as error:
         raise SystemExit(str(error)) from None
     seed = definition.seed if args.seed is None else args.seed
-    default_layout = f"{DEFAULT_WORKERS}x{DEFAULT_THREADS}"
+    chosen = study_layout(definition).layout  # what `search run` uses when given neither --workers nor --threads
+    default_layout = chosen.label()
     notes: list[str] = []
     fidelity_note = "" if args.epochs is None else f"at --epochs {args.epochs}, not the study's fidelity"
 
@@ -132,8 +136,8 @@ def main() -> None:
             _measure_run,
             definition=definition,
             url=url,
-            workers=DEFAULT_WORKERS,
-            threads=DEFAULT_THREADS,
+            workers=chosen.workers,
+            threads=chosen.threads,
             n_trials=args.overhead_trials,
             seed=seed,
             data_dir=args.data_dir,
@@ -173,7 +177,12 @@ def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", default="siamese", help="a study name from studies/ or a TOML path")
     parser.add_argument("--trials", type=int, default=TARGET_TRIALS, help="finished trials per layout run")
-    parser.add_argument("--layouts", type=_layouts, default="2x1,1x2", help="WORKERSxTHREADS,... or none")
+    parser.add_argument(
+        "--layouts",
+        type=_layouts,
+        default=",".join(layout.label() for layout in layout_candidates(usable_cores())),
+        help="WORKERSxTHREADS,... or none (default: every layout that fills the usable cores)",
+    )
     parser.add_argument("--storage-check", type=_backends, default=",".join(BACKENDS), help="sqlite,postgresql or none")
     parser.add_argument("--pg-url", default=os.environ.get(PG_URL_ENVVAR), help=f"default ${PG_URL_ENVVAR}")
     parser.add_argument("--overhead-trials", type=int, default=20, help="finished trials per storage-overhead run")

@@ -230,7 +230,7 @@ def choose_speed(
     # One thread: CPU time, which other processes' load hardly moves. More: wall time (CPU time would count
     # the threads' spinning at barriers), which needs the cores to itself.
     clock = time.process_time if threads == 1 else time.perf_counter
-    load = _load_average()
+    load = load_average()
     if time_once is None and threads > 1 and load is not None and load > machine.cores - threads + 0.5:
         log.warning(
             "measuring compute settings for %d threads while other processes load the machine (load average %.1f on "
@@ -270,7 +270,7 @@ def measured_speed() -> Speed:
     return _measured_speed(torch.get_num_threads())
 
 
-def _load_average() -> float | None:
+def load_average() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):  # Windows

@@ -60,7 +60,7 @@ def run(
         Optional[int],
         typer.Option(
             "--workers",
-            help="Worker processes on this machine; default: the measured best layout (search.runner.DEFAULT_WORKERS).",
+            help="Worker processes on this machine; default: the layout measured fastest here (`search speed`).",
             show_default=False,
         ),
     ] = None,
@@ -86,7 +86,7 @@ def run(
         Optional[int],
         typer.Option(
             "--threads",
-            help="Torch threads per worker; default 1 with --workers, else search.runner.DEFAULT_THREADS.",
+            help="Torch threads per worker; default 1 with --workers, else the layout measured fastest here.",
             show_default=False,
         ),
     ] = None,
@@ -276,7 +276,7 @@ def speed(
         typer.Option(
             "--threads",
             min=1,
-            help="Torch threads per process; default that of `search run`'s default layout.",
+            help="Torch threads per process for the compute settings; default that of the fastest layout.",
             show_default=False,
         ),
     ] = None,
@@ -285,13 +285,14 @@ def speed(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the compute settings training uses on this machine: each candidate's µs per pair-step, and the winner."""
-    from search.runner import DEFAULT_THREADS
-    from search.speed import speed_table, study_speed
+    """Show how training runs fastest on this machine: each compute setting's µs per pair-step and each worker
+    layout's pairs per second, with the winners."""
+    from search.speed import layout_table, machine_choices, speed_table
 
     with user_errors():
-        choice = study_speed(definition_from_args(study), threads=threads or DEFAULT_THREADS, remeasure=remeasure)
+        choice, layout = machine_choices(definition_from_args(study), threads=threads, remeasure=remeasure)
     if as_json:
-        console.print_json(data=choice.to_dict())
+        console.print_json(data={**choice.to_dict(), "layout": layout.to_dict()})
         return
     print_table(speed_table(choice))
+    print_table(layout_table(layout))

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from search.errors import SearchError, StorageError, StorageOutage, check_at_least
 from search.objective import Objective
 from search.specs import DEFINITION_ATTR, StudyDefinition
-from search.speed import study_speed
+from search.speed import run_layout, study_speed
 from search.storage import is_grpc_url, mask_url, maximizes, open_storage, rank_trials, resolve_storage_url
 from search.workers import (
     RunProgress,
@@ -40,13 +40,10 @@ from search.workers import (
     stop_on_sigint,
 )
 
-__all__ = ["DEFAULT_THREADS", "DEFAULT_WORKERS", "RunProgress", "RunSummary", "prepare_study", "run_study"]
+__all__ = ["RunProgress", "RunSummary", "prepare_study", "run_study"]
 
 logger = logging.getLogger(__name__)
 
-# The worker layout when neither --workers nor --threads is given (measured on the 2-core machine:
-# see the README's speed section). --workers alone gives each worker one torch thread.
-DEFAULT_WORKERS, DEFAULT_THREADS = 2, 1
 OPTUNA_MAJOR_ATTR = "optuna_major"  # study user attr: the Optuna major that created the study
 ATTRS_WAIT_SECONDS = 5.0  # how long a joining worker waits for the creator to write the study's attrs
 
@@ -114,7 +111,7 @@ def run_study(
     that stops answering is waited for, up to `max_outage` seconds (search.storage), then the run
     ends with `StorageOutage`: its finished trials are stored, and the next run retries the rest.
     """
-    n_workers, threads = _check_run_args(n_trials, n_workers, threads, timeout)
+    _check_run_args(n_trials, n_workers, threads, timeout)
     url = resolve_storage_url(storage_url)
     storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_outage=max_outage)
     if is_grpc_url(url) and on_warning is not None:
@@ -125,6 +122,8 @@ def run_study(
     pairs, folds = data.training_pairs(), data.folds()  # a bad --data-dir fails here, once
     study = prepare_study(storage, definition, data=data.data_identity())
     fail_dead_trials(study)
+    layout = run_layout(definition, n_workers, threads)  # neither given: measured once per machine
+    n_workers, threads = layout.workers, layout.threads
     speed = study_speed(definition, threads=threads).speed  # measured once per machine, before any worker runs
     n_existing = len(study.get_trials(deepcopy=False))
     if seed is None:
@@ -258,17 +257,12 @@ def _data_name(attrs: Mapping[str, Any]) -> str:
     return "the embedded digits" if source == "embedded" else f"--data-dir {source.removeprefix('idx:')}"
 
 
-def _check_run_args(
-    n_trials: int, n_workers: int | None, threads: int | None, timeout: float | None
-) -> tuple[int, int]:
+def _check_run_args(n_trials: int, n_workers: int | None, threads: int | None, timeout: float | None) -> None:
     check_at_least("--trials", n_trials, why=" (new finished trials to add)")
     check_at_least("--workers", n_workers)
     check_at_least("--threads", threads)
     if timeout is not None and timeout <= 0:
         raise SearchError(f"--timeout must be a positive number of seconds, but got {timeout:g}.")
-    if n_workers is None:
-        return DEFAULT_WORKERS, threads or DEFAULT_THREADS
-    return n_workers, threads or 1
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from models.configs import NetConfig, TrainConfig
 from models.errors import ConfigError
+from models.layout import Layout, LayoutChoice, choose_layout, layout_candidates, usable_cores
 from models.speed import CANDIDATES, RECIPE_NET, RECIPE_TRAIN, SpeedChoice, choose_speed, label
+from models.train import Speed
 from search.space import configs_for_point
 from search.specs import StudyDefinition
 
@@ -40,6 +42,80 @@ def study_speed(definition: StudyDefinition | None, *, threads: int, remeasure: 
     choice = choose_speed(net, train, threads=threads, remeasure=remeasure)
     logger.info("compute settings: %s", choice.describe())
     return choice
+
+
+def study_layout(definition: StudyDefinition | None) -> LayoutChoice:
+    """The fastest worker layout (processes x threads) filling this machine's usable cores; logged once."""
+    choice = choose_layout(*probe_configs(definition))
+    logger.info("worker layout: %s", choice.describe())
+    return choice
+
+
+def machine_choices(
+    definition: StudyDefinition | None, *, threads: int | None = None, remeasure: bool = False
+) -> tuple[SpeedChoice, LayoutChoice]:
+    """What `search speed` shows: the compute settings for `threads` (default: the fastest layout's) and the
+    worker layout. With `remeasure` both are measured again, each thread count's settings once: the layouts
+    are timed with the settings just measured."""
+    net, train = probe_configs(definition)
+    speeds: dict[int, SpeedChoice] = {}
+
+    def setting(count: int) -> Speed:
+        if count not in speeds:
+            speeds[count] = choose_speed(net, train, threads=count, remeasure=remeasure)
+        return speeds[count].speed
+
+    layout = choose_layout(net, train, remeasure=remeasure, settings=setting)
+    count = threads or layout.layout.threads
+    setting(count)
+    return speeds[count], layout
+
+
+def run_layout(definition: StudyDefinition | None, workers: int | None, threads: int | None) -> Layout:
+    """`search run`'s layout: the measured one when neither is given; `--threads T` alone fills the
+    cores with T-thread workers; `--workers N` alone gives each worker one thread."""
+    if workers is None and threads is None:
+        return study_layout(definition).layout
+    if workers is None:
+        return Layout(max(1, usable_cores() // threads), threads)
+    return Layout(workers, threads or 1)
+
+
+def layout_table(choice: LayoutChoice) -> TextTable:
+    """Each layout's training pairs per second, all its processes together, against the winner."""
+    from search.tables import TextTable
+
+    best = choice.pairs_per_second.get(choice.layout.label())
+    rows = []
+    for layout in layout_candidates(choice.cores):
+        rate = choice.pairs_per_second.get(layout.label())
+        if rate is None:
+            continue
+        ratio = f"{rate / best:.2f}x" if best else "-"
+        setting = choice.settings.get(layout.label(), "")
+        rows.append(
+            (
+                layout.label(),
+                str(layout.workers),
+                str(layout.threads),
+                setting,
+                f"{rate:,.0f}",
+                ratio,
+                "winner" if layout == choice.layout else "",
+            )
+        )
+    source = "read from the cache (--remeasure to measure again)" if choice.cached else "measured now"
+    load = "" if choice.load is None else f", load average {choice.load:g} then"
+    single = " (one core: nothing to measure)" if len(rows) == 1 else ""
+    return TextTable(
+        title=f"worker layout, {choice.cores} core(s): {choice.layout.label()}{single}",
+        headers=("layout", "workers", "threads", "setting", "pairs / s", "vs winner", ""),
+        rows=rows,
+        notes=[
+            f"probe {choice.probe}, trained in every worker at once, timed in wall time{load}; {source}. "
+            "`search run` uses it when given neither --workers nor --threads."
+        ],
+    )
 
 
 def speed_table(choice: SpeedChoice) -> TextTable:

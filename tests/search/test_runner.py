@@ -21,11 +21,15 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
+from models import layout as layout_module
+from models.layout import Layout, LayoutChoice, usable_cores
+from models.speed import this_machine
 from search import runner
 from search.definitions import load_definition, with_overrides
 from search.errors import SearchError, StorageError
-from search.runner import DEFAULT_THREADS, DEFAULT_WORKERS, OPTUNA_MAJOR_ATTR, prepare_study, run_study
+from search.runner import OPTUNA_MAJOR_ATTR, prepare_study, run_study
 from search.specs import DEFINITION_ATTR, stored_definition
+from search.speed import run_layout
 from search.storage import open_storage
 
 SMOKE = load_definition("smoke")
@@ -124,10 +128,24 @@ def test_run_arguments_are_checked_before_anything_runs(sqlite_url: str, kwargs:
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
 
 
-def test_worker_layout_defaults() -> None:
-    assert runner._check_run_args(1, None, None, None) == (DEFAULT_WORKERS, DEFAULT_THREADS)
-    assert runner._check_run_args(1, 3, None, None) == (3, 1)  # --workers alone: one thread each
-    assert runner._check_run_args(1, 2, 2, None) == (2, 2)
+def test_worker_layout_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither flag: the layout measured fastest on this machine (here a cached 1x2, which real timings could
+    not be relied on to give); --threads alone fills the cores; --workers alone gives one thread each."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cores = usable_cores()
+    choice = LayoutChoice(
+        layout=Layout(1, 2),
+        pairs_per_second={"2x1": 10.0, "1x2": 20.0},
+        settings={"2x1": "plain", "1x2": "plain"},
+        cores=cores,
+        probe="siamese 32x64 batch 100",
+        machine=this_machine(),
+    )
+    layout_module._write_cache(choice)
+    assert run_layout(SMOKE, None, None) == Layout(1, 2)
+    assert run_layout(SMOKE, 3, None) == Layout(3, 1)
+    assert run_layout(SMOKE, None, 2) == Layout(max(1, cores // 2), 2)
+    assert run_layout(SMOKE, 2, 2) == Layout(2, 2)
 
 
 @pytest.mark.slow
