@@ -211,7 +211,7 @@ def choose_layout(
     settings = settings or (lambda threads: choose_speed(net, train, threads=threads).speed)
     chosen = {layout.label(): label(settings(layout.threads)) for layout in candidates}
     load = load_average()
-    if rate is None and len(candidates) > 1 and load is not None and load > 0.5:
+    if rate is None and len(candidates) > 1 and load is not None and load > 1.0:  # a core kept busy elsewhere
         log.warning(
             "measuring the worker layout while other processes load the machine (load average %.1f on %d cores): "
             "the choice may be off; run `search speed --remeasure` when the machine is quiet",
