@@ -12,7 +12,7 @@ then the spread across runs and the targets: each run's chosen configuration >= 
 >= 99.0 %.
 
     python benchmarks/bench_answer.py [--runs 3] [--trials 200] [--study siamese] [--draws 25]
-        [--finalists 5] [--repeats 3] [--workers 2] [--epochs E] [--data-dir DIR] [--dir DIR] [--json]
+        [--finalists 10] [--repeats 3] [--workers 2] [--epochs E] [--data-dir DIR] [--dir DIR] [--json]
 
 --dir keeps the study files (default a temporary directory). A run whose file already holds trials is
 topped up to --trials finished trials, not restarted, as a user resumes a run (`search run` adds the
@@ -37,6 +37,7 @@ from reference import machine_info, machine_line
 from scipy import stats
 
 from search.definitions import load_definition
+from search.selection import DEFAULT_FINALISTS
 
 SEARCH = Path(sys.executable).with_name("search")
 TARGET_EACH, TARGET_MEAN = 0.989, 0.990
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--study", default="siamese")
     parser.add_argument("--draws", type=int, default=25)
-    parser.add_argument("--finalists", type=int, default=5)
+    parser.add_argument("--finalists", type=int, default=DEFAULT_FINALISTS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None, help="override the search's epochs (quick runs)")

@@ -329,7 +329,7 @@ def test_bad_input_gets_one_clear_message(sqlite_url):
         evaluate_best("tiny", storage_url=sqlite_url, finalists=0)
     with pytest.raises(
         EvaluationError,
-        match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=5, repeats=0",
+        match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=10, repeats=0",
     ):
         evaluate_best("tiny", storage_url=sqlite_url, repeats=0)
     with pytest.raises(
