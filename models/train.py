@@ -20,7 +20,6 @@ from torch import Tensor
 from models.augment import random_affine, random_shift, tta_views
 from models.configs import NetConfig, TrainConfig, check_compatible
 from models.draws import Normalisation, PairSet
-from models.heap import keep_freed_memory
 from models.losses import LossWeighting, is_finite, loss_terms
 from models.nets import build_net
 
@@ -123,8 +122,6 @@ class ModelTrainer:
         check_compatible(net, train)
         self.cfg, self.speed = train, speed
         self.device = resolve_device(device)
-        if self.device.type == "cpu":
-            keep_freed_memory()  # no page faults in the training steps (models/heap.py): 1.2x on B
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_net(net)
