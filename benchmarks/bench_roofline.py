@@ -14,7 +14,7 @@ This CPU's fp32 peak for one thread is taken as the rate of a large matrix produ
 Without a faster kind of arithmetic (bf16/AMX, which an AVX2-only CPU lacks) or less work per step, no
 implementation of the same step can beat the first bound.
 
-    python benchmarks/bench_roofline.py [--batch 100] [--steps 20] [--json]
+    python benchmarks/bench_roofline.py [--batch 100] [--steps 100] [--json]
 
 One thread, CPU time (other processes' load hardly moves it); prints the machine and the table.
 """
@@ -37,6 +37,7 @@ from models.speed import RECIPE_NET, RECIPE_TRAIN, label
 from models.train import ModelTrainer, Speed
 
 SETTINGS = (Speed(), Speed(channels_last=True))
+STEPS_PER_EPOCH = 10  # steps per timed epoch (see measure)
 CONV_OPS = ("convolution", "conv2d", "mkldnn_convolution")
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
 
@@ -44,7 +45,7 @@ MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=RECIPE_TRAIN.batch_size, help="pairs per step")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per setting")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per setting (epochs of 10 steps)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -83,22 +84,26 @@ def sgemm_peak(n: int = 1024, repeats: int = 7) -> float:
 
 
 def measure(speed: Speed, batch: int, steps: int, peak: float) -> dict[str, object]:
-    pairs = _random_pairs(batch)
+    """One setting's row. Each timed run is an epoch of STEPS_PER_EPOCH steps, as training runs them: an
+    epoch of one step alone frees all its memory at its end, and glibc hands it back to the system, so
+    every such step page-faults its activations in anew (1,100-1,500 faults, +20 % on B), which a
+    training epoch of many steps does not."""
+    pairs = _random_pairs(batch * STEPS_PER_EPOCH)
     train = dataclasses.replace(RECIPE_TRAIN, batch_size=batch, lr=1e-3, epochs=10_000)
     trainer = ModelTrainer(RECIPE_NET, train, pairs, seed=0, device="cpu", speed=speed)
-    for _ in range(3):
+    for _ in range(2):
         trainer.run_epoch(evaluate=False)  # warm: kernels chosen, buffers allocated
     with FlopCounterMode(display=False) as counter:
         trainer.run_epoch(evaluate=False)
-    flops = counter.get_total_flops()
+    flops = counter.get_total_flops() / STEPS_PER_EPOCH
     times = []
-    for _ in range(steps):
+    for _ in range(max(1, steps // STEPS_PER_EPOCH)):
         began = time.process_time()
         trainer.run_epoch(evaluate=False)
-        times.append(time.process_time() - began)
+        times.append((time.process_time() - began) / STEPS_PER_EPOCH)
     step = statistics.median(times)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for _ in range(steps):
+        for _ in range(max(1, steps // STEPS_PER_EPOCH)):
             trainer.run_epoch(evaluate=False)
     flop_work, total = _flop_work_share(prof)
     share = flop_work / total
