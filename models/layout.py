@@ -12,17 +12,17 @@ under the same machine key plus the core count, and reused until one of them cha
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
 import queue
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from models.configs import NetConfig, TrainConfig
 from models.speed import (
@@ -30,10 +30,12 @@ from models.speed import (
     RECIPE_TRAIN,
     Machine,
     cache_path,
+    cached_entry,
     choose_speed,
     label,
     load_average,
     probe_timer,
+    store_entry,
     this_machine,
 )
 from models.train import Speed
@@ -164,8 +166,6 @@ def _time_rounds(
 ) -> list[float]:
     """Seconds per training pair of each round, in one process with `threads` torch threads; with `results`
     (a spawned process) the times, or the error's text, go there instead."""
-    import torch
-
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -247,11 +247,10 @@ def layout_cache_path() -> Path:
 
 
 def _read_cache(machine: Machine, cores: int) -> LayoutChoice | None:
+    entry = cached_entry(layout_cache_path(), machine, "layouts", str(cores))
+    if entry is None:
+        return None
     try:
-        stored = json.loads(layout_cache_path().read_text())
-        if stored["machine"] != machine.key():
-            return None
-        entry = stored["layouts"][str(cores)]
         return LayoutChoice(
             layout=Layout(int(entry["workers"]), int(entry["threads"])),
             pairs_per_second=dict(entry["pairs_per_second"]),
@@ -262,27 +261,14 @@ def _read_cache(machine: Machine, cores: int) -> LayoutChoice | None:
             load=entry["load"],
             cached=True,
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # missing, unreadable or of another layout: measure anew
+    except (ValueError, KeyError, TypeError):
+        return None  # an entry of another layout: measure anew
 
 
 def _write_cache(choice: LayoutChoice) -> None:
-    """Add the choice for its core count (choices of another machine key are dropped); written atomically."""
-    path = layout_cache_path()
-    try:
-        stored = json.loads(path.read_text())
-        layouts = stored["layouts"] if stored.get("machine") == choice.machine.key() else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        layouts = {}
+    """Add the choice for its core count."""
     entry = {key: value for key, value in choice.to_dict().items() if key not in ("cached", "cores")}
-    layouts[str(choice.cores)] = {**entry, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
-            json.dump({"machine": choice.machine.key(), "layouts": layouts}, out, indent=1)
-        os.replace(out.name, path)
-    except OSError as error:
-        log.warning("could not cache the worker layout in %s: %s", path, error)
+    store_entry(layout_cache_path(), choice.machine, "layouts", str(choice.cores), entry, what="worker layout")
 
 
 __all__ = [

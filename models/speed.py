@@ -277,12 +277,44 @@ def load_average() -> float | None:
         return None
 
 
-def _read_cache(machine: Machine, threads: int) -> SpeedChoice | None:
+def cached_entry(path: Path, machine: Machine, section: str, key: str) -> dict | None:
+    """`section[key]` of a cache file written by `store_entry` for this machine's key; None when the file is
+    missing or unreadable, of another CPU, flags or torch version, or lacks the entry: measure anew."""
     try:
-        stored = json.loads(cache_path().read_text())
+        stored = json.loads(path.read_text())
         if stored["machine"] != machine.key():
-            return None  # another CPU, flags or torch version: measure anew
-        entry = stored["choices"][str(threads)]
+            return None
+        entry = stored[section][key]
+        return entry if isinstance(entry, dict) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def store_entry(path: Path, machine: Machine, section: str, key: str, entry: dict, *, what: str) -> None:
+    """Add `entry` (stamped with when it was measured) as `section[key]`; entries of another machine key are
+    dropped. Written atomically (a temporary file renamed), so processes measuring at once never leave a torn
+    file; a cache that cannot be written (a read-only home) is warned about, and training goes on."""
+    try:
+        stored = json.loads(path.read_text())
+        entries = stored[section] if stored.get("machine") == machine.key() else {}
+        entries = entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        entries = {}
+    entries[key] = {**entry, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
+            json.dump({"machine": machine.key(), section: entries}, out, indent=1)
+        os.replace(out.name, path)
+    except OSError as error:
+        log.warning("could not cache the %s in %s: %s", what, path, error)
+
+
+def _read_cache(machine: Machine, threads: int) -> SpeedChoice | None:
+    entry = cached_entry(cache_path(), machine, "choices", str(threads))
+    if entry is None:
+        return None
+    try:
         return SpeedChoice(
             speed=Speed(**entry["speed"]),
             us_per_pair_step=dict(entry["us_per_pair_step"]),
@@ -293,31 +325,17 @@ def _read_cache(machine: Machine, threads: int) -> SpeedChoice | None:
             load=entry["load"],
             cached=True,
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # missing, unreadable or of another layout: measure anew
+    except (ValueError, KeyError, TypeError):
+        return None  # an entry of another layout: measure anew
 
 
 def _write_cache(choice: SpeedChoice) -> None:
-    """Add the choice for its thread count; choices of another machine key are dropped. Written atomically
-    (a temporary file renamed), so processes measuring at once never leave a torn file."""
-    path = cache_path()
-    try:
-        stored = json.loads(path.read_text())
-        choices = stored["choices"] if stored.get("machine") == choice.machine.key() else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        choices = {}
-    choices[str(choice.threads)] = {
+    """Add the choice for its thread count."""
+    entry = {
         "speed": dataclasses.asdict(choice.speed),
         "us_per_pair_step": choice.us_per_pair_step,
         "probe": choice.probe,
         "clock": choice.clock,
         "load": choice.load,
-        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
-            json.dump({"machine": choice.machine.key(), "choices": choices}, out, indent=1)
-        os.replace(out.name, path)
-    except OSError as error:  # a read-only home: measure again next time, train anyway
-        log.warning("could not cache the compute settings in %s: %s", path, error)
+    store_entry(cache_path(), choice.machine, "choices", str(choice.threads), entry, what="compute settings")
