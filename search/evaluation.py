@@ -8,7 +8,8 @@ training pairs of the draw, and scored on its test pairs, so configurations are 
 Every draw's result is one row of the product's own `evaluations` table, in the same database as the
 Optuna study. Rows are committed after each chunk of draws, and a configuration only trains the draws
 it has no row for: re-running adds nothing, and a crash loses at most the draws in progress. A unique
-index keeps concurrent runs from storing one draw twice.
+index keeps concurrent runs from storing one draw twice. Presets that are one configuration under
+several published rows share their draws: each draw is trained once and stored under every row.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from search.draw_pool import train_chunks
 from search.errors import EvaluationError, check_at_least
 from search.evaluation_store import (
     database_url,
+    draw_result,
     open_evaluations,
     result_from_rows,
     store_draws,
@@ -260,40 +262,32 @@ def _evaluate(
     seeds = tuple(range(DRAW_SEED_BASE, DRAW_SEED_BASE + draws))
     data_source = load_pools(data_dir).source
     with open_evaluations(storage_url) as engine:
-        # A configuration that appears twice (two trials with one configuration) trains once; two presets
-        # with one configuration (two rows of a report) keep their own rows.
-        unique: dict[tuple[str | None, str], Candidate] = {}
-        for candidate in candidates:
-            unique.setdefault((candidate.preset, candidate.key), candidate)
-        chunks = []
-        for candidate in unique.values():
-            done = stored_seeds(engine, candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source)
-            missing = [s for s in seeds if s not in done]
-            chunks += [(candidate, missing[i : i + DRAWS_PER_CHUNK]) for i in range(0, len(missing), DRAWS_PER_CHUNK)]
+        where = dict(study_name=study_name, n_pairs=n_pairs, data_source=data_source)
+        chunks, sharers = _plan(engine, candidates, seeds, where)
         total = sum(len(chunk) for _, chunk in chunks)
         remaining = Counter(candidate.label for candidate, _ in chunks)
-        n_configurations, n_done = len(remaining), 0
+        n_configurations, n_done = sum(len(group) for group in sharers.values()), 0
         trained = 0
         if progress is not None:
             progress(0, total)
         for candidate, results in train_chunks(
             chunks, data_dir=data_dir, n_pairs=n_pairs, workers=workers, threads=threads
         ):
-            store_draws(engine, candidate, results, study_name=study_name, n_pairs=n_pairs, data_source=data_source)
+            for sharer, seeds_missing in sharers[candidate.label]:
+                store_draws(engine, sharer, [r for r in results if r.seed in seeds_missing], **where)
             trained += len(results)
             if progress is not None:
                 progress(trained, total)
             remaining[candidate.label] -= 1
             if remaining[candidate.label] == 0:
-                n_done += 1
-                if on_configuration is not None:
-                    on_configuration(candidate.label, n_done, n_configurations)
+                for sharer, _ in sharers[candidate.label]:
+                    n_done += 1
+                    if on_configuration is not None:
+                        on_configuration(sharer.label, n_done, n_configurations)
         configurations = tuple(
             result_from_rows(
                 candidate,
-                stored_rows(
-                    engine, candidate, study_name=study_name, n_pairs=n_pairs, data_source=data_source, seeds=seeds
-                ),
+                stored_rows(engine, candidate, seeds=seeds, **where),
             )
             for candidate in candidates
         )
@@ -305,3 +299,39 @@ def _evaluate(
         configurations=configurations,
         n_trained=trained,
     )
+
+
+def _plan(
+    engine, candidates: Sequence[Candidate], seeds: Sequence[int], where: Mapping[str, Any]
+) -> tuple[list[tuple[Candidate, list[int]]], dict[str, list[tuple[Candidate, set[int]]]]]:
+    """The chunks to train, and for each trained candidate's label the candidates its draws are stored under.
+
+    A configuration that appears twice (two trials with one configuration) trains once. Two presets with
+    one configuration (report 000 prints one network in three rows) keep their own rows, but a draw is
+    trained once for all of them: training is deterministic in the configuration and the draw seed, so a
+    draw one of them has stored is copied to the others, and one missing in several is trained once."""
+    unique: dict[tuple[str | None, str], Candidate] = {}
+    for candidate in candidates:
+        unique.setdefault((candidate.preset, candidate.key), candidate)
+    groups: dict[tuple[str, bool], list[Candidate]] = {}
+    for candidate in unique.values():
+        groups.setdefault((candidate.key, candidate.score_every_epoch), []).append(candidate)
+    chunks: list[tuple[Candidate, list[int]]] = []
+    sharers: dict[str, list[tuple[Candidate, set[int]]]] = {}
+    for group in groups.values():
+        stored = {c.label: stored_seeds(engine, c, **where) for c in group}
+        missing = {c.label: {s for s in seeds if s not in stored[c.label]} for c in group}
+        for candidate in group:
+            for source in group:
+                copies = missing[candidate.label] & stored[source.label]
+                if copies:
+                    rows = stored_rows(engine, source, seeds=sorted(copies), **where)
+                    store_draws(engine, candidate, [draw_result(row) for row in rows], **where)
+                    missing[candidate.label] -= copies
+        to_train = sorted(set().union(*missing.values()))
+        if not to_train:
+            continue
+        first = group[0]
+        sharers[first.label] = [(c, missing[c.label]) for c in group if missing[c.label]]
+        chunks += [(first, to_train[i : i + DRAWS_PER_CHUNK]) for i in range(0, len(to_train), DRAWS_PER_CHUNK)]
+    return chunks, sharers

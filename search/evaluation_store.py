@@ -283,6 +283,20 @@ def store_draws(
             pass
 
 
+def draw_result(row: EvaluationRow) -> DrawResult:
+    """A stored draw as training gave it back, to store it again under another preset of one configuration."""
+    return DrawResult(
+        seed=row.draw_seed,
+        status=row.status,
+        message=row.message or "",
+        accuracy=row.test_accuracy,
+        digit_accuracy=row.test_digit_accuracy,
+        best_epoch_accuracy=row.best_epoch_accuracy,
+        seconds=row.train_seconds,
+        n_params=row.n_params,
+    )
+
+
 def result_from_rows(candidate: Candidate, rows: Sequence[EvaluationRow]) -> ConfigurationResult:
     completed = [r for r in rows if r.status == "completed" and r.test_accuracy is not None]
     accuracies = {r.draw_seed: r.test_accuracy for r in completed}

@@ -212,7 +212,22 @@ def test_reproduce_a_report_keeps_rows_of_one_configuration_apart_and_max_over_e
         n_pairs=N_PAIRS,
     )
     assert same.configurations[0].candidate.key == same.configurations[1].candidate.key
-    assert [r.accuracy.n for r in same.configurations] == [1, 1] and same.n_trained == 2
+    # one draw, trained once and stored under both rows
+    assert [r.accuracy.n for r in same.configurations] == [1, 1] and same.n_trained == 1
+    assert same.configurations[0].accuracies == same.configurations[1].accuracies
+    # a third row of the same network: the stored draw is copied to it, the new one trained once for all three
+    three = reproduce(
+        ["seed000/siamese-alpha0.4", "seed000/scheme3-joint", "seed000/siamese-depth3"],
+        storage_url=sqlite_url,
+        draws=2,
+        epochs=1,
+        n_pairs=N_PAIRS,
+    )
+    assert three.n_trained == 1 and [r.accuracy.n for r in three.configurations] == [2, 2, 2]
+    assert three.configurations[0].accuracies[DRAW_SEED_BASE] == same.configurations[0].accuracies[DRAW_SEED_BASE]
+    assert len({tuple(sorted(r.accuracies.items())) for r in three.configurations}) == 1
+    assert {r.preset for r in _rows(sqlite_url)} == {p.candidate.preset for p in three.configurations}
+    assert len(_rows(sqlite_url)) == 6
 
     seen = []
     summary = reproduce(
