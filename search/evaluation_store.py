@@ -24,8 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from models.configs import NetConfig, TrainConfig
+from models.errors import ConfigError
 from search.errors import EvaluationError
-from search.results import Candidate, ConfigurationResult, DrawResult, EvaluationSummary, config_json
+from search.results import Candidate, ConfigurationResult, DrawResult, EvaluationSummary, config_json, config_key
 from search.stats import summarize
 from search.storage import open_storage
 from search.urls import direct_database_url
@@ -118,6 +119,7 @@ def _create_table(engine: Engine) -> None:
     except sqlalchemy.exc.DatabaseError:  # another process created it between our check and our CREATE
         _Base.metadata.create_all(engine)
     _add_missing_columns(engine)
+    _rekey(engine)
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -134,6 +136,59 @@ def _add_missing_columns(engine: Engine) -> None:
                 )
         except sqlalchemy.exc.DatabaseError:  # another process added it first
             pass
+
+
+def _rekey(engine: Engine) -> None:
+    """Give every row the key of its configuration as this version writes it.
+
+    A row's key hashes its configuration as serialised when it was stored; a config field added since
+    (whose default keeps the old behaviour) changes the key of the very same configuration, and its
+    draws would then be trained again and reported twice. Each stored configuration is read back through
+    NetConfig/TrainConfig and re-keyed; where that makes two rows of one draw, the newer one stays."""
+    with engine.connect() as connection:
+        stored = connection.execute(select(EvaluationRow.config_key, EvaluationRow.config_json).distinct()).all()
+    moves = {}
+    for old_key, text in stored:
+        try:
+            data = json.loads(text)
+            net, train = NetConfig.from_dict(data["net"]), TrainConfig.from_dict(data["train"])
+        except (ValueError, KeyError, TypeError, ConfigError):  # one this version cannot read stays as it is
+            continue
+        if config_key(net, train) != old_key:
+            moves[old_key] = (config_key(net, train), config_json(net, train))
+    if not moves:
+        return
+    draw = (
+        func.coalesce(EvaluationRow.study_name, ""),
+        func.coalesce(EvaluationRow.preset, ""),
+        EvaluationRow.draw_seed,
+        EvaluationRow.n_pairs,
+        EvaluationRow.data_source,
+    )
+    try:
+        with engine.begin() as connection:
+            for old_key, (new_key, text) in moves.items():
+                rows = connection.execute(
+                    select(EvaluationRow.id, EvaluationRow.created_at, *draw).where(EvaluationRow.config_key == old_key)
+                ).all()
+                for row_id, created_at, *where in rows:
+                    twin = connection.execute(
+                        select(EvaluationRow.id, EvaluationRow.created_at).where(
+                            EvaluationRow.config_key == new_key, *(c == v for c, v in zip(draw, where, strict=True))
+                        )
+                    ).first()
+                    if twin is not None and twin.created_at >= created_at:
+                        connection.execute(sqlalchemy.delete(EvaluationRow).where(EvaluationRow.id == row_id))
+                        continue
+                    if twin is not None:
+                        connection.execute(sqlalchemy.delete(EvaluationRow).where(EvaluationRow.id == twin.id))
+                    connection.execute(
+                        sqlalchemy.update(EvaluationRow)
+                        .where(EvaluationRow.id == row_id)
+                        .values(config_key=new_key, config_json=text)
+                    )
+    except sqlalchemy.exc.DatabaseError:  # another process re-keyed them first
+        pass
 
 
 def load_evaluations(storage_url: str | None, *, study_name: str | None = None) -> list[EvaluationSummary]:

@@ -7,6 +7,7 @@ report is silent are listed under its table, so that no number is read without t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,10 +42,38 @@ def report_tables(summary: EvaluationSummary) -> list[TextTable]:
     return [table for _, table in _keyed_tables(summary)]
 
 
+def current(summary: EvaluationSummary) -> EvaluationSummary:
+    """The summary without the rows of presets as they were defined before: a preset whose reading was
+    corrected keeps its old draws in the database (under its old configuration), and they must not stand
+    beside, or instead of, the preset as it is now."""
+    return dataclasses.replace(summary, configurations=tuple(r for r in summary.configurations if is_current(r)))
+
+
+def is_current(result: ConfigurationResult) -> bool:
+    """Whether a stored preset result is of the preset as defined now: the same configuration, or for a
+    variant (`name [field=value, ...]`) one that differs from it in the named fields only. The epochs are
+    not compared: `reproduce --epochs` trains a preset for other epochs under its own name."""
+    name = result.candidate.preset
+    preset = PRESETS.get(base_name(name)) if name is not None else None
+    if preset is None:
+        return False
+    named = {change.split("=", 1)[0] for change in name[len(preset.name) + 2 : -1].split(", ") if change}
+    changed = {
+        field
+        for ours, stored in (
+            (preset.net.to_dict(), result.candidate.net.to_dict()),
+            (preset.train.to_dict(), result.candidate.train.to_dict()),
+        )
+        for field in ours.keys() | stored.keys()
+        if ours.get(field) != stored.get(field) and field != "epochs"
+    }
+    return changed <= named
+
+
 def _grouped(summary: EvaluationSummary) -> dict[str, list[ConfigurationResult]]:
-    """Each preset's results: its own first, then its variants' (`name [field=value]`)."""
+    """Each preset's results as defined now: its own first, then its variants' (`name [field=value]`)."""
     ours: dict[str, list[ConfigurationResult]] = {}
-    for result in summary.configurations:
+    for result in current(summary).configurations:
         if result.candidate.preset is not None:
             ours.setdefault(base_name(result.candidate.preset), []).append(result)
     for results in ours.values():

@@ -29,7 +29,7 @@ from search.cells import cell_label, cell_of, same_cell
 from search.describe import describe, describe_fields
 from search.errors import SearchError
 from search.evaluation_store import database_url, load_evaluations
-from search.published import published_sections
+from search.published import current, published_sections
 from search.results import EvaluationSummary, compare_all
 from search.selection import stored_selection
 from search.specs import stored_definition
@@ -126,7 +126,7 @@ def write_report(
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     complete = [t for t in trials.values() if t.state == TrialState.COMPLETE and t.values]
     evaluated = [_with_trial_info(s, trials, cells) for s in load_evaluations(storage_url, study_name=study_name)]
-    reproduced = load_evaluations(storage_url)
+    reproduced = [current(summary) for summary in load_evaluations(storage_url)]
 
     lines = [f"# Study `{study_name}`", ""]
     lines += _overview(study, trials, storage_url)

@@ -376,3 +376,59 @@ def test_a_preset_variant_changes_one_factor_and_is_stored_beside_its_preset(sql
     assert all(r.candidate.published_mean == 0.9356 for r in stored.configurations)
     with pytest.raises(ConfigError, match="Unknown field"):
         reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=1, changes={"momentm": 0.9})
+
+
+def _as_stored_by_an_older_version(url: str, row_id: int, *, created_at: str | None = None) -> str:
+    """Rewrite a row as a version without TrainConfig.decay_to stored it (same configuration, other key)."""
+    import hashlib
+
+    engine = sqlalchemy.create_engine(url)  # not open_evaluations: it would re-key what this writes
+    with engine.begin() as connection:
+        text = connection.scalar(select(EvaluationRow.config_json).where(EvaluationRow.id == row_id))
+        data = json.loads(text)
+        del data["train"]["decay_to"]
+        old_text = json.dumps(data, sort_keys=True)
+        old_key = hashlib.sha256(old_text.encode()).hexdigest()[:24]
+        values = {"config_key": old_key, "config_json": old_text}
+        if created_at is not None:
+            values["created_at"] = datetime.datetime.fromisoformat(created_at).replace(tzinfo=datetime.timezone.utc)
+        connection.execute(sqlalchemy.update(EvaluationRow).where(EvaluationRow.id == row_id).values(**values))
+    engine.dispose()
+    return old_key
+
+
+def test_rows_stored_before_a_config_field_was_added_keep_counting(storage_url):
+    first = reproduce(["seed002/mlp"], storage_url=storage_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    key = first.configurations[0].candidate.key
+    one, two = _rows(storage_url)
+    # draw 1001 as an older version stored it; draw 1000 stored twice: now and, with another figure, before
+    old_key = _as_stored_by_an_older_version(storage_url, two.id)
+    engine = sqlalchemy.create_engine(storage_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.insert(EvaluationRow).values(
+                **{c: getattr(one, c) for c in ("preset", "draw_seed", "n_pairs", "data_source", "epochs", "status")},
+                config_key="pending",
+                config_json=one.config_json,
+                test_accuracy=0.123,
+                train_seconds=1.0,
+                n_params=one.n_params,
+                created_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+            )
+        )
+        stale_id = connection.scalar(select(func.max(EvaluationRow.id)))
+    _as_stored_by_an_older_version(storage_url, stale_id, created_at="2026-01-01 00:00:00")
+    assert old_key != key
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).where(EvaluationRow.config_key == old_key)) == 2
+    engine.dispose()
+
+    again = reproduce(["seed002/mlp"], storage_url=storage_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+
+    assert again.n_trained == 0  # both draws found under the configuration's key of today
+    assert again.configurations[0].accuracies == first.configurations[0].accuracies  # the newer draw 1000 stays
+    rows = _rows(storage_url)
+    assert [(r.draw_seed, r.config_key) for r in rows] == [(1000, key), (1001, key)]
+    assert "decay_to" in json.loads(rows[1].config_json)["train"]
+    (stored,) = load_evaluations(storage_url)
+    assert [r.candidate.preset for r in stored.configurations] == ["seed002/mlp"]
