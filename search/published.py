@@ -51,7 +51,8 @@ def current(summary: EvaluationSummary) -> EvaluationSummary:
 
 def is_current(result: ConfigurationResult) -> bool:
     """Whether a stored preset result is of the preset as defined now: the same configuration, or for a
-    variant (`name [field=value, ...]`) one that differs from it in the named fields only. The epochs are
+    variant (`name [field=value, ...]`) one that differs from it in the named fields only (and in one at
+    least: a variant whose change the preset itself has taken since is a copy of its rows). The epochs are
     not compared: `reproduce --epochs` trains a preset for other epochs under its own name."""
     name = result.candidate.preset
     preset = PRESETS.get(base_name(name)) if name is not None else None
@@ -67,7 +68,7 @@ def is_current(result: ConfigurationResult) -> bool:
         for field in ours.keys() | stored.keys()
         if ours.get(field) != stored.get(field) and field != "epochs"
     }
-    return changed <= named
+    return changed <= named and (bool(changed) or not named)  # a variant equal to the preset is not one
 
 
 def _grouped(summary: EvaluationSummary) -> dict[str, list[ConfigurationResult]]:

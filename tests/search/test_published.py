@@ -35,6 +35,8 @@ def test_a_preset_defined_otherwise_before_is_left_out_of_its_report(sqlite_url)
         for name, net, train in (
             ("seed002/mlp", old_net, old_train),
             ("seed002/mlp [lr=0.05]", preset.net, odd_train),
+            # a variant whose change the preset has taken since: the preset's own configuration
+            ("seed002/mlp [lr=0.01]", preset.net, old_train),
         ):
             connection.execute(
                 sqlalchemy.insert(EvaluationRow).values(
@@ -46,7 +48,7 @@ def test_a_preset_defined_otherwise_before_is_left_out_of_its_report(sqlite_url)
                     }
                 )
             )
-    assert len(load_evaluations(sqlite_url)[0].configurations) == 4
+    assert preset.train.lr == 0.01 and len(load_evaluations(sqlite_url)[0].configurations) == 5
 
     assert _table_presets(sqlite_url) == ["seed002/mlp", "seed002/mlp [lr=0.05]"]
     (summary,) = load_evaluations(sqlite_url)
