@@ -747,6 +747,12 @@ def base_name(name: str) -> str:
     return name.split(" [", 1)[0]
 
 
+def varied_fields(name: str) -> set[str]:
+    """The fields a variant's name says it changed: 'seed003/sgd [head=prob, lr=0.05]' -> {'head', 'lr'}."""
+    _, _, changes = name.partition(" [")
+    return {change.split("=", 1)[0] for change in changes.removesuffix("]").split(", ") if change}
+
+
 def _short(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "-".join(map(str, value))

@@ -154,8 +154,9 @@ def _rekey(engine: Engine) -> None:
             net, train = NetConfig.from_dict(data["net"]), TrainConfig.from_dict(data["train"])
         except (ValueError, KeyError, TypeError, ConfigError):  # one this version cannot read stays as it is
             continue
-        if config_key(net, train) != old_key:
-            moves[old_key] = (config_key(net, train), config_json(net, train))
+        new_key = config_key(net, train)
+        if new_key != old_key:
+            moves[old_key] = (new_key, config_json(net, train))
     if not moves:
         return
     draw = (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name
+from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name, varied_fields
 from search.results import ConfigurationResult, EvaluationSummary
 from search.stats import Summary
 from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
@@ -58,7 +58,7 @@ def is_current(result: ConfigurationResult) -> bool:
     preset = PRESETS.get(base_name(name)) if name is not None else None
     if preset is None:
         return False
-    named = {change.split("=", 1)[0] for change in name[len(preset.name) + 2 : -1].split(", ") if change}
+    named = varied_fields(name)
     changed = {
         field
         for ours, stored in (
