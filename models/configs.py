@@ -18,6 +18,7 @@ FAMILY_NAMES = ("mlp", "cnn2ch", "siamese")
 ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh")
 TOWER_NAMES = ("conv", "fc")
 HEAD_NAMES = ("mlp", "linear", "prob")
+HEAD_INPUT_NAMES = ("logits", "softmax")
 FUSION_NAMES = ("digits", "features")
 PADDING_NAMES = ("same", "valid")
 DROPOUT_PLACES = ("dense", "last_conv")
@@ -26,6 +27,7 @@ STAGED_SECOND_NAMES = ("all", "head")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
 SCHEDULE_NAMES = ("exponential", "cosine", "geometric")
 TTA_NAMES = ("none", "shift")  # models.augment.tta_views
+BN_SCORING_NAMES = ("running", "batch")  # models.train.scoring_mode
 AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
 
 
@@ -85,6 +87,9 @@ class NetConfig:
     aux_hidden: tuple[int, ...] = ()  # that classifier's hidden widths
     head: str = "mlp"  # siamese comparison head on the digit logits: mlp | linear | prob (P(d1 <= d2))
     head_hidden: int = 64  # siamese mlp head: hidden width
+    head_input: str = (
+        "logits"  # learned head (mlp, linear) reads the digit logits | their softmax (the digit predictions)
+    )
     pair_output: str = (
         "two"  # two: 2 logits, softmax | logit: one logit, sigmoid (the reports' BCE); learned outputs only
     )
@@ -94,6 +99,7 @@ class NetConfig:
         _choice("activation", self.activation, ACTIVATION_NAMES)
         _choice("tower", self.tower, TOWER_NAMES)
         _choice("head", self.head, HEAD_NAMES)
+        _choice("head_input", self.head_input, HEAD_INPUT_NAMES)
         _choice("fusion", self.fusion, FUSION_NAMES)
         _choice("padding", self.padding, PADDING_NAMES)
         _choice("dropout_at", self.dropout_at, DROPOUT_PLACES)
@@ -123,6 +129,11 @@ class NetConfig:
             1 <= self.intermediate_after < n_convs,
             f"intermediate_after must name a convolution before the last (1 to {n_convs - 1}), "
             f"but got {self.intermediate_after!r}.",
+        )
+        _require(
+            self.head_input == "logits" or (self.fusion == "digits" and self.head in ("mlp", "linear")),
+            "head_input 'softmax' is for a learned head (mlp, linear) on the digit logits (fusion 'digits'); "
+            "the prob head reads the softmax already.",
         )
         _require(self.head_hidden >= 1, f"head_hidden must be >= 1, but got {self.head_hidden!r}.")
         _require(
@@ -188,12 +199,14 @@ class TrainConfig:
         "all"  # after the staged epochs: all parameters | head: the comparison head alone (towers frozen)
     )
     tta: str = "none"  # test-time augmentation of the final score: none | shift (mean over the pairs and their 4 one-pixel shifts)
+    bn_scoring: str = "running"  # batch norm when scoring: running (the averages kept in training, model.eval()) | batch (each chunk of scored pairs by its own statistics, as a loop that never calls model.eval() scores)
 
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
         _choice("aux_loss", self.aux_loss, AUX_LOSS_NAMES)
         _choice("schedule", self.schedule, SCHEDULE_NAMES)
         _choice("tta", self.tta, TTA_NAMES)
+        _choice("bn_scoring", self.bn_scoring, BN_SCORING_NAMES)
         _choice("staged_second", self.staged_second, STAGED_SECOND_NAMES)
         _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, but got {self.lr!r}.")
         _require(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), but got {self.momentum!r}.")

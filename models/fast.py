@@ -39,6 +39,7 @@ from models.train import (
     TrainResult,
     make_scheduler,
     resolve_device,
+    scoring_mode,
 )
 
 STRATEGIES = ("auto", "lockstep", "stacked")
@@ -202,7 +203,7 @@ class StackedTrainer:
         """(pair accuracy, digit accuracy or None) of every model on its evaluation pairs (as
         `ModelTrainer.evaluate`: the final score averages over the test-time views)."""
         members = self.members
-        self.base.eval()
+        scoring_mode(self.base, self.cfg.bn_scoring)
         n = len(members[0].eval_set.target)
         tta = self.cfg.tta if final else "none"
         pair_hits = torch.zeros(len(members), device=self.alive.device)

@@ -31,13 +31,27 @@ def as_log_probs(logits: Tensor) -> Tensor:
     return logits.log_softmax(-1)
 
 
+class DigitSoftmax(nn.Module):
+    """The digit logits (B, 2, 10) as each digit's class probabilities: what a learned head reads when a
+    report's tower ends in a softmax (report 000's nets end '-> softmax', and its comparison layer sits
+    'at the place where the digits are predicted')."""
+
+    def forward(self, digits: Tensor) -> Tensor:
+        return digits.softmax(-1)
+
+
+def _head_input(cfg: NetConfig) -> list[nn.Module]:
+    """(B, 2, 10) digit logits -> (B, 20): the logits themselves, or their per-digit softmax."""
+    return [DigitSoftmax(), nn.Flatten()] if cfg.head_input == "softmax" else [nn.Flatten()]
+
+
 class MLPHead(nn.Module):
-    """A learned head: the two 10-logit outputs, concatenated, through one hidden layer."""
+    """A learned head: the two 10-logit outputs (or their softmaxes), concatenated, through one hidden layer."""
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Flatten(),  # (B, 2, 10) -> (B, 20)
+            *_head_input(cfg),  # (B, 2, 10) -> (B, 20)
             nn.Linear(2 * N_DIGITS, cfg.head_hidden),
             make_activation(cfg.activation, cfg.activation_alpha),
             nn.Linear(cfg.head_hidden, pair_width(cfg)),
@@ -48,11 +62,11 @@ class MLPHead(nn.Module):
 
 
 class LinearHead(nn.Module):
-    """A single Linear layer on the two 10-logit outputs (reports 000 and 004)."""
+    """A single Linear layer on the two 10-logit outputs, or their softmaxes (reports 000 and 004)."""
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(2 * N_DIGITS, pair_width(cfg)))
+        self.body = nn.Sequential(*_head_input(cfg), nn.Linear(2 * N_DIGITS, pair_width(cfg)))
 
     def forward(self, digits: Tensor) -> Tensor:
         return as_log_probs(self.body(digits))

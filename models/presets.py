@@ -96,12 +96,23 @@ _COMMON_000 = (_EPOCHS_000, _NORM_000)
 _SOFTMAX_000 = "the listed final softmax read as CrossEntropyLoss's own (a second softmax would be a bug)"
 _VALID = dict(padding="valid", kernel_size=3, fc_width=128)
 _TOWER_000 = "Siamese tower: the report's 3-conv net of §II (32-64-128, unpadded 3x3, one max-pool, Linear 128) ending in the 10 digit logits (Fig. 2 is not in the text)"
+_READS_000 = (
+    "the comparison Linear reads the towers' softmax, their digit predictions (the auxiliary loss sits 'at the place "
+    "where the digits are predicted', and the report's nets end '-> softmax'); the digit loss is CrossEntropyLoss on "
+    "the logits before it"
+)
 _DIGIT_CE = "auxiliary loss: CE(digit 1) + CE(digit 2), summed (sum or mean unstated)"
 
 
 def _siamese_000(convs: tuple[int, ...], alpha: float, **train) -> tuple[NetConfig, TrainConfig]:
     net = NetConfig(
-        family="siamese", weight_sharing=True, head="linear", conv_channels=convs, pool_after=(len(convs),), **_VALID
+        family="siamese",
+        weight_sharing=True,
+        head="linear",
+        head_input="softmax",
+        conv_channels=convs,
+        pool_after=(len(convs),),
+        **_VALID,
     )
     aux = dict(aux_loss="alpha", alpha=alpha) if alpha > 0 else {}
     return net, dataclasses.replace(_SGD_000, **aux, **train)
@@ -158,7 +169,8 @@ def _report_000() -> list[Preset]:
                 net,
                 train,
                 _pct(value, None, f"{value}", "holdout"),
-                _COMMON_000 + (_TOWER_000, _DIGIT_CE, "tower depth during the sweep: 3 convs, the chosen one"),
+                _COMMON_000
+                + (_TOWER_000, _READS_000, _DIGIT_CE, "tower depth during the sweep: 3 convs, the chosen one"),
             )
         )
 
@@ -184,7 +196,7 @@ def _report_000() -> list[Preset]:
                 net,
                 train,
                 _pct(value, None, f"{value}%", "unstated_runs"),
-                _COMMON_000 + (_TOWER_000, _DIGIT_CE, *stages),
+                _COMMON_000 + (_TOWER_000, _READS_000, _DIGIT_CE, *stages),
             )
         )
 
@@ -199,7 +211,7 @@ def _report_000() -> list[Preset]:
                 net,
                 train,
                 _pct(95.0, None, "close to 95%", "approximate"),
-                _COMMON_000 + ("channels: those of the report's §II nets of the same depth", _DIGIT_CE),
+                _COMMON_000 + ("channels: those of the report's §II nets of the same depth", _READS_000, _DIGIT_CE),
             )
         )
 
@@ -213,7 +225,7 @@ def _report_000() -> list[Preset]:
             net,
             train,
             _pct(95.42, 0.9284, "95.42%, std 0.9284"),
-            (_NORM_000, _TOWER_000, _DIGIT_CE),
+            (_NORM_000, _TOWER_000, _READS_000, _DIGIT_CE),
         )
     )
     return presets

@@ -98,6 +98,17 @@ def freeze_all_but_head(model: torch.nn.Module) -> None:
         p.requires_grad_(True)
 
 
+def scoring_mode(model: torch.nn.Module, bn_scoring: str) -> None:
+    """Put a model in its scoring mode: eval mode, with its batch norm layers left in training mode
+    (normalising by the scored chunk's own statistics) when `bn_scoring` is 'batch'. Dropout stays off
+    either way. The running averages such a layer updates meanwhile are never read in this mode."""
+    model.eval()
+    if bn_scoring == "batch":
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.train()
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """None means CUDA when present, else the CPU."""
     if device is None:
@@ -220,7 +231,7 @@ class ModelTrainer:
         stay one cheap pass (in bfloat16 where training uses it)."""
         assert self.eval_set is not None
         data = self.eval_set
-        self.model.eval()
+        scoring_mode(self.model, self.cfg.bn_scoring)
         tta = self.cfg.tta if final else "none"
         pair_hits, digit_hits, has_digits = 0, 0, False
         for start in range(0, len(data.target), EVAL_CHUNK):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -70,6 +72,20 @@ def test_stacked_batched_models_match_the_reference(draws):
         assert a.curves[0].train_loss == pytest.approx(b.curves[0].train_loss, rel=1e-3)
         assert a.curves[-1].train_loss == pytest.approx(b.curves[-1].train_loss, rel=5e-2)
         assert abs(a.accuracy - b.accuracy) <= 0.03 and abs(a.digit_accuracy - b.digit_accuracy) <= 0.03
+
+
+@pytest.mark.parametrize("strategy", ["lockstep", "stacked"])
+def test_batch_statistics_scoring_matches_the_reference(draws, strategy):
+    train = dataclasses.replace(TRAIN, tta="none", bn_scoring="batch")
+    jobs = [(d.train, d.test) for d in draws[:2]]
+    many = fit_many(NET, train, jobs, seeds=[10, 11], strategy=strategy, speed=Speed())
+    one_by_one = [fit(NET, train, d.train, eval_pairs=d.test, seed=s) for d, s in zip(draws[:2], (10, 11), strict=True)]
+    running = fit(
+        NET, dataclasses.replace(train, bn_scoring="running"), draws[0].train, eval_pairs=draws[0].test, seed=10
+    )
+    assert one_by_one[0].accuracy != running.accuracy  # the mode is what is compared
+    for a, b in zip(many, one_by_one, strict=True):
+        assert abs(a.accuracy - b.accuracy) <= (0 if strategy == "lockstep" else 0.03)
 
 
 def test_stacked_stops_a_diverging_model_without_an_exception(draws):

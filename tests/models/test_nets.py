@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from models.activations import ACTIVATIONS
 from models.configs import NetConfig, TrainConfig
 from models.errors import ConfigError
-from models.heads import ProbHead, as_log_probs
+from models.heads import DigitSoftmax, ProbHead, as_log_probs
 from models.losses import LossWeighting, loss_terms
 from models.nets import FAMILIES, build_net, count_parameters
 
@@ -43,6 +43,8 @@ VOCABULARY = [  # what the five reports' models need
         batch_norm_dense=False,
     ),
     NetConfig(family="siamese", dropout=0.4, dropout_at="last_conv", activation="elu", activation_alpha=0.5),
+    NetConfig(family="siamese", conv_channels=(8, 16), head="linear", head_input="softmax"),
+    NetConfig(family="siamese", tower="fc", hidden=(32,), head="mlp", head_input="softmax", weight_sharing=False),
     NetConfig(
         family="cnn2ch",
         conv_channels=(8, 16, 16),
@@ -215,6 +217,30 @@ def test_prob_head_is_the_probability_that_the_first_digit_is_not_larger():
     assert uniform.item() == pytest.approx(55 / 100)  # 55 of the 100 (i, j) pairs have i <= j
 
 
+def test_a_linear_head_on_the_digit_softmaxes_can_compare_exactly():
+    """On the digit predictions a single Linear layer can express "first <= second" exactly:
+    sum_k k (p2(k) - p1(k)) + 1/2 is positive where d1 <= d2 (report 000's comparison layer). On the
+    logits it reads each digit's raw scores, which a linear map compares only as far as their scales allow."""
+    net = build_net(NetConfig(head="linear", head_input="softmax", pair_output="logit", conv_channels=(4, 8)))
+    linear = net.head.body[-1]
+    with torch.no_grad():
+        k = torch.arange(10.0)
+        linear.weight.copy_(100 * torch.cat([-k, k])[None])
+        linear.bias.fill_(50.0)
+    big, pairs = 50.0, list(itertools.product(range(10), repeat=2))
+    logits = torch.full((len(pairs), 2, 10), -big)
+    for row, (d1, d2) in enumerate(pairs):
+        logits[row, 0, d1] = logits[row, 1, d2] = big
+    predicted = net.head(logits).argmax(-1)
+    assert predicted.tolist() == [int(d1 <= d2) for d1, d2 in pairs]
+    logit_head = build_net(NetConfig(head="linear", pair_output="logit", conv_channels=(4, 8))).head
+    assert any(isinstance(m, DigitSoftmax) for m in net.head.modules())
+    assert not any(isinstance(m, DigitSoftmax) for m in logit_head.modules())
+    shifted = logits + torch.randn(len(pairs), 2, 1)  # a softmax ignores a shift of each digit's logits
+    assert torch.allclose(net.head(shifted), net.head(logits), atol=1e-5)
+    assert not torch.allclose(logit_head(shifted), logit_head(logits), atol=1e-5)
+
+
 def test_families_registry_and_config_validation():
     assert set(FAMILIES) == {"mlp", "cnn2ch", "siamese"}
     with pytest.raises(ConfigError, match="family must be one of"):
@@ -231,6 +257,10 @@ def test_families_registry_and_config_validation():
         NetConfig(family="cnn2ch", intermediate_head=True, intermediate_after=2)
     with pytest.raises(ConfigError, match="aux_classifier belongs to fusion 'features'"):
         NetConfig(aux_classifier=True)
+    with pytest.raises(ConfigError, match="head_input 'softmax' is for a learned head"):
+        NetConfig(head="prob", head_input="softmax")
+    with pytest.raises(ConfigError, match="head_input must be one of logits, softmax"):
+        NetConfig(head_input="probs")
     with pytest.raises(ConfigError, match="unknown NetConfig field"):
         NetConfig.from_dict({"familly": "mlp"})
     cfg = NetConfig(hidden=(64, 32), head="prob", kernel_size=(3, 5), fc_width=(16, 8))

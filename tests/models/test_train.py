@@ -15,7 +15,7 @@ from models.errors import ConfigError
 from models.fast import fit_many
 from models.lr_find import LRRange, find_lr
 from models.pools import load_pools
-from models.train import ModelTrainer, Speed, fit
+from models.train import EVAL_CHUNK, ModelTrainer, Speed, fit
 
 torch.set_num_threads(1)
 NET = NetConfig(head="prob", batch_norm=True, activation="leaky_relu", conv_channels=(8, 16), fc_width=32)
@@ -129,6 +129,34 @@ def test_the_final_score_is_float32_even_when_training_uses_bfloat16(draw):
         out = trainer.model(trainer.eval_set.input)  # float32: no autocast here
     hits = int((out.pair_log_probs.argmax(-1) == trainer.eval_set.target).sum())
     assert trainer.evaluate(final=True)[0] == hits / len(trainer.eval_set.target)
+
+
+def test_batch_statistics_scoring_changes_the_scores_only_and_keeps_dropout_off(draw):
+    """bn_scoring='batch': batch norm normalises each scored chunk by its own statistics (a loop that never
+    calls model.eval()); training is untouched, dropout stays off, and each chunk is scored as by hand."""
+    net = dataclasses.replace(NET, dropout=0.5)
+    batch = dataclasses.replace(TRAIN, bn_scoring="batch")
+    running = fit(net, TRAIN, draw.train, eval_pairs=draw.test, seed=4, on_epoch=lambda s: False)
+    scored = fit(net, batch, draw.train, eval_pairs=draw.test, seed=4, on_epoch=lambda s: False)
+    assert [c.train_loss for c in running.curves] == [c.train_loss for c in scored.curves]
+    assert [c.eval_accuracy for c in running.curves] != [c.eval_accuracy for c in scored.curves]
+
+    trainer = ModelTrainer(net, batch, draw.train, eval_pairs=draw.test, seed=4)
+    trainer.run_epoch(evaluate=False)
+    first, second = trainer.evaluate(final=True), trainer.evaluate(final=True)
+    assert first == second  # no dropout: the same score twice
+    model, data, hits = trainer.model, trainer.eval_set, 0
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.eval()
+    with torch.no_grad():
+        for start in range(0, len(data.target), EVAL_CHUNK):
+            out = model(data.input[start : start + EVAL_CHUNK])
+            hits += int((out.pair_log_probs.argmax(-1) == data.target[start : start + EVAL_CHUNK]).sum())
+    assert first[0] == hits / len(data.target)
+    with pytest.raises(ConfigError, match="bn_scoring must be one of running, batch"):
+        TrainConfig(bn_scoring="eval")
 
 
 def test_staged_head_training_freezes_the_towers(draw):
