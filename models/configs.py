@@ -19,6 +19,7 @@ ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh")
 TOWER_NAMES = ("conv", "fc")
 HEAD_NAMES = ("mlp", "linear", "prob")
 HEAD_INPUT_NAMES = ("logits", "softmax")
+DIGIT_OUTPUT_NAMES = ("logits", "softmax")
 FUSION_NAMES = ("digits", "features")
 PADDING_NAMES = ("same", "valid")
 DROPOUT_PLACES = ("dense", "last_conv")
@@ -87,9 +88,9 @@ class NetConfig:
     aux_hidden: tuple[int, ...] = ()  # that classifier's hidden widths
     head: str = "mlp"  # siamese comparison head on the digit logits: mlp | linear | prob (P(d1 <= d2))
     head_hidden: int = 64  # siamese mlp head: hidden width
-    head_input: str = (
-        "logits"  # learned head (mlp, linear) reads the digit logits | their softmax (the digit predictions)
-    )
+    head_input: str = "logits"  # a learned head (mlp, linear) reads: the digit logits | their softmax
+    digit_output: str = "logits"  # the digit loss reads: the logits | their softmax, which CrossEntropyLoss
+    # softmaxes again (the literal reading of a tower listed as ending '-> softmax' under CrossEntropyLoss)
     pair_output: str = (
         "two"  # two: 2 logits, softmax | logit: one logit, sigmoid (the reports' BCE); learned outputs only
     )
@@ -100,6 +101,7 @@ class NetConfig:
         _choice("tower", self.tower, TOWER_NAMES)
         _choice("head", self.head, HEAD_NAMES)
         _choice("head_input", self.head_input, HEAD_INPUT_NAMES)
+        _choice("digit_output", self.digit_output, DIGIT_OUTPUT_NAMES)
         _choice("fusion", self.fusion, FUSION_NAMES)
         _choice("padding", self.padding, PADDING_NAMES)
         _choice("dropout_at", self.dropout_at, DROPOUT_PLACES)
@@ -134,6 +136,10 @@ class NetConfig:
             self.head_input == "logits" or (self.fusion == "digits" and self.head in ("mlp", "linear")),
             "head_input 'softmax' is for a learned head (mlp, linear) on the digit logits (fusion 'digits'); "
             "the prob head reads the softmax already.",
+        )
+        _require(
+            self.digit_output == "logits" or (self.family == "siamese" and self.fusion == "digits"),
+            "digit_output 'softmax' is for siamese towers that end in the digits (fusion 'digits').",
         )
         _require(self.head_hidden >= 1, f"head_hidden must be >= 1, but got {self.head_hidden!r}.")
         _require(

@@ -24,7 +24,9 @@ N_DIGITS = 10
 
 class NetOutput(NamedTuple):
     pair_log_probs: Tensor  # (B, 2): log P(target = 0), log P(target = 1)
-    digit_logits: Tensor | None  # (B, 2, 10) for networks that classify each digit
+    digit_logits: (
+        Tensor | None
+    )  # (B, 2, 10) for networks that classify each digit (digit_output 'softmax': their softmax)
     extra_log_probs: Tensor | None  # (B, 2) from an intermediate pair head (cnn2ch, GoogLeNet-style)
 
 
@@ -175,6 +177,7 @@ class SiameseNet(nn.Module):
         n_towers = 1 if cfg.weight_sharing else 2
         self.towers = nn.ModuleList([digit_tower(cfg) for _ in range(n_towers)])
         self.fuse_features = cfg.fusion == "features"
+        self.digit_softmax = cfg.digit_output == "softmax"
         self.digit_classifier = None
         if self.fuse_features:
             n_features = self.towers[0][0].n_features
@@ -197,7 +200,8 @@ class SiameseNet(nn.Module):
     def forward(self, x: Tensor) -> NetOutput:
         per_digit = self._per_digit(self.towers, x[:, :, None])  # (B, 2, 10) logits or (B, 2, F) features
         if not self.fuse_features:
-            return NetOutput(self.head(per_digit), per_digit, None)  # the heads give log-probabilities
+            digits = per_digit.softmax(-1) if self.digit_softmax else per_digit  # what the digit loss reads
+            return NetOutput(self.head(per_digit), digits, None)  # the heads give log-probabilities
         digits = self._per_digit([self.digit_classifier], per_digit) if self.digit_classifier is not None else None
         return NetOutput(as_log_probs(self.head(per_digit)), digits, None)
 

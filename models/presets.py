@@ -270,10 +270,12 @@ def _conv_nets_001() -> list[Preset]:
     features per image), an FC block 64-64-1 (cnn_base) or 128-128-1 on the two images' 256 features, and
     one auxiliary classifier 128-64-64-10 for both images. The counts also say where batch norm sits,
     though the text never names it: in conv_1, cnn_base, no_w_net, w_net and a_net, not in conv_3 or a_w_net.
-    conv_3 is unpadded: its 2x2 last kernel then turns the 2x2 map into the single output (see its note)."""
+    The pure-conv nets are unpadded: their listed layers then end in the single output BCE needs (conv_3
+    by its 2x2 last kernel; conv_1 by the 5x5 first kernel its count needs; conv_2 built as conv_1)."""
     val = "validation"
     counted = "sizes and batch norm chosen to give the printed parameter count exactly"
     pure = dict(family="cnn2ch", pure_conv=True, pool_after=(1,), **_SAME)
+    unpadded = dict(pure, padding="valid")
     block = dict(conv_channels=(32, 64, 128), kernel_size=3, pool_after=(1, 2, 3), batch_norm_dense=False, **_SAME)
     two_images = dict(family="siamese", fusion="features", fc_width=(128, 128), **block)
     aux = dict(aux_classifier=True, aux_hidden=(64, 64))
@@ -281,33 +283,34 @@ def _conv_nets_001() -> list[Preset]:
         (
             "conv_1",
             "Table I, conv_1",
-            "conv(2,10,3) P conv(10,20,3) conv(20,1,5), batch norm, the map averaged to one logit",
-            NetConfig(conv_channels=(10, 20, 1), kernel_size=(3, 3, 5), batch_norm=True, **pure),
+            "conv(2,10,5) P conv(10,20,3) conv(20,1,3), batch norm, unpadded: 14-10-5-3-1, one logit (2,571 exactly)",
+            NetConfig(conv_channels=(10, 20, 1), kernel_size=(5, 3, 3), batch_norm=True, **unpadded),
             _ADAM_001,
             (0.785, 0.01, "0.785, 0.01"),
             (
-                "the printed 2,571 parameters need batch norm and one 5x5 kernel (the listing shows 3x3 only)",
-                "the 1-channel map averaged to the logit (method unstated)",
+                "the printed 2,571 parameters need batch norm and one 5x5 kernel (the listing shows 3x3 only): the first, "
+                "which with unpadded convolutions ends the listed layers in exactly one output (14 -> 10 -> P 5 -> 3 -> 1), "
+                "as conv_3's do; padded, a 7x7 map is left and its reduction is unstated",
             ),
         ),
         (
             "conv_2",
             "Table I, conv_2",
-            "conv(2,32,3) P conv(32,64,3) conv(64,1,3), batch norm as conv_1, the map averaged",
-            NetConfig(conv_channels=(32, 64, 1), kernel_size=3, batch_norm=True, **pure),
+            "conv(2,32,5) P conv(32,64,3) conv(64,1,3), batch norm, unpadded as conv_1: 14-10-5-3-1, one logit",
+            NetConfig(conv_channels=(32, 64, 1), kernel_size=(5, 3, 3), batch_norm=True, **unpadded),
             _ADAM_001,
             (0.801, 0.009, "0.801, 0.009"),
             (
                 "the printed 48,851 parameters cannot come from any conv stack 2-32-64-1 (its weights are multiples of 64 "
-                "and its biases and batch norm leave a remainder the count does not have): the listed layers are built, 19,873",
-                "the 1-channel map averaged to the logit (method unstated)",
+                "and its biases and batch norm leave a remainder the count does not have): conv_1's shape (unpadded, a 5x5 "
+                "first kernel, batch norm, one output) with the listed channels is built, 20,897",
             ),
         ),
         (
             "conv_3",
             "Table I, conv_3",
             "conv(2,10,3) P conv(10,20,3) conv(20,40,3) conv(40,1,2), unpadded: 14-12-6-4-2-1, one logit (9,411 exactly)",
-            NetConfig(conv_channels=(10, 20, 40, 1), kernel_size=(3, 3, 3, 2), **dict(pure, padding="valid")),
+            NetConfig(conv_channels=(10, 20, 40, 1), kernel_size=(3, 3, 3, 2), **unpadded),
             _ADAM_001,
             (0.804, 0.006, "0.804, 0.006"),
             (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -44,6 +45,7 @@ VOCABULARY = [  # what the five reports' models need
     ),
     NetConfig(family="siamese", dropout=0.4, dropout_at="last_conv", activation="elu", activation_alpha=0.5),
     NetConfig(family="siamese", conv_channels=(8, 16), head="linear", head_input="softmax"),
+    NetConfig(family="siamese", conv_channels=(8, 16), head="linear", head_input="softmax", digit_output="softmax"),
     NetConfig(family="siamese", tower="fc", hidden=(32,), head="mlp", head_input="softmax", weight_sharing=False),
     NetConfig(
         family="cnn2ch",
@@ -239,6 +241,29 @@ def test_a_linear_head_on_the_digit_softmaxes_can_compare_exactly():
     shifted = logits + torch.randn(len(pairs), 2, 1)  # a softmax ignores a shift of each digit's logits
     assert torch.allclose(net.head(shifted), net.head(logits), atol=1e-5)
     assert not torch.allclose(logit_head(shifted), logit_head(logits), atol=1e-5)
+
+
+def test_a_softmax_digit_output_is_what_the_digit_loss_reads():
+    """digit_output='softmax': the digit outputs are the towers' softmax, which the loss's CrossEntropyLoss
+    softmaxes again (a tower listed as ending '-> softmax' under CrossEntropyLoss); the pair output is unchanged."""
+    torch.manual_seed(0)
+    logits_net = build_net(NetConfig(head="linear", head_input="softmax", conv_channels=(4, 8)))
+    softmax_net = build_net(
+        NetConfig(head="linear", head_input="softmax", digit_output="softmax", conv_channels=(4, 8))
+    )
+    softmax_net.load_state_dict(logits_net.state_dict())
+    x, target, classes = _batch()
+    plain, double = logits_net.eval()(x), softmax_net.eval()(x)
+    assert torch.equal(plain.pair_log_probs, double.pair_log_probs)
+    assert torch.allclose(double.digit_logits, plain.digit_logits.softmax(-1))
+    _, aux = loss_terms(double, target, classes)
+    assert aux.item() == pytest.approx(
+        2 * F.cross_entropy(plain.digit_logits.softmax(-1).flatten(0, 1), classes.flatten()).item()
+    )
+    # probabilities read as logits never give a CE below log(1 + 9/e) ~ 1.46 a digit: what a second softmax costs
+    assert aux.item() > 2 * math.log(1 + 9 / math.e)
+    with pytest.raises(ConfigError, match="digit_output 'softmax' is for siamese towers"):
+        NetConfig(family="cnn2ch", digit_output="softmax")
 
 
 def test_families_registry_and_config_validation():

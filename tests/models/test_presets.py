@@ -97,13 +97,23 @@ def test_report_001_parameter_counts_match_the_printed_ones(row):
     assert count_parameters(PRESETS[f"seed001/{row}"].net) == PRINTED_001[row]
 
 
-def test_report_001_conv_3_is_unpadded_and_ends_in_one_output():
-    conv_3 = PRESETS["seed001/conv_3"].net
-    assert conv_3.padding == "valid" and conv_3.kernels == (3, 3, 3, 2)
-    # 14 -> 12 -> pool 6 -> 4 -> 2 -> 1: the last conv gives the logit itself, nothing left to reduce
-    assert build_net(conv_3).features.shapes == [(10, 6), (20, 4), (40, 2), (1, 1)]
-    out = build_net(conv_3)(torch.zeros(3, 2, 14, 14))
+@pytest.mark.parametrize(
+    "row, kernels, shapes",
+    [
+        # 14 -> 12 -> pool 6 -> 4 -> 2 -> 1: the last conv gives the logit itself, nothing left to reduce
+        ("conv_3", (3, 3, 3, 2), [(10, 6), (20, 4), (40, 2), (1, 1)]),
+        # 14 -> 10 -> pool 5 -> 3 -> 1: the 5x5 kernel conv_1's printed 2,571 parameters need comes first
+        ("conv_1", (5, 3, 3), [(10, 5), (20, 3), (1, 1)]),
+        ("conv_2", (5, 3, 3), [(32, 5), (64, 3), (1, 1)]),  # built as conv_1 (its printed count fits no stack)
+    ],
+)
+def test_report_001_pure_conv_nets_are_unpadded_and_end_in_one_output(row, kernels, shapes):
+    net = PRESETS[f"seed001/{row}"].net
+    assert net.padding == "valid" and net.kernels == kernels
+    assert build_net(net).features.shapes == shapes
+    out = build_net(net)(torch.zeros(3, 2, 14, 14))
     assert out.pair_log_probs.shape == (3, 2)
+    assert count_parameters(PRESETS["seed001/conv_2"].net) == 20_897
 
 
 def test_report_001_w_net_is_one_short_and_004_nets_are_about_95k():
