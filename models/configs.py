@@ -30,6 +30,7 @@ SCHEDULE_NAMES = ("exponential", "cosine", "geometric")
 TTA_NAMES = ("none", "shift")  # models.augment.tta_views
 BN_SCORING_NAMES = ("running", "batch")  # models.train.scoring_mode
 AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
+DIGIT_LOSS_NAMES = ("sum", "mean")
 
 
 def _require(ok: bool, message: str) -> None:
@@ -196,6 +197,7 @@ class TrainConfig:
     epochs: int = 25  # passes over the training pairs
     aux_loss: str = "none"  # none | alpha: main + alpha*(CE(d1)+CE(d2)) | ratio: ratio*main + aux | normalized: each loss / its initial value
     alpha: float = 1.0  # weight of the auxiliary loss (alpha scheme; also the cnn2ch intermediate head's weight)
+    digit_loss: str = "sum"  # sum: CE(d1) + CE(d2) | mean: their mean, one CrossEntropyLoss over both digits
     ratio: float = 1.0  # weight of the main loss in the ratio scheme
     shift: int = 0  # augmentation: random shift of each digit by up to this many pixels (0 = off)
     rotate: float = 0.0  # augmentation: random rotation of each digit by up to this many degrees (0 = off)
@@ -210,6 +212,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
         _choice("aux_loss", self.aux_loss, AUX_LOSS_NAMES)
+        _choice("digit_loss", self.digit_loss, DIGIT_LOSS_NAMES)
         _choice("schedule", self.schedule, SCHEDULE_NAMES)
         _choice("tta", self.tta, TTA_NAMES)
         _choice("bn_scoring", self.bn_scoring, BN_SCORING_NAMES)
@@ -241,8 +244,8 @@ class TrainConfig:
 
 def check_compatible(net: NetConfig, train: TrainConfig) -> None:
     """Reject combinations the network cannot train with, before any work is done."""
-    digit_loss = train.aux_loss != "none" or train.staged_epochs > 0
-    if digit_loss and not net.has_digit_outputs:
+    trains_digits = train.aux_loss != "none" or train.staged_epochs > 0
+    if trains_digits and not net.has_digit_outputs:
         wanted = f"aux_loss={train.aux_loss!r}" if train.aux_loss != "none" else f"staged_epochs={train.staged_epochs}"
         if not (net.family == "cnn2ch" and net.intermediate_head and train.staged_epochs == 0):
             raise ConfigError(
@@ -250,6 +253,11 @@ def check_compatible(net: NetConfig, train: TrainConfig) -> None:
                 "use family 'siamese' (with fusion 'features': aux_classifier) "
                 "or a cnn2ch with intermediate_head for an auxiliary pair loss."
             )
+    if train.digit_loss == "mean" and not net.has_digit_outputs:
+        raise ConfigError(
+            f"digit_loss='mean' averages the two digits' cross-entropies, which this {net.family!r} network does not "
+            "have: it needs digit outputs (family 'siamese')."
+        )
     if train.staged_second == "head" and not (train.staged_epochs > 0 and net.has_learned_head):
         raise ConfigError(
             "staged_second='head' trains the comparison head alone after the staged epochs: it needs "

@@ -30,7 +30,8 @@ def loss_terms(out: NetOutput, target: Tensor, classes: Tensor) -> tuple[Tensor,
 class LossWeighting:
     """Combines main and auxiliary losses by the configured scheme; remembers initial values.
 
-    Schemes: none -> main; alpha -> main + alpha*aux; ratio -> ratio*main + aux;
+    Schemes: none -> main; alpha -> main + alpha*aux; ratio -> ratio*main + aux (aux the digits' summed
+    cross-entropies, or with digit_loss 'mean' their mean);
     normalized -> main/main0 + alpha*aux/aux0 with main0, aux0 the first batch's losses,
     so that neither loss dominates just because of its scale. During the staged scheme's
     first epochs only the digit loss trains."""
@@ -43,6 +44,8 @@ class LossWeighting:
         cfg = self.cfg
         if aux is None or (cfg.aux_loss == "none" and epoch >= cfg.staged_epochs):
             return main
+        if cfg.digit_loss == "mean":  # check_compatible: only networks whose aux is the digit loss get here
+            aux = aux / 2
         if epoch < cfg.staged_epochs:
             return aux
         if cfg.aux_loss == "alpha":

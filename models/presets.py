@@ -101,7 +101,10 @@ _READS_000 = (
     "where the digits are predicted', and the report's nets end '-> softmax'); the digit loss is CrossEntropyLoss on "
     "the logits before it"
 )
-_DIGIT_CE = "auxiliary loss: CE(digit 1) + CE(digit 2), summed (sum or mean unstated)"
+_DIGIT_CE = (
+    "auxiliary loss: the mean of CE(digit 1) and CE(digit 2), one CrossEntropyLoss over both digits (sum or mean "
+    "unstated; on Table II's 800 training pairs the mean lands within 0.9 points of 4 of its 5 figures, the sum of 2)"
+)
 
 
 def _siamese_000(convs: tuple[int, ...], alpha: float, **train) -> tuple[NetConfig, TrainConfig]:
@@ -115,7 +118,7 @@ def _siamese_000(convs: tuple[int, ...], alpha: float, **train) -> tuple[NetConf
         **_VALID,
     )
     aux = dict(aux_loss="alpha", alpha=alpha) if alpha > 0 else {}
-    return net, dataclasses.replace(_SGD_000, **aux, **train)
+    return net, dataclasses.replace(_SGD_000, digit_loss="mean", **aux, **train)
 
 
 def _report_000() -> list[Preset]:

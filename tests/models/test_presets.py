@@ -68,6 +68,7 @@ def test_each_report_trains_with_its_own_recipe():
     assert final.net.head == "linear" and final.net.conv_channels == (32, 64, 128) and final.net.padding == "valid"
     siamese_000 = [p for p in select_presets(report="000") if p.net.family == "siamese"]
     assert len(siamese_000) == 13 and all(p.net.head_input == "softmax" for p in siamese_000)  # digit predictions
+    assert all(p.train.digit_loss == "mean" for p in siamese_000)  # one CrossEntropyLoss over both digits
     assert PRESETS["seed000/scheme1-freeze"].train.staged_second == "head"
     assert PRESETS["seed000/conv3-aux"].net.intermediate_after == 2
     best = PRESETS["seed003/sgd"]
