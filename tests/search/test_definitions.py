@@ -72,10 +72,11 @@ def test_evaluate_epochs_is_read_validated_and_outside_the_fingerprint(tmp_path:
     assert load_definition("baseline").evaluate_epochs is None
     text = (STUDIES_DIR / "siamese.toml").read_text()
     longer = tmp_path / "longer.toml"
-    longer.write_text(text.replace("evaluate_epochs = 40", "evaluate_epochs = 60"))
+    longer.write_text(re.sub(r"evaluate_epochs = \d+", f"evaluate_epochs = {siamese.evaluate_epochs + 20}", text))
+    assert load_definition(longer).evaluate_epochs == siamese.evaluate_epochs + 20
     assert load_definition(longer).fingerprint() == siamese.fingerprint()
     zero = tmp_path / "zero.toml"
-    zero.write_text(text.replace("evaluate_epochs = 40", "evaluate_epochs = 0"))
+    zero.write_text(re.sub(r"evaluate_epochs = \d+", "evaluate_epochs = 0", text))
     with pytest.raises(
         DefinitionError, match=r"zero.toml: \[search\] evaluate_epochs must be an integer >= 1, but got 0."
     ):
