@@ -66,7 +66,7 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
     )
     assert row is not None, text
     assert float(row.group(2)) == pytest.approx(float(row.group(1)) - 76.50, abs=0.011)
-    assert "Unstated in the report, chosen here for every row: batch size: 100 (unstated)." in text
+    assert "Unstated in the report, chosen here for every row: batch size: 16 (unstated; " in text
 
 
 def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path):
