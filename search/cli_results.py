@@ -40,7 +40,7 @@ def evaluate_best(
         Optional[int],
         typer.Option(
             "--epochs",
-            help="Training epochs; default the definition's evaluate_epochs (siamese: 80), else the trial's own.",
+            help="Training epochs; default the study definition's evaluate_epochs, else the trial's own.",
             show_default=False,
         ),
     ] = None,
