@@ -11,13 +11,14 @@ search CV, its selection CV, its test accuracy with a 95 % CI, and the CV-best t
 then the spread across runs and the targets: each run's chosen configuration >= 98.9 %, their mean
 >= 99.0 %.
 
-    python benchmarks/bench_answer.py [--runs 3] [--trials 200] [--study siamese] [--draws 25]
+    python benchmarks/bench_answer.py [--runs 3] [--first-seed 0] [--trials 200] [--study siamese] [--draws 25]
         [--finalists 10] [--repeats 3] [--workers 2] [--epochs E] [--data-dir DIR] [--dir DIR] [--json]
 
 --dir keeps the study files (default a temporary directory). A run whose file already holds trials is
 topped up to --trials finished trials, not restarted, as a user resumes a run (`search run` adds the
 missing ones; the selection stage and the draws reuse what is stored), so the measurement can be
-stopped and continued, and each run is finished before the next one starts.
+stopped and continued, and each run is finished before the next one starts. --first-seed lets one
+sitting measure a later run alone (`--runs 1 --first-seed 2`) when the earlier runs' files are gone.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ TARGET_EACH, TARGET_MEAN = 0.989, 0.990
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seed of the first run; the runs take seeds first .. first+runs-1"
+    )
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--study", default="siamese")
     parser.add_argument("--draws", type=int, default=25)
@@ -64,7 +68,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         where = args.dir or Path(scratch)
         where.mkdir(parents=True, exist_ok=True)
-        rows = [one_run(args, seed, where) for seed in range(args.runs)]
+        rows = [one_run(args, seed, where) for seed in range(args.first_seed, args.first_seed + args.runs)]
     means = [r["chosen"]["accuracy"]["mean"] for r in rows]
     summary = {
         "study": args.study,

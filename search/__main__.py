@@ -1,20 +1,32 @@
 """The `search` executable (and `python -m search`): the CLI, with Ctrl-C answered while it loads.
 
-Importing the CLI and its libraries takes seconds; a Ctrl-C meanwhile would print a traceback.
+Importing the CLI and its libraries, then building its commands, takes seconds; a Ctrl-C meanwhile
+would print a traceback, or (in Typer's own code) exit 130 without a word.
 """
 
 from __future__ import annotations
 
 import sys
 
+from search.interrupts import raise_if_interrupted, record_interrupts, unreported_before_work
+
+STARTING = "interrupted while starting: nothing was run.\n"
+
 
 def main() -> None:
+    record_interrupts()  # until a command installs its own handler, a Ctrl-C is never lost (search.interrupts)
     try:
         from search.cli import app
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted while starting: nothing was run.\n")
+
+        raise_if_interrupted()
+        app()
+    except KeyboardInterrupt:  # importing, or Typer building the commands: no command has begun
+        sys.stderr.write(STARTING)
         raise SystemExit(130) from None
-    app()
+    except SystemExit as stop:
+        if stop.code == 130 and unreported_before_work():  # Typer's silent exit on Ctrl-C, before any work
+            sys.stderr.write(STARTING)
+        raise
 
 
 if __name__ == "__main__":

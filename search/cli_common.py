@@ -23,6 +23,7 @@ from rich.text import Text
 from models.errors import ModelsError
 from search.cli_display import console, err_console
 from search.errors import SearchError
+from search.interrupts import mark_began, mark_reported, raise_if_interrupted
 
 if TYPE_CHECKING:
     from search.tables import TextTable
@@ -95,11 +96,17 @@ def print_table(table: TextTable) -> None:
 
 @contextlib.contextmanager
 def exit_on_interrupt(message: str) -> Iterator[None]:
-    """Ctrl-C: one yellow line saying what was kept, and exit code 130, without a traceback."""
+    """Ctrl-C: one yellow line saying what was kept, and exit code 130, without a traceback.
+
+    A Ctrl-C that Python dropped inside the block (search.interrupts) counts as one at its end.
+    """
+    mark_began()
     try:
         yield
+        raise_if_interrupted()
     except KeyboardInterrupt:
         err_console.print(Text(message, style="yellow"), soft_wrap=True)
+        mark_reported()
         raise typer.Exit(130) from None
 
 

@@ -36,6 +36,7 @@ from models.draws import PairSet
 from models.errors import ModelsError
 from models.train import Speed
 from search.errors import SearchError, StorageOutage
+from search.interrupts import interrupted as startup_interrupted
 from search.memory import limit_kernel_caches, release_memory
 from search.objective import Objective, TrialInterrupted
 from search.retrying_storage import trial_worker
@@ -511,6 +512,9 @@ def stop_on_sigint(shared: Shared) -> Iterator[threading.Event]:
         logger.warning("stopping: the running trials end after their current epoch (Ctrl-C again to stop now)")
 
     previous = signal.signal(signal.SIGINT, handler)
+    if startup_interrupted():  # a Ctrl-C before this handler that Python dropped (search.interrupts)
+        signal.signal(signal.SIGINT, previous)
+        raise KeyboardInterrupt
     try:
         yield interrupted
     finally:

@@ -249,7 +249,8 @@ def test_a_run_killed_with_sigkill_resumes_to_the_exact_count(sqlite_url: str, t
 # --- Ctrl-C --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("delay", [0.5, 3.0])
+# 0.5-2.0 s: importing torch, Typer building the commands; 3.0 s: loading the data (search.interrupts)
+@pytest.mark.parametrize("delay", [0.5, 1.0, 1.5, 2.0, 3.0])
 def test_ctrl_c_while_a_run_starts_says_so(sqlite_url: str, tmp_path: Path, delay: float) -> None:
     run = Run(tmp_path, *_run_args(sqlite_url, 20, "--workers", "2"))
     time.sleep(delay)  # importing, loading the data, opening the storage
