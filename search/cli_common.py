@@ -23,7 +23,7 @@ from rich.text import Text
 from models.errors import ModelsError
 from search.cli_display import console, err_console
 from search.errors import SearchError
-from search.interrupts import mark_began, mark_reported, raise_if_interrupted
+from search.interrupts import mark_began, raise_if_interrupted
 
 if TYPE_CHECKING:
     from search.tables import TextTable
@@ -106,7 +106,6 @@ def exit_on_interrupt(message: str) -> Iterator[None]:
         raise_if_interrupted()
     except KeyboardInterrupt:
         err_console.print(Text(message, style="yellow"), soft_wrap=True)
-        mark_reported()
         raise typer.Exit(130) from None
 
 

@@ -16,8 +16,9 @@ from types import FrameType
 from typing import Any
 
 _received = threading.Event()
-_began = threading.Event()  # a command entered its first interrupt block (search.cli_common.exit_on_interrupt)
-_reported = threading.Event()  # and that block said what a Ctrl-C left
+_began = (
+    threading.Event()
+)  # a command entered an interrupt block (search.cli_common.exit_on_interrupt), which says what a Ctrl-C left
 _default_unraisable_hook = sys.unraisablehook
 
 
@@ -43,17 +44,13 @@ def mark_began() -> None:
     _began.set()
 
 
-def mark_reported() -> None:
-    _reported.set()
-
-
 def unreported_before_work() -> bool:
     """A Ctrl-C came before the command entered any interrupt block, so no block said anything.
 
     Typer turns a KeyboardInterrupt in its own code (building the commands, parsing the arguments)
     into a silent exit 130; `search.__main__` says what it means instead.
     """
-    return _received.is_set() and not _began.is_set() and not _reported.is_set()
+    return _received.is_set() and not _began.is_set()
 
 
 def _record_and_raise(signum: int, frame: FrameType | None) -> None:
