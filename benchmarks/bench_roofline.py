@@ -40,6 +40,16 @@ SETTINGS = (Speed(), Speed(channels_last=True))
 STEPS_PER_EPOCH = 10  # steps per timed epoch (see measure)
 CONV_OPS = ("convolution", "conv2d", "mkldnn_convolution")
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
+# Layer kinds for the time split: an op's self time goes to the closest enclosing op (itself included)
+# whose name holds one of these, lower-cased; autograd's backward nodes carry their forward op's name.
+LAYER_KINDS = {
+    "convolution": ("convolution",),
+    "linear": ("aten::mm", "aten::addmm", "mmbackward", "addmmbackward"),
+    "batch norm": ("batch_norm", "batchnorm"),
+    "pooling": ("max_pool", "maxpool", "avg_pool", "avgpool"),
+    "activation": ("relu", "elu", "gelu", "tanh", "sigmoid", "softplus"),
+    "optimizer": ("optimizer.",),
+}
 
 
 def main() -> None:
@@ -67,6 +77,13 @@ def main() -> None:
             f"{100 * row['flop_work_share']:.0f} % | {row['flop_work_gflops']:.1f} ({100 * row['share_of_peak']:.0f} %) | "
             f"{row['other_us_per_pair_step']:.0f} | {row['bound_all_free']:.2f}x | {row['bound_flops_at_peak']:.2f}x |"
         )
+    kinds = list(LAYER_KINDS) + ["other"]
+    print("share of the step's time by layer kind (self CPU time, each op counted in its enclosing layer):")
+    print(f"| setting | {' | '.join(kinds)} | bound, batch norm and pooling free |")
+    print("|---|" + "---|" * (len(kinds) + 1))
+    for row in rows:
+        shares = " | ".join(f"{100 * row['layer_kind_shares'][kind]:.0f} %" for kind in kinds)
+        print(f"| {row['setting']} | {shares} | {row['bound_bn_pool_free']:.2f}x |")
     if args.json:
         print(json.dumps({"peak_gflops": round(peak / 1e9, 2), "batch": args.batch, "rows": rows, **machine_info()}))
 
@@ -107,6 +124,8 @@ def measure(speed: Speed, batch: int, steps: int, peak: float) -> dict[str, obje
             trainer.run_epoch(evaluate=False)
     flop_work, total = _flop_work_share(prof)
     share = flop_work / total
+    kinds = time_by_layer_kind(prof)
+    freed = kinds["batch norm"] + kinds["pooling"]
     flop_seconds = step * share
     return {
         "setting": label(speed),
@@ -118,7 +137,30 @@ def measure(speed: Speed, batch: int, steps: int, peak: float) -> dict[str, obje
         "other_us_per_pair_step": round(step * (1 - share) / batch * 1e6, 1),
         "bound_all_free": round(step / (flops / peak), 2),
         "bound_flops_at_peak": round(step / (flops / peak + step * (1 - share)), 2),
+        "layer_kind_shares": {kind: round(seconds, 3) for kind, seconds in kinds.items()},
+        "bound_bn_pool_free": round(1 / (1 - freed), 2),
     }
+
+
+def time_by_layer_kind(prof: profile) -> dict[str, float]:
+    """Share of the step's self CPU time per kind of layer (LAYER_KINDS, else 'other'). Each op's self time
+    goes to its closest enclosing op of a named kind, so the zero-fill that max-pool's backward starts from
+    counts as pooling and batch norm's backward, run by the autograd engine, as batch norm."""
+    seconds = dict.fromkeys([*LAYER_KINDS, "other"], 0.0)
+    for event in prof.events():
+        seconds[_layer_kind(event)] += event.self_cpu_time_total
+    total = sum(seconds.values())
+    return {kind: value / total for kind, value in seconds.items()}
+
+
+def _layer_kind(event) -> str:
+    while event is not None:
+        name = event.name.lower()
+        for kind, needles in LAYER_KINDS.items():
+            if any(needle in name for needle in needles):
+                return kind
+        event = event.cpu_parent
+    return "other"
 
 
 def _flop_work_share(prof: profile) -> tuple[float, float]:

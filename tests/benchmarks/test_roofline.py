@@ -46,4 +46,8 @@ def test_the_roofline_counts_the_recipe_s_flops_and_bounds_the_speed_up() -> Non
         assert 0 < row["flop_work_share"] < 1 and row["us_per_pair_step"] > row["other_us_per_pair_step"] > 0
         # Everything but the FLOPs free is the looser bound; FLOP work alone at the peak, the tighter one.
         assert row["bound_all_free"] > row["bound_flops_at_peak"] > 0
+        shares = row["layer_kind_shares"]
+        assert sum(shares.values()) == pytest.approx(1, abs=0.01) and shares["convolution"] > 0
+        assert shares["batch norm"] > 0 and shares["pooling"] > 0  # the recipe has both
+        assert row["bound_bn_pool_free"] == pytest.approx(1 / (1 - shares["batch norm"] - shares["pooling"]), rel=0.02)
     assert "| channels_last |" in done.stdout and "fp32 peak (one thread" in done.stdout
