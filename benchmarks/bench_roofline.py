@@ -137,7 +137,7 @@ def measure(speed: Speed, batch: int, steps: int, peak: float) -> dict[str, obje
         "other_us_per_pair_step": round(step * (1 - share) / batch * 1e6, 1),
         "bound_all_free": round(step / (flops / peak), 2),
         "bound_flops_at_peak": round(step / (flops / peak + step * (1 - share)), 2),
-        "layer_kind_shares": {kind: round(seconds, 3) for kind, seconds in kinds.items()},
+        "layer_kind_shares": {kind: round(kind_share, 3) for kind, kind_share in kinds.items()},
         "bound_bn_pool_free": round(1 / (1 - freed), 2),
     }
 
@@ -146,11 +146,11 @@ def time_by_layer_kind(prof: profile) -> dict[str, float]:
     """Share of the step's self CPU time per kind of layer (LAYER_KINDS, else 'other'). Each op's self time
     goes to its closest enclosing op of a named kind, so the zero-fill that max-pool's backward starts from
     counts as pooling and batch norm's backward, run by the autograd engine, as batch norm."""
-    seconds = dict.fromkeys([*LAYER_KINDS, "other"], 0.0)
+    micros = dict.fromkeys([*LAYER_KINDS, "other"], 0.0)
     for event in prof.events():
-        seconds[_layer_kind(event)] += event.self_cpu_time_total
-    total = sum(seconds.values())
-    return {kind: value / total for kind, value in seconds.items()}
+        micros[_layer_kind(event)] += event.self_cpu_time_total
+    total = sum(micros.values())
+    return {kind: value / total for kind, value in micros.items()}
 
 
 def _layer_kind(event) -> str:
