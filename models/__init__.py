@@ -1,7 +1,7 @@
 """The learning core: digit-pair data draws, the network families, and training (plain PyTorch)."""
 
 from models.configs import NetConfig, TrainConfig, check_compatible
-from models.draws import Draw, Normalisation, PairSet, make_draw
+from models.draws import Draw, Normalisation, PairSet, PixelNormalisation, make_draw
 from models.errors import ConfigError, DataError, ModelsError
 from models.fast import fit_many
 from models.nets import FAMILIES, build_net, count_parameters
@@ -23,6 +23,7 @@ __all__ = [
     "Normalisation",
     "PRESETS",
     "PairSet",
+    "PixelNormalisation",
     "Preset",
     "SpeedChoice",
     "TrainConfig",

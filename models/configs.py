@@ -31,6 +31,7 @@ TTA_NAMES = ("none", "shift")  # models.augment.tta_views
 BN_SCORING_NAMES = ("running", "batch")  # models.train.scoring_mode
 AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
 DIGIT_LOSS_NAMES = ("sum", "mean")
+NORMALISATION_NAMES = ("scalar", "pixel")  # models.draws.NORMALISATIONS
 
 
 def _require(ok: bool, message: str) -> None:
@@ -207,6 +208,7 @@ class TrainConfig:
         "all"  # after the staged epochs: all parameters | head: the comparison head alone (towers frozen)
     )
     tta: str = "none"  # test-time augmentation of the final score: none | shift (mean over the pairs and their 4 one-pixel shifts)
+    normalisation: str = "scalar"  # scalar: one mean/std over all training pixels | pixel: each its own
     bn_scoring: str = "running"  # batch norm when scoring: running (the averages kept in training, model.eval()) | batch (each chunk of scored pairs by its own statistics, as a loop that never calls model.eval() scores)
 
     def __post_init__(self) -> None:
@@ -216,6 +218,7 @@ class TrainConfig:
         _choice("schedule", self.schedule, SCHEDULE_NAMES)
         _choice("tta", self.tta, TTA_NAMES)
         _choice("bn_scoring", self.bn_scoring, BN_SCORING_NAMES)
+        _choice("normalisation", self.normalisation, NORMALISATION_NAMES)
         _choice("staged_second", self.staged_second, STAGED_SECOND_NAMES)
         _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, but got {self.lr!r}.")
         _require(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), but got {self.momentum!r}.")
@@ -257,6 +260,13 @@ def check_compatible(net: NetConfig, train: TrainConfig) -> None:
         raise ConfigError(
             f"digit_loss='mean' averages the two digits' cross-entropies, which this {net.family!r} network does not "
             "have: it needs digit outputs (family 'siamese')."
+        )
+    augments = [f"{name}={getattr(train, name)!r}" for name in ("shift", "rotate", "scale") if getattr(train, name)]
+    augments += [f"tta={train.tta!r}"] if train.tta != "none" else []
+    if train.normalisation == "pixel" and augments:
+        raise ConfigError(
+            f"{', '.join(augments)} fills shifted-in borders with one blank value, which normalisation='pixel' "
+            "does not have (each pixel has its own): use normalisation='scalar' with augmentation."
         )
     if train.staged_second == "head" and not (train.staged_epochs > 0 and net.has_learned_head):
         raise ConfigError(

@@ -4,7 +4,8 @@ A pair set of N pairs takes 2N distinct digits of one pool (randperm(pool)[:2N].
 stacks each pair as two channels, and labels it 1 when the first digit is <= the second.
 Train pairs come from the training pool and test pairs from the test pool, each with its own
 generator derived from the seed, so one set never depends on the other's size and the global
-RNG is never touched. Normalisation statistics are fitted on training inputs only.
+RNG is never touched. Normalisation statistics are fitted on training inputs only: one mean and std
+over every pixel (`Normalisation`, the course's), or each pixel's own (`PixelNormalisation`).
 """
 
 from __future__ import annotations
@@ -119,6 +120,48 @@ class Normalisation:
             raise DataError(f"cannot normalise: the training inputs have std={std} (all pixels equal).")
         return cls(mean=mean, std=std)
 
+    @property
+    def fill(self) -> float:
+        """A blank (0) pixel after normalisation: what augmentation fills uncovered borders with."""
+        return (0.0 - self.mean) / self.std
+
     def apply(self, pairs: PairSet) -> PairSet:
         """A new PairSet with inputs (x - mean) / std; target and classes are shared, not copied."""
         return PairSet(input=(pairs.input - self.mean) / self.std, target=pairs.target, classes=pairs.classes)
+
+
+@dataclass(frozen=True, eq=False)
+class PixelNormalisation:
+    """Each pixel position's own mean/std over the training inputs (per feature, as sklearn's
+    StandardScaler), applied unchanged to eval/test pairs. A pixel that is constant over the training
+    inputs (a corner no training digit inks) carries nothing to learn from and has no scale: it is set
+    to 0 in every set, so that ink there in a test digit cannot become an unbounded input."""
+
+    mean: torch.Tensor  # (2, 14, 14)
+    scale: torch.Tensor  # (2, 14, 14): 1/std, 0 where the training pixel is constant
+
+    @classmethod
+    def fit(cls, pairs: PairSet) -> PixelNormalisation:
+        if len(pairs) < 2:
+            raise DataError(f"cannot fit a per-pixel normalisation on {len(pairs)} pair(s): it needs at least 2.")
+        values = pairs.input.double()
+        mean, std = values.mean(0), values.std(0)
+        if not bool((std > 0).any()):
+            raise DataError("cannot normalise: every pixel of the training inputs is constant.")
+        scale = torch.where(std > 0, 1.0 / std, torch.zeros_like(std))
+        return cls(mean=mean.float(), scale=scale.float())
+
+    @property
+    def fill(self) -> None:
+        """No single blank value exists (each pixel has its own): augmentation is refused with this normalisation."""
+        return None
+
+    def apply(self, pairs: PairSet) -> PairSet:
+        """A new PairSet with inputs (x - mean) * scale; target and classes are shared, not copied."""
+        return PairSet(input=(pairs.input - self.mean) * self.scale, target=pairs.target, classes=pairs.classes)
+
+
+NORMALISATIONS: dict[str, type[Normalisation] | type[PixelNormalisation]] = {
+    "scalar": Normalisation,
+    "pixel": PixelNormalisation,
+}

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from models.augment import random_affine, random_shift, tta_views
 from models.configs import NetConfig, TrainConfig, check_compatible
-from models.draws import Normalisation, PairSet
+from models.draws import NORMALISATIONS, PairSet
 from models.losses import LossWeighting, is_finite, loss_terms
 from models.nets import build_net
 
@@ -143,8 +143,8 @@ class ModelTrainer:
         self.batch_rng = torch.Generator().manual_seed(seed)  # batch order and augmentation
 
         # Statistics from the training pairs only; evaluation pairs get them unchanged.
-        norm = Normalisation.fit(pairs)
-        self.fill = (0.0 - norm.mean) / norm.std  # a blank pixel after normalisation
+        norm = NORMALISATIONS[train.normalisation].fit(pairs)
+        self.fill = norm.fill  # a blank pixel after normalisation (None per pixel: augmentation is refused)
         self.train_set = self._to_device(norm.apply(pairs))
         self.eval_set = self._to_device(norm.apply(eval_pairs)) if eval_pairs is not None else None
 

@@ -3,11 +3,17 @@
 Each row puts a report's printed figure beside ours (mean ± std over fresh draws, its 95 % t interval,
 the gap, and whether the published mean lies inside our interval), and the choices we made where the
 report is silent are listed under its table, so that no number is read without them.
+
+A report whose printed stds are too small for runs scored on fresh pairs (`fresh_pairs_pvalue`) shared
+one scored set across its runs: its means then carry that set's own sampling error, which neither its
+std nor our interval holds, and its table gets one more column, each gap over its standard error with
+that error counted.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,8 +21,27 @@ from matplotlib.figure import Figure
 
 from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name, varied_fields
 from search.results import ConfigurationResult, EvaluationSummary
-from search.stats import Summary
+from search.stats import Summary, fresh_pairs_pvalue, gap_in_standard_errors, sampling_floor
 from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
+
+REPORT_PAIRS = 1000  # pairs a run of the reports scores at most: a test set (report 001: its 4 folds together)
+REPORT_POOL_FRACTION = 0.2  # 1,000 test pairs take 2,000 of MNIST's 10,000 test digits (lowers the floor)
+SHARED_PAIRS_LEVEL = 0.01  # below this fresh_pairs_pvalue, a report's runs are taken to have shared their pairs
+
+
+def set_error(preset: Preset) -> float:
+    """The sampling error of one scored set of the report's size at the published accuracy."""
+    return sampling_floor(preset.published.mean, REPORT_PAIRS, pool_fraction=REPORT_POOL_FRACTION)
+
+
+def shared_pairs_pvalue(presets: Sequence[Preset]) -> float:
+    """`fresh_pairs_pvalue` of the rows' printed stds (test and validation figures), nan without any."""
+    figures = [
+        (p.published.mean, p.published.std, p.runs)
+        for p in presets
+        if p.published.std is not None and p.published.figure in ("test", "validation")
+    ]
+    return fresh_pairs_pvalue(figures, REPORT_PAIRS, pool_fraction=REPORT_POOL_FRACTION)
 
 
 def published_figure(preset: Preset) -> str:
@@ -90,7 +115,9 @@ def _keyed_tables(summary: EvaluationSummary) -> list[tuple[str, TextTable]]:
         if not presets:
             continue
         best_over_epochs = any(p.scoring == "max_over_epochs" for p in presets)
-        rows = [_row(p, result, best_over_epochs) for p in presets for result in ours[p.name]]
+        shared = shared_pairs_pvalue([p for p in PRESETS.values() if p.report == key])
+        counted = shared < SHARED_PAIRS_LEVEL
+        rows = [_row(p, result, best_over_epochs, counted) for p in presets for result in ours[p.name]]
         headers = (
             "row",
             "preset",
@@ -104,12 +131,16 @@ def _keyed_tables(summary: EvaluationSummary) -> list[tuple[str, TextTable]]:
         )
         if best_over_epochs:
             headers += ("reproduced, best over epochs", "its gap", "in its CI")
-        notes = [setting_note(summary), *_figure_notes(presets), *_choice_notes(presets)]
+        if counted:
+            headers += ("gap / s.e., set counted",)
+        notes = [setting_note(summary), *_figure_notes(presets)]
+        notes += [_shared_pairs_note(key, presets, shared)] if counted else []
+        notes += _choice_notes(presets)
         tables.append((key, TextTable(f"report {key}: {title}", headers, rows, notes)))
     return tables
 
 
-def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool) -> tuple[str, ...]:
+def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool, counted: bool) -> tuple[str, ...]:
     """A preset's row, or one of its variants' (`name [field=value]`: one factor changed)."""
     value, accuracy = preset.published.mean, result.accuracy
     name = result.candidate.preset or preset.name
@@ -127,7 +158,22 @@ def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool) ->
     if best_over_epochs:
         best = result.best_epoch_accuracy
         row += (mean_std(best) if best else "-", gap(best, value), inside(best, value))
+    if counted:
+        z = gap_in_standard_errors(accuracy, value, set_error=set_error(preset))
+        row += ("-" if math.isnan(z) else f"{z:+.1f}",)
     return row
+
+
+def _shared_pairs_note(key: str, presets: Sequence[Preset], pvalue: float) -> str:
+    errors = [100 * set_error(p) for p in presets]
+    return (
+        f"Report {key}'s printed stds are too small for runs that each scored fresh pairs: over its rows (Fisher), "
+        f"P = {pvalue:.1g} that stds this small come from {REPORT_PAIRS:,} fresh pairs a run (each std's floor: "
+        f"sqrt(p(1-p)/{REPORT_PAIRS:,}), the finite test pool counted). Its runs shared their scored pairs, so each "
+        f"mean carries that one set's sampling error ({min(errors):.2f}-{max(errors):.2f} points here), which "
+        "neither its std nor our interval holds; the last column counts it: within ±2 the gap is what that error "
+        "and ours explain."
+    )
 
 
 def _figure_notes(presets: Sequence[Preset]) -> list[str]:

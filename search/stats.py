@@ -104,6 +104,43 @@ def paired_tests(a: Sequence[float], b: Sequence[float]) -> PairedTests:
     )
 
 
+def sampling_floor(accuracy: float, n_pairs: int, *, pool_fraction: float = 0.0) -> float:
+    """The least std an accuracy can have from run to run when each run scores `n_pairs` fresh pairs:
+    a fixed model's binomial error sqrt(p(1-p)/n), lowered by the finite-pool factor (1 - f) on the
+    variance when the pairs take a fraction f of their pool's digits. Training noise only adds to it."""
+    if not 0.0 <= accuracy <= 1.0 or n_pairs < 1 or not 0.0 <= pool_fraction < 1.0:
+        raise ValueError(
+            f"need 0 <= accuracy <= 1, n_pairs >= 1, 0 <= pool_fraction < 1: {accuracy}, {n_pairs}, {pool_fraction}."
+        )
+    return math.sqrt(accuracy * (1.0 - accuracy) / n_pairs * (1.0 - pool_fraction))
+
+
+def fresh_pairs_pvalue(
+    figures: Sequence[tuple[float, float, int]], n_pairs: int, *, pool_fraction: float = 0.0
+) -> float:
+    """How likely stds this small are if every run scored its own fresh pairs: `figures` holds (mean,
+    std, runs) per row. A row's true std is at least its sampling floor σ0, so (runs - 1)·s²/σ0² is at
+    least a chi² with runs - 1 degrees of freedom: its lower tail at the printed std is that row's p-value,
+    and Fisher's method (scipy's combine_pvalues) joins the rows'. A small value says the runs shared
+    their scored pairs (one test or validation set); rows with fewer than 2 runs or no floor are skipped."""
+    pvalues = []
+    for mean, std, runs in figures:
+        floor = sampling_floor(mean, n_pairs, pool_fraction=pool_fraction)
+        if runs >= 2 and floor > 0.0:
+            pvalues.append(float(_scipy_stats.chi2.cdf((runs - 1) * (std / floor) ** 2, runs - 1)))
+    if not pvalues:
+        return math.nan
+    return float(_scipy_stats.combine_pvalues(pvalues, method="fisher").pvalue)
+
+
+def gap_in_standard_errors(mean: Summary, published: float, *, set_error: float) -> float:
+    """(ours - published) over its standard error, counting ours (std/sqrt(n)) and the published mean's
+    own `set_error`: the sampling error of the one pair set its runs shared, which its std leaves out."""
+    if mean.n < 2 or not math.isfinite(mean.std):
+        return math.nan
+    return (mean.mean - published) / math.sqrt(mean.std**2 / mean.n + set_error**2)
+
+
 def _finite_or_none(value: float | int) -> float | int | None:
     """JSON has no nan or inf: write them as null."""
     if isinstance(value, float) and not math.isfinite(value):

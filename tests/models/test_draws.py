@@ -1,4 +1,4 @@
-"""make_draw, PairSet.subset and Normalisation."""
+"""make_draw, PairSet.subset, Normalisation and PixelNormalisation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.draws import Normalisation, PairSet, draw_training_pairs, make_draw
+from models.draws import Normalisation, PairSet, PixelNormalisation, draw_training_pairs, make_draw
 from models.errors import DataError
 from models.pools import DigitPools, Digits, load_pools
 
@@ -146,3 +146,32 @@ def test_training_pairs_alone_are_the_draws_training_pairs():
     assert torch.equal(alone.input, full.input) and torch.equal(alone.classes, full.classes)
     with pytest.raises(DataError, match="seed"):
         draw_training_pairs(pools, seed=-1)
+
+
+def test_pixel_normalisation_standardises_each_pixel_and_zeroes_pixels_no_training_digit_inks():
+    draw = make_draw(load_pools(), seed=0, n_pairs=200)
+    norm = PixelNormalisation.fit(draw.train)
+    train = norm.apply(draw.train).input.double()
+    raw = draw.train.input.double()
+    varying = raw.std(0) > 0
+    assert 0 < int((~varying).sum()) < varying.numel()  # the embedded digits leave some corners blank
+    assert train.mean(0).abs().max() < 1e-4
+    assert torch.allclose(train.std(0)[varying], torch.ones(int(varying.sum()), dtype=torch.float64), atol=1e-4)
+    assert torch.equal(train[:, ~varying], torch.zeros_like(train[:, ~varying]))
+
+    inked = draw.test.input.clone()
+    inked[:, ~varying] = 255.0  # ink where no training digit has any
+    test = norm.apply(PairSet(input=inked, target=draw.test.target, classes=draw.test.classes)).input
+    assert torch.equal(test[:, ~varying], torch.zeros_like(test[:, ~varying]))  # bounded: set to 0, not ink / 0
+    expected = (draw.test.input.double() - raw.mean(0)) / raw.std(0)
+    assert torch.allclose(test[:, varying].double(), expected[:, varying], atol=1e-3)  # the training statistics
+    assert norm.fill is None  # no single blank value: augmentation is refused with it
+
+
+def test_pixel_normalisation_refuses_too_few_or_constant_inputs():
+    pairs = make_draw(_coded_pools(), seed=0, n_pairs=10).train
+    with pytest.raises(DataError, match="at least 2"):
+        PixelNormalisation.fit(pairs.subset(np.array([0], dtype=np.int64)))
+    constant = PairSet(input=torch.ones_like(pairs.input), target=pairs.target, classes=pairs.classes)
+    with pytest.raises(DataError, match="every pixel of the training inputs is constant"):
+        PixelNormalisation.fit(constant)

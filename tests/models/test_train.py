@@ -159,6 +159,25 @@ def test_batch_statistics_scoring_changes_the_scores_only_and_keeps_dropout_off(
         TrainConfig(bn_scoring="eval")
 
 
+def test_pixel_normalisation_trains_on_its_own_inputs_and_refuses_augmentation(draw):
+    """normalisation='pixel' (report 001's "subtracting its mean and dividing by its standard deviation", read
+    per pixel) feeds the network each pixel standardised; with shifts or test-time views it is refused."""
+    mlp = NetConfig(family="mlp", hidden=(32,))
+    cfg = dataclasses.replace(TRAIN, aux_loss="none", epochs=2, normalisation="pixel")
+    trainer = ModelTrainer(mlp, cfg, draw.train, eval_pairs=draw.test, seed=2)
+    inputs = trainer.train_set.input.double()
+    assert inputs.mean(0).abs().max() < 1e-4 and inputs.std(0).max() == pytest.approx(1.0, abs=1e-4)
+    pixel = fit(mlp, cfg, draw.train, eval_pairs=draw.test, seed=2)
+    scalar = fit(mlp, dataclasses.replace(cfg, normalisation="scalar"), draw.train, eval_pairs=draw.test, seed=2)
+    assert pixel.status == scalar.status == "completed"
+    assert pixel.curves[0].train_loss != scalar.curves[0].train_loss
+    for augmentation in ({"shift": 1}, {"rotate": 5.0}, {"tta": "shift"}):
+        with pytest.raises(ConfigError, match="normalisation='pixel' does not have"):
+            fit(NET, dataclasses.replace(cfg, **augmentation), draw.train)
+    with pytest.raises(ConfigError, match="normalisation must be one of scalar, pixel"):
+        TrainConfig(normalisation="feature")
+
+
 def test_staged_head_training_freezes_the_towers(draw):
     """Report 000's first scheme: digits alone first, then the comparison head alone (towers frozen)."""
     net = dataclasses.replace(NET, head="linear")

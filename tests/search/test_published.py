@@ -8,8 +8,9 @@ from sqlalchemy import select
 from models.presets import PRESETS
 from search.evaluation import reproduce
 from search.evaluation_store import EvaluationRow, load_evaluations, open_evaluations
-from search.published import report_tables
+from search.published import REPORT_PAIRS, REPORT_POOL_FRACTION, report_tables, shared_pairs_pvalue
 from search.results import config_json, config_key
+from search.stats import gap_in_standard_errors, sampling_floor
 
 torch.set_num_threads(1)
 
@@ -54,3 +55,24 @@ def test_a_preset_defined_otherwise_before_is_left_out_of_its_report(sqlite_url)
     (summary,) = load_evaluations(sqlite_url)
     (table,) = report_tables(summary)
     assert [row[6] for row in table.rows] == ["2", "2"]  # the current rows, with both their draws
+
+
+def test_a_report_whose_stds_are_too_small_for_fresh_pairs_gets_its_gaps_in_standard_errors(sqlite_url):
+    """Report 001 prints stds below what 10 runs on fresh 1,000-pair sets allow (fc_3: 0.3 points against a
+    floor of 1.1): its table counts the shared set's error in one more column. Report 003's stds are not:
+    its table stays as it was."""
+    reproduce(["seed001/fc_1", "seed003/fnn"], storage_url=sqlite_url, draws=3, epochs=1, n_pairs=N_PAIRS)
+    assert shared_pairs_pvalue([p for p in PRESETS.values() if p.report == "001"]) < 1e-5
+    assert shared_pairs_pvalue([p for p in PRESETS.values() if p.report == "003"]) > 0.5
+    (summary,) = load_evaluations(sqlite_url)
+    ours, theirs = report_tables(summary)
+    assert ours.title.startswith("report 001") and theirs.title.startswith("report 003")
+    assert ours.headers[-1] == "gap / s.e., set counted" and "gap / s.e., set counted" not in theirs.headers
+    assert any("too small for runs that each scored fresh pairs" in note for note in ours.notes)
+    assert not any("fresh pairs" in note for note in theirs.notes)
+
+    (result,) = [r for r in summary.configurations if r.candidate.preset == "seed001/fc_1"]
+    published = PRESETS["seed001/fc_1"].published.mean
+    error = sampling_floor(published, REPORT_PAIRS, pool_fraction=REPORT_POOL_FRACTION)
+    z = gap_in_standard_errors(result.accuracy, published, set_error=error)
+    assert ours.rows[0][-1] == f"{z:+.1f}"

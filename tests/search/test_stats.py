@@ -1,8 +1,15 @@
 import math
 
+import numpy as np
 import pytest
 
-from search.stats import paired_tests, summarize
+from search.stats import (
+    fresh_pairs_pvalue,
+    gap_in_standard_errors,
+    paired_tests,
+    sampling_floor,
+    summarize,
+)
 
 
 def test_summarize_known_numbers():
@@ -69,3 +76,45 @@ def test_paired_tests_needs_matching_lengths():
     with pytest.raises(ValueError, match="one length"):
         paired_tests([1, 2], [1, 2, 3])
     assert math.isnan(paired_tests([0.9], [0.8]).t_pvalue)
+
+
+def test_sampling_floor_is_the_binomial_error_with_the_finite_pool_counted():
+    assert sampling_floor(0.8, 1000) == pytest.approx(math.sqrt(0.16 / 1000))
+    assert sampling_floor(0.8, 1000, pool_fraction=0.2) == pytest.approx(math.sqrt(0.8 * 0.16 / 1000))
+    assert sampling_floor(1.0, 1000) == 0.0
+    for bad in ((1.2, 1000, 0.0), (0.8, 0, 0.0), (0.8, 1000, 1.0)):
+        with pytest.raises(ValueError):
+            sampling_floor(bad[0], bad[1], pool_fraction=bad[2])
+
+
+def _runs(
+    rng: np.random.Generator, p: float, *, fresh: bool, runs: int = 10, n: int = 1000
+) -> tuple[float, float, int]:
+    """(mean, std, runs) of `runs` models of true accuracy p (training noise 0.3 points), each scored on
+    its own fresh n pairs, or all on one shared set."""
+    models = rng.normal(p, 0.003, runs)
+    if fresh:
+        scores = rng.binomial(n, models) / n
+    else:
+        hard = rng.binomial(n, p) / n - p  # the shared set's luck, the same for every run
+        scores = models + hard
+    return float(scores.mean()), float(scores.std(ddof=1)), runs
+
+
+def test_fresh_pairs_pvalue_tells_fresh_sets_from_one_shared_set():
+    """Simulated reports of 12 rows: with fresh pairs a run the p-value is spread over (0, 1) (a false
+    alarm below 0.01 about once in a hundred); with one shared set it is tiny every time."""
+    rng = np.random.default_rng(0)
+    accuracies = np.linspace(0.76, 0.94, 12)
+    fresh = [fresh_pairs_pvalue([_runs(rng, p, fresh=True) for p in accuracies], 1000) for _ in range(200)]
+    shared = [fresh_pairs_pvalue([_runs(rng, p, fresh=False) for p in accuracies], 1000) for _ in range(50)]
+    assert 0.3 < float(np.median(fresh)) < 0.7 and np.mean(np.array(fresh) < 0.01) < 0.05
+    assert max(shared) < 1e-6
+    assert math.isnan(fresh_pairs_pvalue([(0.9, 0.01, 1)], 1000))  # one run: no std to judge
+
+
+def test_gap_in_standard_errors_counts_ours_and_the_shared_sets_error():
+    ours = summarize([0.80, 0.82, 0.81, 0.79, 0.83])
+    z = gap_in_standard_errors(ours, 0.78, set_error=0.012)
+    assert z == pytest.approx((0.81 - 0.78) / math.sqrt(ours.std**2 / 5 + 0.012**2))
+    assert math.isnan(gap_in_standard_errors(summarize([0.8]), 0.78, set_error=0.012))
