@@ -137,7 +137,9 @@ def progress_bars(
         def plain(description: str, unit: str) -> Callable[[int, int], None]:
             def line(done: int, total: int) -> None:
                 if total:
-                    err_console.print(f"{description}: {done}/{total} {unit}", soft_wrap=True, highlight=False)
+                    err_console.print(
+                        f"{description}: {done}/{total} {unit}", soft_wrap=True, highlight=False, markup=False
+                    )
 
             return line
 

@@ -138,13 +138,13 @@ def reproduce(
 ) -> None:
     """Train the published models (presets) on fresh draws and print each report's table: published vs reproduced."""
     from search.evaluation import reproduce as reproduce_presets
-    from search.published import report_tables
+    from search.published import report_tables, with_stored_rows
 
     names = None if presets is None else [name.strip() for name in presets.split(",") if name.strip()]
 
     def row_done(label: str, done: int, total: int) -> None:
         if not as_json:
-            err_console.print(f"[{done}/{total}] {label}: draws stored", soft_wrap=True, highlight=False)
+            err_console.print(f"[{done}/{total}] {label}: draws stored", soft_wrap=True, highlight=False, markup=False)
 
     with user_errors(), stop_on_interrupt(), draw_progress("reproducing presets", quiet=as_json) as progress:
         summary = reproduce_presets(
@@ -163,7 +163,7 @@ def reproduce(
     if as_json:
         console.print_json(data=summary.to_dict())
         return
-    for table in report_tables(summary):
+    for table in report_tables(with_stored_rows(summary, storage)):
         if markdown:
             print(table.markdown(), end="\n\n")
         else:
@@ -253,4 +253,4 @@ def report(
 
     with user_errors():
         path = write_report(study_name_arg(study), storage_url=storage, out_dir=out)
-    console.print(f"report written to {path}", soft_wrap=True, highlight=False)
+    console.print(f"report written to {path}", soft_wrap=True, highlight=False, markup=False)

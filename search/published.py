@@ -20,6 +20,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name, varied_fields
+from search.evaluation_store import load_evaluations
 from search.results import ConfigurationResult, EvaluationSummary
 from search.stats import Summary, fresh_pairs_pvalue, gap_in_standard_errors, sampling_floor
 from search.tables import TextTable, confidence, draw_count, mean_std, percent, setting_note
@@ -65,6 +66,32 @@ def gap(summary: Summary | None, value: float) -> str:
 def report_tables(summary: EvaluationSummary) -> list[TextTable]:
     """One table per report that has reproduced rows in `summary`, in the report's own row order."""
     return [table for _, table in _keyed_tables(summary)]
+
+
+def with_stored_rows(summary: EvaluationSummary, storage_url: str | None) -> EvaluationSummary:
+    """`summary` with the stored rows of its presets beside the ones it trained: the preset and each
+    variant (`name [field=value]`) measured before, as `reproduce --vary` leaves them. A report's table
+    then holds every experiment on its rows, as the README shows it, and a rerun of the preset prints
+    its variants again. Only rows of the same data setting (digits, pairs per draw) and, but for a
+    variant that changed them itself, the same epochs: one name at two lengths would read as one row."""
+    epochs = {
+        base_name(r.candidate.preset): r.candidate.train.epochs
+        for r in summary.configurations
+        if r.candidate.preset is not None
+    }
+    trained = {r.candidate.preset for r in summary.configurations}
+    stored = [
+        result
+        for other in load_evaluations(storage_url)
+        if (other.data_source, other.n_pairs) == (summary.data_source, summary.n_pairs)
+        for result in other.configurations
+        if (name := result.candidate.preset) is not None
+        and name not in trained
+        and base_name(name) in epochs
+        and (result.candidate.train.epochs == epochs[base_name(name)] or "epochs" in varied_fields(name))
+    ]
+    seeds = sorted({*summary.draw_seeds, *(seed for r in stored for seed in r.accuracies)})
+    return dataclasses.replace(summary, draw_seeds=tuple(seeds), configurations=(*summary.configurations, *stored))
 
 
 def current(summary: EvaluationSummary) -> EvaluationSummary:

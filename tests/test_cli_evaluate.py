@@ -160,6 +160,13 @@ def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url):
         ("seed002/mlp", 0.765, 1),
         ("seed003/fnn-ws-al", 0.9356, 1),
     ]
+    variant = invoke(*args, "--vary", "lr=0.05", "--markdown")  # trains the variants alone, shows them beside
+    assert variant.exit_code == 0, variant.output
+    assert "seed003/fnn-ws-al [lr=0.05]: draws stored" in variant.stderr
+    plain = invoke(*args, "--markdown")
+    for shown in (variant.stdout, plain.stdout):
+        rows = [line.split(" | ")[1] for line in shown.splitlines() if line.startswith("| ") and " | seed00" in line]
+        assert rows == ["seed002/mlp", "seed002/mlp [lr=0.05]", "seed003/fnn-ws-al", "seed003/fnn-ws-al [lr=0.05]"]
 
 
 def test_presets_lists_every_row_of_a_report_with_its_figure():

@@ -8,7 +8,13 @@ from sqlalchemy import select
 from models.presets import PRESETS
 from search.evaluation import reproduce
 from search.evaluation_store import EvaluationRow, load_evaluations, open_evaluations
-from search.published import REPORT_PAIRS, REPORT_POOL_FRACTION, report_tables, shared_pairs_pvalue
+from search.published import (
+    REPORT_PAIRS,
+    REPORT_POOL_FRACTION,
+    report_tables,
+    shared_pairs_pvalue,
+    with_stored_rows,
+)
 from search.results import config_json, config_key
 from search.stats import gap_in_standard_errors, sampling_floor
 
@@ -55,6 +61,40 @@ def test_a_preset_defined_otherwise_before_is_left_out_of_its_report(sqlite_url)
     (summary,) = load_evaluations(sqlite_url)
     (table,) = report_tables(summary)
     assert [row[6] for row in table.rows] == ["2", "2"]  # the current rows, with both their draws
+
+
+def test_a_reproduced_table_shows_the_stored_variants_of_its_presets_beside_them(sqlite_url):
+    def names(summary):
+        (table,) = report_tables(with_stored_rows(summary, sqlite_url))
+        return [(row[1], row[6]) for row in table.rows]
+
+    def run(draws, changes=None, epochs=1, n_pairs=N_PAIRS):
+        return reproduce(
+            ["seed002/mlp"], storage_url=sqlite_url, draws=draws, epochs=epochs, n_pairs=n_pairs, changes=changes
+        )
+
+    run(2, {"lr": 0.05})
+    run(1, {"batch_size": 50})
+    run(1, {"momentum": 0.5}, epochs=2)  # the same name at another length: not beside the 1-epoch rows
+    run(1, {"momentum": 0.9}, n_pairs=N_PAIRS + 20)  # another data setting
+    run(1, {"epochs": 2, "gamma": 0.9}, epochs=None)  # a variant that changed the epochs itself
+
+    plain = run(1)
+    assert [r.candidate.preset for r in plain.configurations] == ["seed002/mlp"]  # only this one trained
+    assert names(plain) == [
+        ("seed002/mlp", "1"),
+        ("seed002/mlp [batch_size=50]", "1"),
+        ("seed002/mlp [epochs=2, gamma=0.9]", "1"),
+        ("seed002/mlp [lr=0.05]", "2"),
+    ]
+    # a variant's run shows its preset and the other variants too, its own row from this call
+    assert [n for n, _ in names(run(2, {"lr": 0.05}))] == [n for n, _ in names(plain)]
+    assert names(run(1, {"momentum": 0.5}, epochs=2)) == [  # at 2 epochs: the rows trained so
+        ("seed002/mlp [epochs=2, gamma=0.9]", "1"),
+        ("seed002/mlp [momentum=0.5]", "1"),
+    ]
+    (table,) = report_tables(with_stored_rows(run(2, {"lr": 0.05}), sqlite_url))
+    assert "draw seeds 1000-1001" in table.notes[0]  # the seeds of every row shown
 
 
 def test_a_report_whose_stds_are_too_small_for_fresh_pairs_gets_its_gaps_in_standard_errors(sqlite_url):
