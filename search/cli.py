@@ -233,7 +233,7 @@ def dashboard(
         warn(warning)
     with user_errors():
         server = open_dashboard(storage, host=host, port=port)
-    console.print(f"optuna-dashboard at {server.url} (Ctrl-C to stop)", soft_wrap=True, highlight=False, markup=False)
+    console.print(f"optuna-dashboard at {server.url} (Ctrl-C to stop)", soft_wrap=True, highlight=False)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

@@ -137,9 +137,7 @@ def progress_bars(
         def plain(description: str, unit: str) -> Callable[[int, int], None]:
             def line(done: int, total: int) -> None:
                 if total:
-                    err_console.print(
-                        f"{description}: {done}/{total} {unit}", soft_wrap=True, highlight=False, markup=False
-                    )
+                    err_console.print(f"{description}: {done}/{total} {unit}", soft_wrap=True, highlight=False)
 
             return line
 

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PLAIN_PROGRESS_SECONDS", "OneLineUsageErrors", "RunProgressView", "console", "err_console", "log_to"]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False)  # names and paths are printed as given: a variant's "[lr=0.05]" is not a style
+err_console = Console(stderr=True, markup=False)
 PLAIN_PROGRESS_SECONDS = 60.0  # without a terminal, a progress line at least this often
 
 

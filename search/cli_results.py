@@ -144,7 +144,7 @@ def reproduce(
 
     def row_done(label: str, done: int, total: int) -> None:
         if not as_json:
-            err_console.print(f"[{done}/{total}] {label}: draws stored", soft_wrap=True, highlight=False, markup=False)
+            err_console.print(f"[{done}/{total}] {label}: draws stored", soft_wrap=True, highlight=False)
 
     with user_errors(), stop_on_interrupt(), draw_progress("reproducing presets", quiet=as_json) as progress:
         summary = reproduce_presets(
@@ -253,4 +253,4 @@ def report(
 
     with user_errors():
         path = write_report(study_name_arg(study), storage_url=storage, out_dir=out)
-    console.print(f"report written to {path}", soft_wrap=True, highlight=False, markup=False)
+    console.print(f"report written to {path}", soft_wrap=True, highlight=False)
