@@ -12,6 +12,7 @@ measure: a test mean over fresh draws, a validation figure, a maximum over epoch
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -775,6 +776,12 @@ def vary(preset: Preset, changes: Mapping[str, Any]) -> Preset:
 def base_name(name: str) -> str:
     """The preset a variant's name comes from: 'seed003/sgd [momentum=0.9]' -> 'seed003/sgd'."""
     return name.split(" [", 1)[0]
+
+
+def variant_order(name: str) -> tuple[bool, tuple[str | float, ...]]:
+    """A sort key: the preset first, then its variants with their values in numeric order (gamma 0.9 before 0.93)."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", name)  # text at even places, numbers at odd ones
+    return name != base_name(name), tuple(float(p) if i % 2 else p for i, p in enumerate(parts))
 
 
 def varied_fields(name: str) -> set[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name, varied_fields
+from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name, variant_order, varied_fields
 from search.evaluation_store import load_evaluations
 from search.results import ConfigurationResult, EvaluationSummary
 from search.stats import Summary, fresh_pairs_pvalue, gap_in_standard_errors, sampling_floor
@@ -130,7 +130,7 @@ def _grouped(summary: EvaluationSummary) -> dict[str, list[ConfigurationResult]]
         if result.candidate.preset is not None:
             ours.setdefault(base_name(result.candidate.preset), []).append(result)
     for results in ours.values():
-        results.sort(key=lambda r: (r.candidate.preset != base_name(r.candidate.preset), r.candidate.preset))
+        results.sort(key=lambda r: variant_order(r.candidate.preset))
     return ours
 
 

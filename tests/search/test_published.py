@@ -97,6 +97,25 @@ def test_a_reproduced_table_shows_the_stored_variants_of_its_presets_beside_them
     assert "draw seeds 1000-1001" in table.notes[0]  # the seeds of every row shown
 
 
+def test_a_presets_variants_are_listed_with_their_values_in_numeric_order(sqlite_url):
+    for gamma in (0.95, 0.9, 0.93):  # as text, "gamma=0.9]" sorts after "gamma=0.93]"
+        reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, changes={"gamma": gamma})
+    for batch in (50, 8):
+        reproduce(
+            ["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, changes={"batch_size": batch}
+        )
+    reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS)
+
+    assert _table_presets(sqlite_url) == [
+        "seed002/mlp",
+        "seed002/mlp [batch_size=8]",
+        "seed002/mlp [batch_size=50]",
+        "seed002/mlp [gamma=0.9]",
+        "seed002/mlp [gamma=0.93]",
+        "seed002/mlp [gamma=0.95]",
+    ]
+
+
 def test_a_report_whose_stds_are_too_small_for_fresh_pairs_gets_its_gaps_in_standard_errors(sqlite_url):
     """Report 001 prints stds below what 10 runs on fresh 1,000-pair sets allow (fc_3: 0.3 points against a
     floor of 1.1): its table counts the shared set's error in one more column. Report 003's stds are not:
