@@ -792,5 +792,5 @@ def varied_fields(name: str) -> set[str]:
 
 def _short(value: Any) -> str:
     if isinstance(value, (list, tuple)):
-        return "-".join(map(str, value))
+        return "-".join(map(str, value)) if value else "[]"  # an empty one, e.g. no pooling: not an empty name
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -13,7 +13,7 @@ from models.draws import make_draw
 from models.errors import ConfigError
 from models.nets import build_net, count_parameters
 from models.pools import load_pools
-from models.presets import FIGURES, PRESETS, REPORTS, report_key, select_presets
+from models.presets import FIGURES, PRESETS, REPORTS, report_key, select_presets, vary
 from models.train import fit
 
 torch.set_num_threads(1)
@@ -151,3 +151,11 @@ def test_every_preset_builds_and_trains(name):
     result = fit(preset.net, train, draw.train, eval_pairs=draw.test)
     assert result.status == "completed" and 0.0 <= result.accuracy <= 1.0
     assert len(result.curves) == 2 and all(c.train_loss > 0 for c in result.curves)
+
+
+def test_a_variant_is_named_for_its_changes_an_empty_sequence_included():
+    preset = PRESETS["seed002/cnn-al"]
+    assert vary(preset, {"pool_after": [1], "gamma": 0.93}).name == "seed002/cnn-al [pool_after=1, gamma=0.93]"
+    assert vary(preset, {"conv_channels": [16, 32]}).name == "seed002/cnn-al [conv_channels=16-32]"
+    no_pooling = vary(preset, {"pool_after": []})
+    assert no_pooling.name == "seed002/cnn-al [pool_after=[]]" and no_pooling.net.pool_after == ()
