@@ -32,6 +32,7 @@ BN_SCORING_NAMES = ("running", "batch")  # models.train.scoring_mode
 AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
 DIGIT_LOSS_NAMES = ("sum", "mean")
 NORMALISATION_NAMES = ("scalar", "pixel")  # models.draws.NORMALISATIONS
+BATCH_NORM_PLACES = ("conv", "activation")  # models.nets.ConvStack
 
 
 def _require(ok: bool, message: str) -> None:
@@ -66,6 +67,9 @@ class NetConfig:
     activation_alpha: float | None = None  # ELU alpha / LeakyReLU negative slope; None: torch's default (1.0 / 0.01)
     batch_norm: bool = False  # BatchNorm after every conv (and every hidden Linear, see batch_norm_dense)
     batch_norm_dense: bool = True  # with batch_norm: also after hidden Linear layers (False: convolutions only)
+    # with batch_norm, where a conv block's BatchNorm sits: conv (conv -> BN -> pool -> act) | activation (conv ->
+    # pool -> act -> BN); the same parameters either way
+    batch_norm_at: str = "conv"
     dropout: float = 0.0  # dropout rate, in [0, 1), placed by dropout_at
     dropout_at: str = "dense"  # dense: before every Linear of a dense stack | last_conv: once, after the last conv
     hidden: tuple[int, ...] = (128,)  # mlp family: hidden widths; siamese fc tower: its hidden widths
@@ -108,6 +112,7 @@ class NetConfig:
         _choice("padding", self.padding, PADDING_NAMES)
         _choice("dropout_at", self.dropout_at, DROPOUT_PLACES)
         _choice("pair_output", self.pair_output, PAIR_OUTPUT_NAMES)
+        _choice("batch_norm_at", self.batch_norm_at, BATCH_NORM_PLACES)
         _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), but got {self.dropout!r}.")
         _require(
             self.activation_alpha is None or (self.activation in ("elu", "leaky_relu") and self.activation_alpha > 0),

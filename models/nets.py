@@ -41,7 +41,8 @@ def _conv(in_channels: int, out_channels: int, kernel: int, padding: str) -> lis
 
 
 class ConvStack(nn.Module):
-    """2-4 convolutions, each a block: conv -> [BatchNorm] -> [2x2 max-pool] -> activation -> [dropout].
+    """2-4 convolutions, each a block: conv -> [BatchNorm] -> [2x2 max-pool] -> activation -> [dropout], or with
+    batch_norm_at="activation" conv -> [2x2 max-pool] -> activation -> [BatchNorm] -> [dropout].
 
     Padding ('same' or 'valid'), kernels and pool positions come from the config; `shapes[i]` is
     the (channels, side) of block i's output, which the intermediate head and the classifier need.
@@ -60,7 +61,7 @@ class ConvStack(nn.Module):
                 blocks.append(nn.Sequential(*layers))
                 self.shapes.append((out, size))
                 break
-            if cfg.batch_norm:
+            if cfg.batch_norm and cfg.batch_norm_at == "conv":
                 layers.append(nn.BatchNorm2d(out))
             if i in cfg.pool_after:
                 # Pooling before the activation computes the activation on a quarter of the pixels (an
@@ -68,6 +69,8 @@ class ConvStack(nn.Module):
                 layers.append(nn.MaxPool2d(2))
                 size //= 2
             layers.append(make_activation(cfg.activation, cfg.activation_alpha))
+            if cfg.batch_norm and cfg.batch_norm_at == "activation":
+                layers.append(nn.BatchNorm2d(out))
             if i == last and cfg.dropout_at == "last_conv" and cfg.dropout > 0:
                 layers.append(nn.Dropout(cfg.dropout))
             if size < 1:

@@ -32,7 +32,7 @@ def describe_fields(net: NetConfig, train: TrainConfig) -> dict[str, str]:
         weight = {"alpha": f" α={train.alpha:.3g}", "ratio": f" ratio={train.ratio:.3g}"}.get(train.aux_loss, "")
         aux = f"{train.aux_loss}{weight}"
     details = [shape, net.activation]
-    details += ["BN"] if net.batch_norm else []
+    details += [("BN after the activation" if net.batch_norm_at == "activation" else "BN")] if net.batch_norm else []
     details += [f"dropout {net.dropout:.2g}"] if net.dropout else []
     schedule = {
         "cosine": " cosine",

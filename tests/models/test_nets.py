@@ -35,6 +35,9 @@ VOCABULARY = [  # what the five reports' models need
     ),
     NetConfig(family="siamese", fusion="features", weight_sharing=False, conv_channels=(4, 8, 8), pool_after=(1, 2, 3)),
     NetConfig(
+        family="siamese", conv_channels=(4, 8), batch_norm=True, batch_norm_dense=False, batch_norm_at="activation"
+    ),
+    NetConfig(
         family="siamese",
         conv_channels=(8, 8, 16),
         padding="valid",
@@ -169,6 +172,23 @@ def test_batch_norm_on_convolutions_only_and_dropout_once():
     assert [type(m).__name__ for m in build_net(once).modules()].count("Dropout") == 1
     everywhere = NetConfig(conv_channels=(4, 8), fc_width=16, dropout=0.4)
     assert [type(m).__name__ for m in build_net(everywhere).modules()].count("Dropout") == 2
+
+
+def test_batch_norm_after_the_activation_moves_it_and_keeps_the_parameters():
+    at_conv = NetConfig(conv_channels=(4, 8), fc_width=16, batch_norm=True, batch_norm_dense=False)
+    after = NetConfig(**{**at_conv.to_dict(), "batch_norm_at": "activation"})
+    order = [[type(m).__name__ for m in block] for block in build_net(after).towers[0][0].blocks]
+    assert order == [["Conv2d", "MaxPool2d", "ReLU", "BatchNorm2d"]] * 2
+    assert [[type(m).__name__ for m in block] for block in build_net(at_conv).towers[0][0].blocks] == [
+        ["Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU"]
+    ] * 2
+    assert count_parameters(after) == count_parameters(at_conv)
+    # each block's output is batch-normalised in training: mean 0 per channel, negative values and all
+    tower = build_net(after).towers[0][0].train()
+    first = tower.blocks[0](torch.rand(32, 1, 14, 14))
+    assert first.min() < 0 and first.mean(dim=(0, 2, 3)).abs().max() < 1e-5
+    with pytest.raises(ConfigError, match="batch_norm_at"):
+        NetConfig(batch_norm_at="pool")
 
 
 def test_activation_alpha_reaches_every_activation():
