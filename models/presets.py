@@ -253,6 +253,11 @@ _BATCH_001 = (
     "batch size: 16 (unstated; of 8, 16 and 100, the one whose figures lie closest to the report's rows over the "
     "whole report: README, report 001's batch size)"
 )
+_BN_001 = dict(batch_norm=True, batch_norm_at="activation")
+_BN_PLACE_001 = (
+    "batch norm after each conv block's activation (its place is unstated; of right after the conv and after the "
+    "activation, the one whose figures lie closer to the report's six batch-norm rows: README, report 001's batch norm)"
+)
 _SAME = dict(padding="same", pair_output="logit")
 
 
@@ -300,7 +305,7 @@ def _conv_nets_001() -> list[Preset]:
             "conv_1",
             "Table I, conv_1",
             "conv(2,10,5) P conv(10,20,3) conv(20,1,3), batch norm, unpadded: 14-10-5-3-1, one logit (2,571 exactly)",
-            NetConfig(conv_channels=(10, 20, 1), kernel_size=(5, 3, 3), batch_norm=True, **unpadded),
+            NetConfig(conv_channels=(10, 20, 1), kernel_size=(5, 3, 3), **_BN_001, **unpadded),
             _ADAM_001,
             (0.785, 0.01, "0.785, 0.01"),
             (
@@ -313,7 +318,7 @@ def _conv_nets_001() -> list[Preset]:
             "conv_2",
             "Table I, conv_2",
             "conv(2,32,5) P conv(32,64,3) conv(64,1,3), batch norm, unpadded as conv_1: 14-10-5-3-1, one logit",
-            NetConfig(conv_channels=(32, 64, 1), kernel_size=(5, 3, 3), batch_norm=True, **unpadded),
+            NetConfig(conv_channels=(32, 64, 1), kernel_size=(5, 3, 3), **_BN_001, **unpadded),
             _ADAM_001,
             (0.801, 0.009, "0.801, 0.009"),
             (
@@ -339,7 +344,7 @@ def _conv_nets_001() -> list[Preset]:
             "cnn_base",
             "Tables I and III, cnn_base",
             "2-channel CNN: convs 32-64-128 with batch norm, a max-pool after each, FC 64-64-1",
-            NetConfig(family="cnn2ch", batch_norm=True, fc_width=(64, 64), **block),
+            NetConfig(family="cnn2ch", **_BN_001, fc_width=(64, 64), **block),
             _ADAM_001,
             (0.826, 0.011, "0.826, 0.011"),
             (counted,),
@@ -348,7 +353,7 @@ def _conv_nets_001() -> list[Preset]:
             "no_w_net",
             "Table III, no_w_net",
             "two conv blocks (not shared), features concatenated into FC 128-128-1",
-            NetConfig(weight_sharing=False, batch_norm=True, **two_images),
+            NetConfig(weight_sharing=False, **_BN_001, **two_images),
             _ADAM_001,
             (0.847, 0.009, "0.847, 0.009"),
             (counted,),
@@ -357,7 +362,7 @@ def _conv_nets_001() -> list[Preset]:
             "w_net",
             "Table III, w_net",
             "one shared conv block, features concatenated into FC 128-128-1",
-            NetConfig(weight_sharing=True, batch_norm=True, **two_images),
+            NetConfig(weight_sharing=True, **_BN_001, **two_images),
             _ADAM_001,
             (0.874, 0.006, "0.874, 0.006"),
             (counted + " but one (142,657 against the printed 142,658)",),
@@ -366,7 +371,7 @@ def _conv_nets_001() -> list[Preset]:
             "a_net",
             "Table III, a_net",
             "no_w_net + one auxiliary digit classifier 128-64-64-10 on the conv features, ratio 1",
-            NetConfig(weight_sharing=False, batch_norm=True, **two_images, **aux),
+            NetConfig(weight_sharing=False, **_BN_001, **two_images, **aux),
             dataclasses.replace(_ADAM_001, aux_loss="ratio", ratio=1.0),
             (0.913, 0.010, "0.913, 0.010"),
             (counted, "loss_ratio 1 (unstated for a_net; the report's initial value)"),
@@ -375,7 +380,10 @@ def _conv_nets_001() -> list[Preset]:
     presets = []
     for name, row, what, net, train, (mean, std, printed), unstated in rows:
         published = Published(mean, std, printed, val)
-        presets.append(Preset(f"seed001/{name}", "001", row, what, net, train, published, (_BATCH_001, *unstated)))
+        placed = (_BN_PLACE_001,) if net.batch_norm else ()
+        presets.append(
+            Preset(f"seed001/{name}", "001", row, what, net, train, published, (_BATCH_001, *placed, *unstated))
+        )
     a_w_net = NetConfig(weight_sharing=True, **two_images, **aux)
     no_bn = "no batch norm: the printed 155,275 parameters leave no room for it"
     for ratio, mean, std, printed in (
