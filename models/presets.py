@@ -289,8 +289,9 @@ def _conv_nets_001() -> list[Preset]:
     """conv_1-3, cnn_base and the two-image nets. Their sizes are unstated but for the printed parameter
     counts, which fix them: three 3x3 convs 32-64-128 with a max-pool after each (14 -> 7 -> 3 -> 1: 128
     features per image), an FC block 64-64-1 (cnn_base) or 128-128-1 on the two images' 256 features, and
-    one auxiliary classifier 128-64-64-10 for both images. The counts also say where batch norm sits,
-    though the text never names it: in conv_1, cnn_base, no_w_net, w_net and a_net, not in conv_3 or a_w_net.
+    one auxiliary classifier 128-64-64-10 for both images. The counts also say which nets have batch norm,
+    though the text never names it: conv_1, cnn_base, no_w_net, w_net and a_net, not conv_3 or a_w_net; not
+    where in a block it sits (after the activation fits the six rows better than right after the conv).
     The pure-conv nets are unpadded: their listed layers then end in the single output BCE needs (conv_3
     by its 2x2 last kernel; conv_1 by the 5x5 first kernel its count needs; conv_2 built as conv_1)."""
     val = "validation"
