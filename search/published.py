@@ -19,6 +19,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from models.pools import describe_source
 from models.presets import FIGURES, PRESETS, REPORTS, Preset, base_name, variant_order, varied_fields
 from search.evaluation_store import load_evaluations
 from search.results import ConfigurationResult, EvaluationSummary
@@ -258,7 +259,7 @@ def plot_report(summary: EvaluationSummary, key: str) -> Figure | str:
         )
     axes.set_yticks(ys, [p.name.split("/", 1)[1] for p in presets], fontsize=8)
     axes.set_xlabel("pair accuracy (%)")
-    axes.set_title(f"report {key}: published vs reproduced ({summary.data_source} digits)", fontsize=10)
+    axes.set_title(f"report {key}: published vs reproduced ({describe_source(summary.data_source)})", fontsize=10)
     axes.grid(axis="x", alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
     return figure

@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
 from models.configs import NetConfig, TrainConfig
+from models.pools import describe_source
 from search.cells import cell_label, cell_of, same_cell
 from search.describe import describe, describe_fields
 from search.errors import SearchError
@@ -389,7 +390,9 @@ def _plot_distribution(summaries: Sequence[EvaluationSummary], what: str) -> Fig
             ax.scatter([i], [100 * published], marker="x", s=60, color="C3", zorder=4, label=label)
             label = None  # one legend entry
     labels = [
-        r.candidate.label if len(summaries) == 1 else f"{r.candidate.label}\n{s.data_source}, {s.n_pairs} pairs"
+        r.candidate.label
+        if len(summaries) == 1
+        else f"{r.candidate.label}\n{describe_source(s.data_source)}, {s.n_pairs} pairs"
         for s, r in results
     ]
     ax.set_xticks(range(1, len(results) + 1), labels, rotation=20, ha="right", fontsize=8)

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from models.pools import describe_source
 from search.results import ConfigurationResult, EvaluationSummary
 from search.selection import Selection
 from search.stats import Summary
@@ -54,7 +55,7 @@ def setting_note(summary: EvaluationSummary) -> str:
     span = f"{seeds[0]}-{seeds[-1]}" if seeds else "none"
     return (
         f"Each draw: {summary.n_pairs} fresh training pairs (all used for training) and {summary.n_pairs} test pairs "
-        f"from the {summary.data_source} digits, draw seeds {span}, the same for every configuration; "
+        f"from {describe_source(summary.data_source)}, draw seeds {span}, the same for every configuration; "
         "diverged draws are stored but left out of the statistics."
     )
 

@@ -1,10 +1,12 @@
 import dataclasses
 
+import numpy as np
 import sqlalchemy
 import torch
 from evaluation_helpers import N_PAIRS
 from sqlalchemy import select
 
+from models.pools import describe_source
 from models.presets import PRESETS
 from search.evaluation import reproduce
 from search.evaluation_store import EvaluationRow, load_evaluations, open_evaluations
@@ -135,3 +137,17 @@ def test_a_report_whose_stds_are_too_small_for_fresh_pairs_gets_its_gaps_in_stan
     error = sampling_floor(published, REPORT_PAIRS, pool_fraction=REPORT_POOL_FRACTION)
     z = gap_in_standard_errors(result.accuracy, published, set_error=error)
     assert ours.rows[0][-1] == f"{z:+.1f}"
+
+
+def test_a_table_of_idx_digits_names_their_directory_as_people_read_it(sqlite_url, tmp_path, write_idx):
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        write_idx(tmp_path / "mnist" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (600, 28, 28)))
+        write_idx(tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte", np.arange(600) % 10)
+    summary = reproduce(
+        ["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, data_dir=tmp_path / "mnist"
+    )
+    (table,) = report_tables(summary)
+    assert summary.data_source == f"idx:{tmp_path / 'mnist'}"  # stored as the pools name it
+    assert f"test pairs from the MNIST IDX files in {tmp_path / 'mnist'}, draw seeds" in table.notes[0]
+    assert describe_source("embedded") == "the embedded digits"
