@@ -100,6 +100,9 @@ class NetConfig:
     pair_output: str = (
         "two"  # two: 2 logits, softmax | logit: one logit, sigmoid (the reports' BCE); learned outputs only
     )
+    # siamese towers that end in the digits: the activation after their last Linear too, so that the head
+    # and the digit loss read activated outputs (report 004's towers, "all with ReLU activation functions")
+    digit_activation: bool = False
 
     def __post_init__(self) -> None:
         _choice("family", self.family, FAMILY_NAMES)
@@ -147,6 +150,10 @@ class NetConfig:
         _require(
             self.digit_output == "logits" or (self.family == "siamese" and self.fusion == "digits"),
             "digit_output 'softmax' is for siamese towers that end in the digits (fusion 'digits').",
+        )
+        _require(
+            not self.digit_activation or (self.family == "siamese" and self.fusion == "digits"),
+            "digit_activation is for siamese towers that end in the digits (fusion 'digits').",
         )
         _require(self.head_hidden >= 1, f"head_hidden must be >= 1, but got {self.head_hidden!r}.")
         _require(

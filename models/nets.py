@@ -160,10 +160,11 @@ def digit_tower(cfg: NetConfig) -> nn.Module:
     """One digit (B, 1, 14, 14) -> 10 digit logits (fusion 'digits'), or -> flattened features ('features')."""
     if cfg.fusion == "features":
         return nn.Sequential(ConvStack(1, cfg), nn.Flatten())
+    last: list[nn.Module] = [make_activation(cfg.activation, cfg.activation_alpha)] if cfg.digit_activation else []
     if cfg.tower == "conv":
         convs = ConvStack(1, cfg)
-        return nn.Sequential(convs, dense_stack(convs.n_features, cfg.fc_widths, N_DIGITS, cfg))
-    return dense_stack(IMAGE_SIZE * IMAGE_SIZE, cfg.hidden, N_DIGITS, cfg)
+        return nn.Sequential(convs, dense_stack(convs.n_features, cfg.fc_widths, N_DIGITS, cfg), *last)
+    return nn.Sequential(*dense_stack(IMAGE_SIZE * IMAGE_SIZE, cfg.hidden, N_DIGITS, cfg), *last)
 
 
 class SiameseNet(nn.Module):

@@ -653,6 +653,8 @@ _RECIPE_004 = TrainConfig(optimizer="adam", lr=1e-3, batch_size=100, epochs=30)
 _COMMON_004 = (
     "recipe: Adam lr 1e-3, batch 100, 30 epochs (all unstated; Fig. 2's axis residue '15 / 30' suggests 30 epochs)",
     "about 95,000 parameters counted with weight sharing (the report does not say which variant)",
+    "every layer of a tower activated, its last too ('all with ReLU activation functions'; sigmoid for "
+    "'deep with sigmoids'): the comparison Linear and the auxiliary loss read the activated digit outputs",
 )
 _DEEP_004 = dict(tower="conv", conv_channels=(16, 32), kernel_size=3, fc_width=(200, 150))
 _FC_004 = dict(tower="fc", hidden=(300, 100, 50))
@@ -706,7 +708,13 @@ def _report_004() -> list[Preset]:
         for al, ws, mean, std in rows:
             name = f"seed004/{key}{'-al' if al else ''}{'-ws' if ws else ''}"
             net = NetConfig(
-                family="siamese", weight_sharing=ws, head="linear", pair_output="logit", activation=activation, **arch
+                family="siamese",
+                weight_sharing=ws,
+                head="linear",
+                pair_output="logit",
+                activation=activation,
+                digit_activation=True,
+                **arch,
             )
             train = dataclasses.replace(_RECIPE_004, aux_loss="normalized", alpha=1.0) if al else _RECIPE_004
             presets.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -319,3 +320,20 @@ def test_pooling_before_the_activation_changes_nothing(activation):
     x = torch.randn(64, 8, 6, 6)
     act = ACTIVATIONS[activation]()
     assert torch.equal(torch.nn.functional.max_pool2d(act(x), 2), act(torch.nn.functional.max_pool2d(x, 2)))
+
+
+@pytest.mark.parametrize("tower", ["conv", "fc"])
+def test_an_activated_digit_output_is_what_both_the_head_and_the_digit_loss_read(tower):
+    """digit_activation: the tower's activation after its last Linear too (report 004's "all with ReLU"):
+    the same parameters, every digit output rectified, and the head reading exactly those outputs."""
+    torch.manual_seed(0)
+    cfg = NetConfig(tower=tower, hidden=(32,), conv_channels=(4, 8), head="linear", pair_output="logit")
+    plain, rectified = build_net(cfg), build_net(dataclasses.replace(cfg, digit_activation=True))
+    rectified.load_state_dict(plain.state_dict())  # the same parameters under the same names
+    assert count_parameters(cfg) == count_parameters(dataclasses.replace(cfg, digit_activation=True))
+    x, _, _ = _batch()
+    before, after = plain.eval()(x), rectified.eval()(x)
+    assert (before.digit_logits < 0).any() and torch.equal(after.digit_logits, before.digit_logits.relu())
+    assert torch.allclose(after.pair_log_probs, rectified.head(before.digit_logits.relu()))
+    with pytest.raises(ConfigError, match="digit_activation is for siamese towers"):
+        NetConfig(family="cnn2ch", digit_activation=True)

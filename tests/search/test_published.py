@@ -153,10 +153,14 @@ def test_a_table_of_idx_digits_names_their_directory_as_people_read_it(sqlite_ur
     assert describe_source("embedded") == "the embedded digits"
 
 
+EARLIER_004 = {"digit_activation": False}
+
+
 def test_a_maximum_over_epochs_counts_the_shared_set_against_ours_best_over_epochs(sqlite_url):
     """Report 004 prints maxima over epochs with stds of 0.44-0.72 points at 75-81 % (the floor: 1.1-1.2):
-    its table gets the counted column, each gap taken on our best-over-epochs figure, like for like."""
-    reproduce(["seed004/deep-ws"], storage_url=sqlite_url, draws=3, epochs=2, n_pairs=N_PAIRS)
+    its table gets the counted column, each gap taken on our best-over-epochs figure, like for like. (The
+    towers' earlier reading, whose best epoch at this size is not its last, so that the two figures differ.)"""
+    reproduce(["seed004/deep-ws"], storage_url=sqlite_url, draws=3, epochs=2, n_pairs=N_PAIRS, changes=EARLIER_004)
     assert shared_pairs_pvalue([p for p in PRESETS.values() if p.report == "004"]) < 1e-2
     (summary,) = load_evaluations(sqlite_url)
     (table,) = report_tables(summary)
