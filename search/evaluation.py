@@ -177,7 +177,7 @@ def reproduce(
             preset=preset.name,
             published_mean=preset.published_mean,
             published_std=preset.published_std,
-            score_every_epoch=preset.scoring == "max_over_epochs",
+            score_every_epoch=preset.best_over_epochs,
         )
         for preset in (vary(p, changes or {}) for p in select_presets(presets, report=report))
     ]

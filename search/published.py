@@ -146,7 +146,7 @@ def _keyed_tables(summary: EvaluationSummary) -> list[tuple[str, TextTable]]:
         presets = [p for p in PRESETS.values() if p.report == key and p.name in ours]
         if not presets:
             continue
-        best_over_epochs = _any_max(presets)
+        best_over_epochs = any(p.best_over_epochs for p in presets)
         shared = shared_pairs_pvalue([p for p in PRESETS.values() if p.report == key])
         counted = shared < SHARED_PAIRS_LEVEL
         rows = [_row(p, result, best_over_epochs, counted) for p in presets for result in ours[p.name]]
@@ -191,7 +191,7 @@ def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool, co
         best = result.best_epoch_accuracy
         row += (mean_std(best) if best else "-", gap(best, value), inside(best, value))
     if counted:
-        like = result.best_epoch_accuracy if preset.scoring == "max_over_epochs" else accuracy
+        like = result.best_epoch_accuracy if preset.best_over_epochs else accuracy
         z = gap_in_standard_errors(like, value, set_error=set_error(preset)) if like else math.nan
         row += ("-" if math.isnan(z) else f"{z:+.1f}",)
     return row
@@ -206,12 +206,12 @@ def _shared_pairs_note(key: str, presets: Sequence[Preset], pvalue: float) -> st
         f"mean carries that one set's sampling error ({min(errors):.2f}-{max(errors):.2f} points here), which "
         "neither its std nor our interval holds; the last column counts it: within ±2 the gap is what that error "
         "and ours explain."
-        + (" A maximum over epochs is compared with ours, best over epochs." if _any_max(presets) else "")
+        + (
+            " A maximum over epochs is compared with ours, best over epochs."
+            if any(p.best_over_epochs for p in presets)
+            else ""
+        )
     )
-
-
-def _any_max(presets: Sequence[Preset]) -> bool:
-    return any(p.scoring == "max_over_epochs" for p in presets)
 
 
 def _figure_notes(presets: Sequence[Preset]) -> list[str]:
