@@ -13,6 +13,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "selu": nn.SELU,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
+    "identity": nn.Identity,  # none: a linear network, for testing whether a row's figure needed a nonlinearity
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from models.errors import ConfigError
 
 FAMILY_NAMES = ("mlp", "cnn2ch", "siamese")
-ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh")
+ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "identity")
 TOWER_NAMES = ("conv", "fc")
 HEAD_NAMES = ("mlp", "linear", "prob")
 HEAD_INPUT_NAMES = ("logits", "softmax")
@@ -31,7 +31,7 @@ TTA_NAMES = ("none", "shift")  # models.augment.tta_views
 BN_SCORING_NAMES = ("running", "batch")  # models.train.scoring_mode
 AUX_LOSS_NAMES = ("none", "alpha", "ratio", "normalized")
 DIGIT_LOSS_NAMES = ("sum", "mean")
-NORMALISATION_NAMES = ("scalar", "pixel")  # models.draws.NORMALISATIONS
+NORMALISATION_NAMES = ("scalar", "pixel", "none")  # models.draws.NORMALISATIONS
 BATCH_NORM_PLACES = ("conv", "activation")  # models.nets.ConvStack
 
 
@@ -220,7 +220,7 @@ class TrainConfig:
         "all"  # after the staged epochs: all parameters | head: the comparison head alone (towers frozen)
     )
     tta: str = "none"  # test-time augmentation of the final score: none | shift (mean over the pairs and their 4 one-pixel shifts)
-    normalisation: str = "scalar"  # scalar: one mean/std over all training pixels | pixel: each its own
+    normalisation: str = "scalar"  # scalar: one mean/std over all training pixels | pixel: each its own | none: raw 0..255
     bn_scoring: str = "running"  # batch norm when scoring: running (the averages kept in training, model.eval()) | batch (each chunk of scored pairs by its own statistics, as a loop that never calls model.eval() scores)
 
     def __post_init__(self) -> None:

@@ -5,7 +5,8 @@ stacks each pair as two channels, and labels it 1 when the first digit is <= the
 Train pairs come from the training pool and test pairs from the test pool, each with its own
 generator derived from the seed, so one set never depends on the other's size and the global
 RNG is never touched. Normalisation statistics are fitted on training inputs only: one mean and std
-over every pixel (`Normalisation`, the course's), or each pixel's own (`PixelNormalisation`).
+over every pixel (`Normalisation`, the course's), or each pixel's own (`PixelNormalisation`), or none
+(`RawPixels`, the 0..255 values themselves).
 """
 
 from __future__ import annotations
@@ -161,7 +162,25 @@ class PixelNormalisation:
         return PairSet(input=(pairs.input - self.mean) * self.scale, target=pairs.target, classes=pairs.classes)
 
 
-NORMALISATIONS: dict[str, type[Normalisation] | type[PixelNormalisation]] = {
+@dataclass(frozen=True)
+class RawPixels:
+    """No normalisation: the pixels as the course's pair generator gives them (0..255), which is what a
+    report that states none may have trained on. The statistics are nobody's, so nothing is fitted."""
+
+    fill = 0.0  # a blank pixel stays 0
+
+    @classmethod
+    def fit(cls, pairs: PairSet) -> RawPixels:
+        if len(pairs) == 0:
+            raise DataError("cannot train on an empty pair set.")
+        return cls()
+
+    def apply(self, pairs: PairSet) -> PairSet:
+        return pairs
+
+
+NORMALISATIONS: dict[str, type[Normalisation] | type[PixelNormalisation] | type[RawPixels]] = {
     "scalar": Normalisation,
     "pixel": PixelNormalisation,
+    "none": RawPixels,
 }

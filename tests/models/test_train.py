@@ -174,8 +174,24 @@ def test_pixel_normalisation_trains_on_its_own_inputs_and_refuses_augmentation(d
     for augmentation in ({"shift": 1}, {"rotate": 5.0}, {"tta": "shift"}):
         with pytest.raises(ConfigError, match="normalisation='pixel' does not have"):
             fit(NET, dataclasses.replace(cfg, **augmentation), draw.train)
-    with pytest.raises(ConfigError, match="normalisation must be one of scalar, pixel"):
+    with pytest.raises(ConfigError, match="normalisation must be one of scalar, pixel, none"):
         TrainConfig(normalisation="feature")
+
+
+def test_no_normalisation_feeds_the_raw_pixels_and_shifts_in_blank_ones(draw):
+    """normalisation='none' (a report that states no normalisation, on the course's 0..255 generator) trains
+    on the pixels themselves, scores the test pairs unchanged, and augmentation fills borders with 0."""
+    mlp = NetConfig(family="mlp", hidden=(32,))
+    cfg = dataclasses.replace(TRAIN, aux_loss="none", epochs=2, normalisation="none")
+    trainer = ModelTrainer(mlp, cfg, draw.train, eval_pairs=draw.test, seed=2)
+    assert torch.equal(trainer.train_set.input, draw.train.input) and float(draw.train.input.max()) > 200
+    assert torch.equal(trainer.eval_set.input, draw.test.input) and trainer.fill == 0.0
+    raw = fit(mlp, cfg, draw.train, eval_pairs=draw.test, seed=2)
+    scalar = fit(mlp, dataclasses.replace(cfg, normalisation="scalar"), draw.train, eval_pairs=draw.test, seed=2)
+    assert raw.status == scalar.status == "completed"
+    assert raw.curves[0].train_loss != scalar.curves[0].train_loss
+    shifted = fit(mlp, dataclasses.replace(cfg, shift=1), draw.train, eval_pairs=draw.test, seed=2)
+    assert shifted.status == "completed" and shifted.curves[-1].train_loss != raw.curves[-1].train_loss
 
 
 def test_staged_head_training_freezes_the_towers(draw):
