@@ -220,7 +220,7 @@ class TrainConfig:
         "all"  # after the staged epochs: all parameters | head: the comparison head alone (towers frozen)
     )
     tta: str = "none"  # test-time augmentation of the final score: none | shift (mean over the pairs and their 4 one-pixel shifts)
-    normalisation: str = "scalar"  # scalar: one mean/std over all training pixels | pixel: each its own | none: raw 0..255
+    normalisation: str = "scalar"  # scalar: one mean/std over all pixels | pixel: each its own | none: raw
     bn_scoring: str = "running"  # batch norm when scoring: running (the averages kept in training, model.eval()) | batch (each chunk of scored pairs by its own statistics, as a loop that never calls model.eval() scores)
 
     def __post_init__(self) -> None:
