@@ -244,13 +244,20 @@ def lr_find(
 
 
 def report(
-    study: StudyOption,
     out: Annotated[Path, typer.Option("--out", help="Directory for report.md and its PNG plots (created if missing).")],
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            help="A study name from studies/ or the path of a TOML definition; "
+            "without it, the reproduced presets alone (`search reproduce`).",
+        ),
+    ] = None,
     storage: StorageOption = None,
 ) -> None:
-    """Write a Markdown report with tables and PNG plots of a study and its evaluations."""
+    """Write a Markdown report with tables and PNG plots of a study and its evaluations, and of the reproduced presets."""
     from search.report import write_report
 
     with user_errors():
-        path = write_report(study_name_arg(study), storage_url=storage, out_dir=out)
+        path = write_report(None if study is None else study_name_arg(study), storage_url=storage, out_dir=out)
     console.print(f"report written to {path}", soft_wrap=True, highlight=False)

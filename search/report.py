@@ -28,7 +28,7 @@ from models.configs import NetConfig, TrainConfig
 from models.pools import describe_source
 from search.cells import cell_label, cell_of, same_cell
 from search.describe import describe, describe_fields
-from search.errors import SearchError
+from search.errors import EvaluationError, SearchError
 from search.evaluation_store import database_url, load_evaluations
 from search.published import current, published_sections
 from search.results import EvaluationSummary, compare_all
@@ -109,7 +109,7 @@ def _p(value: float) -> str:
 
 
 def write_report(
-    study_name: str,
+    study_name: str | None,
     *,
     storage_url: str | None = None,
     out_dir: Path,
@@ -118,16 +118,54 @@ def write_report(
 
     Reads the study (with the definition it keeps: its cells) and the stored evaluations only (nothing
     is trained): run `search evaluate-best` and `search reproduce` first for the fresh-draw tables and plots.
+    Without a study (`study_name` None) it reports the reproduced presets alone, which need no search run.
     """
     database_url(storage_url)  # the evaluations are read from the database itself, not through a gRPC proxy
-    study = load_study(storage_url, study_name)
-    out_dir = _writable_dir(Path(out_dir))
+    reproduced = [current(summary) for summary in load_evaluations(storage_url)]
+    if study_name is None:
+        if not reproduced:
+            raise EvaluationError(
+                f"{_source(storage_url)} holds no reproduced presets: "
+                "run `search reproduce` first, or give --study for a study's report."
+            )
+        out_dir = _writable_dir(Path(out_dir))
+        lines = ["# The published models, reproduced", "", f"Written {_now()} from `{_source(storage_url)}`.", ""]
+        lines += published_sections(reproduced, out_dir)
+        plots = [_preset_plot(reproduced)]
+    else:
+        study = load_study(storage_url, study_name)
+        out_dir = _writable_dir(Path(out_dir))
+        study_lines, plots = _study_parts(study, study_name, storage_url)
+        lines = study_lines + published_sections(reproduced, out_dir)
+        plots.append(_preset_plot(reproduced))
+
+    lines += ["## Plots", ""]
+    for title, filename, draw in plots:
+        outcome = draw()
+        if isinstance(outcome, str):
+            (out_dir / filename).unlink(missing_ok=True)  # an earlier report's picture would no longer match
+            lines += [f"### {title}", "", f"_Not drawn: {outcome}_", ""]
+            continue
+        with _cannot_write(out_dir):
+            outcome.savefig(out_dir / filename, dpi=110, bbox_inches="tight")
+        lines += [f"### {title}", "", f"![{title}]({filename})", ""]
+
+    path = out_dir / "report.md"
+    with _cannot_write(out_dir):
+        path.write_text("\n".join(lines))
+    return path
+
+
+Plot = tuple[str, str, Callable[[], Figure | str]]  # title, file name, drawing (or why not drawn)
+
+
+def _study_parts(study: optuna.Study, study_name: str, storage_url: str | None) -> tuple[list[str], list[Plot]]:
+    """A study's sections (overview, leaders, selection, fresh-draw evaluations) and its plots."""
     definition = stored_definition(study.user_attrs)  # None for a study created before studies kept it: no cells
     cells = definition.cells if definition is not None else ()
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     complete = [t for t in trials.values() if t.state == TrialState.COMPLETE and t.values]
     evaluated = [_with_trial_info(s, trials, cells) for s in load_evaluations(storage_url, study_name=study_name)]
-    reproduced = [current(summary) for summary in load_evaluations(storage_url)]
 
     lines = [f"# Study `{study_name}`", ""]
     lines += _overview(study, trials, storage_url)
@@ -153,35 +191,30 @@ def write_report(
                 ]
             )
 
-    lines += published_sections(reproduced, out_dir)
-
-    lines += ["## Plots", ""]
-    plots: list[tuple[str, str, Callable[[], Figure | str]]] = [
+    plots: list[Plot] = [
         ("optimization history", "optimization_history.png", lambda: _plot_history(study, complete)),
         ("parameter importances", "param_importances.png", lambda: _plot_importances(study, complete)),
         ("accuracy against alpha", "accuracy_vs_alpha.png", lambda: _plot_alpha(complete)),
         ("learning curves", "learning_curves.png", lambda: _plot_curves(study, complete, evaluated, trials)),
         ("per-draw test accuracy", "accuracy_distribution.png", lambda: _plot_distribution(evaluated, "configuration")),
-        (
-            "per-draw test accuracy of the presets",
-            "preset_distribution.png",
-            lambda: _plot_distribution(reproduced, "preset"),
-        ),
     ]
-    for title, filename, draw in plots:
-        outcome = draw()
-        if isinstance(outcome, str):
-            (out_dir / filename).unlink(missing_ok=True)  # an earlier report's picture would no longer match
-            lines += [f"### {title}", "", f"_Not drawn: {outcome}_", ""]
-            continue
-        with _cannot_write(out_dir):
-            outcome.savefig(out_dir / filename, dpi=110, bbox_inches="tight")
-        lines += [f"### {title}", "", f"![{title}]({filename})", ""]
+    return lines, plots
 
-    path = out_dir / "report.md"
-    with _cannot_write(out_dir):
-        path.write_text("\n".join(lines))
-    return path
+
+def _preset_plot(reproduced: Sequence[EvaluationSummary]) -> Plot:
+    return (
+        "per-draw test accuracy of the presets",
+        "preset_distribution.png",
+        lambda: _plot_distribution(reproduced, "preset"),
+    )
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _source(storage_url: str | None) -> str:
+    return mask_url(resolve_storage_url(storage_url))
 
 
 def _writable_dir(out_dir: Path) -> Path:
@@ -208,11 +241,10 @@ def _cannot_write(out_dir: Path) -> Iterator[None]:
 
 def _overview(study: optuna.Study, trials: Mapping[int, FrozenTrial], storage_url: str | None) -> list[str]:
     counts = {state: sum(t.state == state for t in trials.values()) for state in TrialState}
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     attrs = study.user_attrs
     search = ", ".join(f"{key} {attrs[key]}" for key in ("n_folds", "epochs", "n_pairs", "data_seed") if key in attrs)
     return [
-        f"Written {now} from `{mask_url(resolve_storage_url(storage_url))}`.",
+        f"Written {_now()} from `{_source(storage_url)}`.",
         "",
         f"- objectives: {', '.join(d.name.lower() for d in study.directions)} (first: mean cross-validation pair accuracy)",
         f"- trials: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "

@@ -1,6 +1,7 @@
 """`search evaluate-best`, `search reproduce` and `search report` from the command line (1,000 pairs per draw)."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -130,7 +131,7 @@ def test_evaluate_best_on_the_ablation_prints_cells_and_paired_tests(sqlite_url)
     assert result.stdout.count("siamese conv, WS") == 4
 
 
-def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url):
+def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url, tmp_path):
     args = (
         "reproduce",
         "--presets",
@@ -168,6 +169,17 @@ def test_reproduce_two_presets_prints_published_and_reproduced(sqlite_url):
         rows = [line.split(" | ")[1] for line in shown.splitlines() if line.startswith("| ") and " | seed00" in line]
         assert rows == ["seed002/mlp", "seed002/mlp [lr=0.05]", "seed003/fnn-ws-al", "seed003/fnn-ws-al [lr=0.05]"]
 
+    # No search run: `report` without --study writes the reproduced presets' part alone.
+    written = invoke("report", "--out", str(tmp_path / "presets"), "--storage", sqlite_url)
+    assert written.exit_code == 0, written.output
+    text = (tmp_path / "presets" / "report.md").read_text()
+    assert text.startswith("# The published models, reproduced") and "# Study" not in text
+    assert "| Tables I-II, MLP | seed002/mlp | 133,762 | 76.50 % |" in text and "seed003/fnn-ws-al [lr=0.05]" in text
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images == ["published_002.png", "published_003.png", "preset_distribution.png"]
+    for name in images:
+        assert (tmp_path / "presets" / name).read_bytes().startswith(PNG_SIGNATURE)
+
 
 def test_presets_lists_every_row_of_a_report_with_its_figure():
     result = invoke("presets", "--report", "003")
@@ -190,6 +202,7 @@ def test_presets_lists_every_row_of_a_report_with_its_figure():
         (("reproduce", "--presets", "seed003/sgd", "--vary", "momentum"), "--vary 'momentum' is not FIELD=VALUE"),
         (("reproduce", "--presets", "seed003/sgd", "--vary", "momentum=3"), "momentum must be in [0, 1), but got 3."),
         (("report", "--study", "nope", "--out", "x"), "has no study 'nope'"),
+        (("report", "--out", "x"), "holds no reproduced presets: run `search reproduce` first, or give --study"),
     ],
 )
 def test_bad_input_gets_one_clear_line(sqlite_url, args, message):
