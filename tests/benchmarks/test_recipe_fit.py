@@ -1,0 +1,49 @@
+"""benchmarks/bench_recipe_fit.py: a recipe search over one report's rows, stored, resumable, scored on the report's figure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.presets import PRESETS
+from search.evaluation_store import load_evaluations
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "bench_recipe_fit.py"
+
+
+def _fit(storage: str, trials: int) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--report", "004", "--trials", str(trials), "--draws", "1"]
+        + ["--max-epochs", "10", "--storage", storage, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_recipe_search_scores_every_row_on_its_figure_and_continues_where_it_stopped(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'fit.db'}"
+    rows = sorted(name for name, p in PRESETS.items() if p.report == "004")
+
+    first = _fit(storage, 1)
+
+    (trial,) = first["trials"]
+    assert sorted(trial["gaps"]) == rows and trial["recipe"]["epochs"] == 10
+    assert trial["sum"] == pytest.approx(sum(trial["gaps"].values()), abs=0.01)
+    # The gaps are on the report's own figure, the maximum over epochs: ours, best over epochs, as stored.
+    (stored,) = load_evaluations(storage)
+    best = {r.candidate.label.split(" [")[0]: r.best_epoch_accuracy.mean for r in stored.configurations}
+    for name, gap in trial["gaps"].items():
+        assert gap == pytest.approx(100 * abs(best[name] - PRESETS[name].published_mean), abs=0.006)
+
+    again = _fit(storage, 1)  # the same study: one more recipe beside the first
+
+    assert [t["number"] for t in again["trials"]] == [0, 1] and again["trials"][0] == trial
+    assert again["best"] == min(again["trials"], key=lambda t: t["sum"])["number"]
