@@ -114,7 +114,7 @@ def write_report(
     storage_url: str | None = None,
     out_dir: Path,
 ) -> Path:
-    """Write `out_dir`/report.md and its PNG plots for a study; returns the Markdown file's path.
+    """Write `out_dir`/report.md and its PNG plots for a study and the presets; returns the Markdown file's path.
 
     Reads the study (with the definition it keeps: its cells) and the stored evaluations only (nothing
     is trained): run `search evaluate-best` and `search reproduce` first for the fresh-draw tables and plots.
