@@ -13,7 +13,7 @@ The space: optimizer (adam, sgd with momentum 0 or 0.9), learning rate (log-unif
 two significant digits), batch size (25-1,000), epochs (10-50) and normalisation (the course's scalar
 statistics, or the raw 0..255 pixels). It prints one line per trial, then the best recipe's row gaps.
 
-    python benchmarks/bench_recipe_fit.py --report 004 --trials 40 --draws 3 [--storage URL] [--json]
+    python benchmarks/bench_recipe_fit.py --report 004 --trials 40 --draws 3 [--data-dir DIR] [--storage URL] [--json]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -65,6 +66,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=3, help="fresh draws per row and recipe")
     parser.add_argument("--storage", default="sqlite:///recipe_fit.db", help="the evaluations and the study")
     parser.add_argument("--max-epochs", type=int, default=50, help="the space's longest training (from 10)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="the four MNIST IDX files (default: embedded digits)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
     parser.add_argument("--json", action="store_true")
@@ -75,7 +79,8 @@ def main() -> None:
     if not rows:
         raise SystemExit(f"--report {args.report}: no report has that name; the reports are 000-004.")
     study = optuna.create_study(
-        study_name=f"recipe-fit-{args.report}-{args.draws}-draws-{args.max_epochs}-epochs",
+        study_name=f"recipe-fit-{args.report}-{args.draws}-draws-{args.max_epochs}-epochs"
+        + ("" if args.data_dir is None else f"-{args.data_dir.resolve()}"),
         storage=args.storage,
         sampler=optuna.samplers.TPESampler(seed=args.seed),
         load_if_exists=True,
@@ -84,7 +89,14 @@ def main() -> None:
 
     def objective(trial: optuna.Trial) -> float:
         recipe = sample_recipe(trial, args.max_epochs)
-        summary = reproduce(rows, storage_url=args.storage, draws=args.draws, workers=args.workers, changes=recipe)
+        summary = reproduce(
+            rows,
+            storage_url=args.storage,
+            draws=args.draws,
+            data_dir=args.data_dir,
+            workers=args.workers,
+            changes=recipe,
+        )
         gaps = {base_name(r.candidate.label): round(row_gap(r), 2) for r in summary.configurations}
         trial.set_user_attr("recipe", recipe)
         trial.set_user_attr("gaps", gaps)
