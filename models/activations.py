@@ -13,7 +13,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "selu": nn.SELU,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
-    "identity": nn.Identity,  # none: a linear network, for testing whether a row's figure needed a nonlinearity
+    "identity": nn.Identity,  # no nonlinearity: a linear network, for testing whether a row's figure needed a nonlinearity
 }
 
 

@@ -50,6 +50,11 @@ def shared_pairs_pvalue(presets: Sequence[Preset]) -> float:
     return fresh_pairs_pvalue(figures, REPORT_PAIRS, pool_fraction=REPORT_POOL_FRACTION)
 
 
+def like_the_report(preset: Preset, result: ConfigurationResult) -> Summary | None:
+    """Ours on the report's own figure: best over epochs where it printed a maximum over epochs, else final."""
+    return result.best_epoch_accuracy if preset.best_over_epochs else result.accuracy
+
+
 def published_figure(preset: Preset) -> str:
     """The published mean ± std in percent of accuracy, marked where it is not a plain test mean."""
     p = preset.published
@@ -191,7 +196,7 @@ def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool, co
         best = result.best_epoch_accuracy
         row += (mean_std(best) if best else "-", gap(best, value), inside(best, value))
     if counted:
-        like = result.best_epoch_accuracy if preset.best_over_epochs else accuracy
+        like = like_the_report(preset, result)
         z = gap_in_standard_errors(like, value, set_error=set_error(preset)) if like else math.nan
         row += ("-" if math.isnan(z) else f"{z:+.1f}",)
     return row
