@@ -86,6 +86,9 @@ class NetConfig:
     intermediate_after: int = 1  # the conv (1-based) whose output (after its pool, if any) the extra head reads
     intermediate_pool: bool = False  # the extra head's own 2x2 max-pool before its Linear layers
     intermediate_hidden: tuple[int, ...] = ()  # the extra head's hidden widths
+    # cnn2ch: the classifier ends in 20 logits, both digits' classes read from the two channels together, and
+    # the comparison head (head, head_hidden) compares them; the auxiliary loss trains those digits
+    predict_digits: bool = False
     weight_sharing: bool = True  # siamese: one tower for both digits (True) or two towers of one shape
     fusion: str = "digits"  # siamese: digits (towers end in 10 logits, the head compares them) | features (see below)
     # fusion = "features" (report 001): the towers are the conv block alone; their flattened features,
@@ -155,6 +158,10 @@ class NetConfig:
             not self.digit_activation or (self.family == "siamese" and self.fusion == "digits"),
             "digit_activation is for siamese towers that end in the digits (fusion 'digits').",
         )
+        _require(
+            not self.predict_digits or (self.family == "cnn2ch" and not self.pure_conv and not self.intermediate_head),
+            "predict_digits is for a cnn2ch with Linear layers (not pure_conv) and no intermediate_head.",
+        )
         _require(self.head_hidden >= 1, f"head_hidden must be >= 1, but got {self.head_hidden!r}.")
         _require(
             not (self.fusion == "features" and self.tower != "conv"),
@@ -180,11 +187,15 @@ class NetConfig:
     @property
     def has_digit_outputs(self) -> bool:
         """Whether the network predicts the two digit classes (what the auxiliary loss trains)."""
+        if self.family == "cnn2ch":
+            return self.predict_digits
         return self.family == "siamese" and (self.fusion == "digits" or self.aux_classifier)
 
     @property
     def has_learned_head(self) -> bool:
         """Whether a siamese network has comparison parameters of its own (what staged 'head' training trains)."""
+        if self.family == "cnn2ch":
+            return self.predict_digits and self.head != "prob"
         return self.family == "siamese" and (self.fusion == "features" or self.head != "prob")
 
     def to_dict(self) -> dict[str, Any]:
@@ -266,7 +277,7 @@ def check_compatible(net: NetConfig, train: TrainConfig) -> None:
             raise ConfigError(
                 f"{wanted} needs digit outputs, which this {net.family!r} network does not have; "
                 "use family 'siamese' (with fusion 'features': aux_classifier) "
-                "or a cnn2ch with intermediate_head for an auxiliary pair loss."
+                "or a cnn2ch with predict_digits (or intermediate_head for an auxiliary pair loss)."
             )
     if train.digit_loss == "mean" and not net.has_digit_outputs:
         raise ConfigError(

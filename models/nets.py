@@ -124,7 +124,11 @@ class MLPNet(nn.Module):
 
 
 class TwoChannelCNN(nn.Module):
-    """The two digits as two channels of one CNN; optionally pure-conv, optionally an intermediate head."""
+    """The two digits as two channels of one CNN; optionally pure-conv, optionally an intermediate head.
+
+    With `predict_digits` the classifier ends in both digits' 10 logits and a comparison head compares
+    them: one network for the pair, yet with digit outputs for the auxiliary loss (report 002's CNN_AL,
+    read as its basic CNN with the auxiliary losses added)."""
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
@@ -138,7 +142,9 @@ class TwoChannelCNN(nn.Module):
             # (B, C, H, W) -> 1x1 conv to 2 maps -> global average -> (B, 2)
             self.classifier = nn.Sequential(nn.Conv2d(channels, 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         else:
-            self.classifier = dense_stack(self.features.n_features, cfg.fc_widths, pair_width(cfg), cfg)
+            width = 2 * N_DIGITS if cfg.predict_digits else pair_width(cfg)
+            self.classifier = dense_stack(self.features.n_features, cfg.fc_widths, width, cfg)
+        self.head = HEADS[cfg.head](cfg) if cfg.predict_digits else None
         self.split = cfg.intermediate_after if cfg.intermediate_head else len(cfg.conv_channels)
         self.intermediate = None
         if cfg.intermediate_head:
@@ -153,6 +159,9 @@ class TwoChannelCNN(nn.Module):
         early = blocks[: self.split](x)
         extra = as_log_probs(self.intermediate(early)) if self.intermediate is not None else None
         out = self.classifier(blocks[self.split :](early))
+        if self.head is not None:
+            digits = out.view(-1, 2, N_DIGITS)
+            return NetOutput(self.head(digits), digits, extra)
         return NetOutput(as_log_probs(out), None, extra)
 
 

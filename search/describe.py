@@ -22,6 +22,7 @@ def describe_fields(net: NetConfig, train: TrainConfig) -> dict[str, str]:
         family, shape = "mlp", f"hidden {'-'.join(map(str, net.hidden))}"
     elif net.family == "cnn2ch" or net.tower == "conv":
         family = net.family if net.family == "cnn2ch" else "siamese conv"
+        family += " predicting the digits" if net.predict_digits else ""
         shape = f"conv {'-'.join(map(str, net.conv_channels))} k{net.kernel_size} fc {net.fc_width}"
     else:
         family, shape = "siamese fc", f"hidden {'-'.join(map(str, net.hidden))}"
@@ -51,7 +52,9 @@ def describe_fields(net: NetConfig, train: TrainConfig) -> dict[str, str]:
         "family": family,
         "ws": ("yes" if net.weight_sharing else "no") if siamese else "-",
         "aux": aux,
-        "head": (net.head + (f" {net.head_hidden}" if net.head == "mlp" else "")) if siamese else "-",
+        "head": (net.head + (f" {net.head_hidden}" if net.head == "mlp" else ""))
+        if net.has_digit_outputs or siamese
+        else "-",
         "details": ", ".join(details),
     }
 

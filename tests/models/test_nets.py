@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from models.activations import ACTIVATIONS
-from models.configs import NetConfig, TrainConfig
+from models.configs import NetConfig, TrainConfig, check_compatible
 from models.errors import ConfigError
 from models.heads import DigitSoftmax, ProbHead, as_log_probs
 from models.losses import LossWeighting, loss_terms
@@ -64,6 +64,10 @@ VOCABULARY = [  # what the five reports' models need
     NetConfig(family="cnn2ch", conv_channels=(4, 8, 8, 1), kernel_size=(3, 3, 3, 2), pool_after=(1,), pure_conv=True),
     NetConfig(family="cnn2ch", conv_channels=(8, 16, 16), pool_after=(1, 2, 3), fc_width=(16, 16), pair_output="logit"),
     NetConfig(family="mlp", hidden=(32, 16), pair_output="logit", activation="leaky_relu", activation_alpha=0.2),
+    NetConfig(family="cnn2ch", conv_channels=(8, 16), fc_width=32, predict_digits=True),
+    NetConfig(
+        family="cnn2ch", conv_channels=(8, 16), fc_width=(), predict_digits=True, head="linear", pair_output="logit"
+    ),
 ]  # fmt: skip (a table: one configuration per line)
 OTHERS = [
     NetConfig(family="mlp", hidden=(64, 32)),
@@ -285,6 +289,35 @@ def test_a_softmax_digit_output_is_what_the_digit_loss_reads():
     assert aux.item() > 2 * math.log(1 + 9 / math.e)
     with pytest.raises(ConfigError, match="digit_output 'softmax' is for siamese towers"):
         NetConfig(family="cnn2ch", digit_output="softmax")
+
+
+def test_a_two_channel_cnn_predicting_the_digits_reads_both_channels_for_each_digit():
+    """predict_digits: one network for the pair (no tower per digit), its last Linear the two digits' 20 logits,
+    compared by the head; report 002's CNN_AL read as its basic CNN with the auxiliary losses (97,014
+    parameters at that report's sizes: convs 32-64, Linear 128 -> 20, head 20-64-2)."""
+    torch.manual_seed(0)
+    cfg = NetConfig(family="cnn2ch", conv_channels=(4, 8), fc_width=16, predict_digits=True)
+    net = build_net(cfg).eval()
+    x = _batch()[0]
+    out = net(x)
+    assert out.digit_logits.shape == (16, 2, 10)
+    assert torch.equal(out.pair_log_probs, net.head(out.digit_logits))
+    changed = x.clone()
+    changed[:, 1] = 0  # the second channel only: the first digit's logits move too, as no tower sees one digit
+    assert not torch.allclose(net(changed).digit_logits[:, 0], out.digit_logits[:, 0])
+    report_002 = dict(family="cnn2ch", conv_channels=(32, 64), fc_width=128, predict_digits=True)
+    assert count_parameters(NetConfig(**report_002)) == 97_014
+    assert NetConfig(**report_002).has_learned_head and not NetConfig(**report_002, head="prob").has_learned_head
+    check_compatible(NetConfig(**report_002), TrainConfig(aux_loss="alpha"))
+    with pytest.raises(ConfigError, match="needs digit outputs"):
+        check_compatible(NetConfig(family="cnn2ch"), TrainConfig(aux_loss="alpha"))
+    for wrong in (
+        dict(family="siamese"),
+        dict(family="cnn2ch", pure_conv=True),
+        dict(family="cnn2ch", intermediate_head=True),
+    ):
+        with pytest.raises(ConfigError, match="predict_digits is for a cnn2ch"):
+            NetConfig(**wrong, predict_digits=True)
 
 
 def test_families_registry_and_config_validation():
