@@ -12,8 +12,11 @@ takes the maximum over epochs). Lower is closer. Every draw is stored in the eva
 The space: optimizer (adam, sgd with momentum 0 or 0.9), learning rate (log-uniform, per optimizer;
 two significant digits), batch size (25-1,000), epochs (10-50) and normalisation (the course's scalar
 statistics, or the raw 0..255 pixels). It prints one line per trial, then the best recipe's row gaps.
+`--rows PREFIX` fits only the rows whose preset name starts with PREFIX (`seed004/fc`: one architecture's
+rows), for a report whose recipe may have differed between its architectures.
 
-    python benchmarks/bench_recipe_fit.py --report 004 --trials 40 --draws 3 [--data-dir DIR] [--storage URL] [--json]
+    python benchmarks/bench_recipe_fit.py --report 004 --trials 40 --draws 3 [--rows PREFIX] [--data-dir DIR]
+        [--storage URL] [--json]
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40, help="recipes tried (in this call)")
     parser.add_argument("--draws", type=int, default=3, help="fresh draws per row and recipe")
     parser.add_argument("--storage", default="sqlite:///recipe_fit.db", help="the evaluations and the study")
+    parser.add_argument("--rows", default="", help="only the rows whose preset name starts with this (default all)")
     parser.add_argument("--max-epochs", type=int, default=50, help="the space's longest training (from 10)")
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="the four MNIST IDX files (default: embedded digits)"
@@ -79,8 +83,13 @@ def main() -> None:
     rows = [p.name for p in PRESETS.values() if p.report == args.report and p.published_mean is not None]
     if not rows:
         raise SystemExit(f"--report {args.report}: no report has that name; the reports are 000-004.")
+    chosen = [name for name in rows if name.startswith(args.rows)]
+    if not chosen:
+        raise SystemExit(f"--rows {args.rows}: no row of report {args.report} starts so; its rows: {', '.join(rows)}.")
+    rows = chosen
     study = optuna.create_study(
         study_name=f"recipe-fit-{args.report}-{args.draws}-draws-{args.max_epochs}-epochs"
+        + (f"-rows-{args.rows}" if args.rows else "")
         + ("" if args.data_dir is None else f"-{args.data_dir.resolve()}"),
         storage=args.storage,
         sampler=optuna.samplers.TPESampler(seed=args.seed),
@@ -117,6 +126,7 @@ def main() -> None:
             json.dumps(
                 {
                     "report": args.report,
+                    "rows": rows,
                     "draws": args.draws,
                     "trials": [
                         {

@@ -16,14 +16,18 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "bench_recipe_fit.py"
 
 
-def _fit(storage: str, trials: int) -> dict:
-    done = subprocess.run(
+def _run(storage: str, trials: int, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, str(SCRIPT), "--report", "004", "--trials", str(trials), "--draws", "1"]
-        + ["--max-epochs", "10", "--storage", storage, "--json"],
+        + ["--max-epochs", "10", "--storage", storage, "--json", *extra],
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def _fit(storage: str, trials: int, *extra: str) -> dict:
+    done = _run(storage, trials, *extra)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -47,3 +51,20 @@ def test_a_recipe_search_scores_every_row_on_its_figure_and_continues_where_it_s
 
     assert [t["number"] for t in again["trials"]] == [0, 1] and again["trials"][0] == trial
     assert again["best"] == min(again["trials"], key=lambda t: t["sum"])["number"]
+
+
+def test_a_recipe_search_can_fit_one_architectures_rows_alone(tmp_path):
+    """--rows: the fully connected rows of report 004 in a study of their own, beside the whole report's."""
+    storage = f"sqlite:///{tmp_path / 'fit.db'}"
+    fc = sorted(name for name, p in PRESETS.items() if p.report == "004" and name.startswith("seed004/fc"))
+    assert len(fc) == 4
+
+    fitted = _fit(storage, 1, "--rows", "seed004/fc")
+
+    assert sorted(fitted["rows"]) == fc and sorted(fitted["trials"][0]["gaps"]) == fc
+    (stored,) = load_evaluations(storage)
+    assert sorted(r.candidate.label.split(" [")[0] for r in stored.configurations) == fc
+    wrong = _run(storage, 1, "--rows", "seed004/resnet")
+    assert wrong.returncode != 0 and wrong.stderr.strip().splitlines() == [
+        f"--rows seed004/resnet: no row of report 004 starts so; its rows: {', '.join(p for p in PRESETS if p.startswith('seed004/'))}."
+    ]
