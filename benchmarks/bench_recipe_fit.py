@@ -12,10 +12,11 @@ takes the maximum over epochs). Lower is closer. Every draw is stored in the eva
 The space: optimizer (adam, sgd with momentum 0 or 0.9), learning rate (log-uniform, per optimizer;
 two significant digits), batch size (25-1,000), epochs (10-50) and normalisation (the course's scalar
 statistics, or the raw 0..255 pixels). It prints one line per trial, then the best recipe's row gaps.
-`--rows PREFIX` fits only the rows whose preset name starts with PREFIX (`seed004/fc`: one architecture's
-rows), for a report whose recipe may have differed between its architectures.
+`--trials 0` prints a stored study without training. `--rows PATTERN` fits only the rows whose preset name PATTERN matches from its start (a regular
+expression: `seed004/fc`, one architecture's rows; `seed004/deep(?!-sigmoid)`, the Deep ReLU rows), for a
+report whose recipe may have differed between its architectures.
 
-    python benchmarks/bench_recipe_fit.py --report 004 --trials 40 --draws 3 [--rows PREFIX] [--data-dir DIR]
+    python benchmarks/bench_recipe_fit.py --report 004 --trials 40 --draws 3 [--rows PATTERN] [--data-dir DIR]
         [--storage URL] [--json]
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40, help="recipes tried (in this call)")
     parser.add_argument("--draws", type=int, default=3, help="fresh draws per row and recipe")
     parser.add_argument("--storage", default="sqlite:///recipe_fit.db", help="the evaluations and the study")
-    parser.add_argument("--rows", default="", help="only the rows whose preset name starts with this (default all)")
+    parser.add_argument(
+        "--rows", default="", help="only the rows whose preset name this regular expression matches from its start"
+    )
     parser.add_argument("--max-epochs", type=int, default=50, help="the space's longest training (from 10)")
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="the four MNIST IDX files (default: embedded digits)"
@@ -83,9 +87,13 @@ def main() -> None:
     rows = [p.name for p in PRESETS.values() if p.report == args.report and p.published_mean is not None]
     if not rows:
         raise SystemExit(f"--report {args.report}: no report has that name; the reports are 000-004.")
-    chosen = [name for name in rows if name.startswith(args.rows)]
+    try:
+        pattern = re.compile(args.rows)
+    except re.error as error:
+        raise SystemExit(f"--rows {args.rows}: not a regular expression ({error}).") from None
+    chosen = [name for name in rows if pattern.match(name)]
     if not chosen:
-        raise SystemExit(f"--rows {args.rows}: no row of report {args.report} starts so; its rows: {', '.join(rows)}.")
+        raise SystemExit(f"--rows {args.rows}: no row of report {args.report} matches; its rows: {', '.join(rows)}.")
     rows = chosen
     study = optuna.create_study(
         study_name=f"recipe-fit-{args.report}-{args.draws}-draws-{args.max_epochs}-epochs"
@@ -115,13 +123,16 @@ def main() -> None:
         return total
 
     study.optimize(objective, n_trials=args.trials)
-    best = study.best_trial
-    print(f"best of {len(study.trials)} recipes: trial {best.number}, {_describe(best.user_attrs['recipe'])}")
-    for name, gap in best.user_attrs["gaps"].items():
-        print(f"  {name}: |gap| {gap:.2f}")
-    print(f"sum of |gaps| {best.value:.1f} points; {time.perf_counter() - began:.0f} s")
+    complete = [t for t in study.trials if t.value is not None and not math.isnan(t.value)]
+    best = min(complete, key=lambda t: t.value) if complete else None  # --trials 0 on a new study: none
+    if best is None:
+        print(f"no recipe tried yet for rows {', '.join(rows)}")
+    else:
+        print(f"best of {len(complete)} recipes: trial {best.number}, {_describe(best.user_attrs['recipe'])}")
+        for name, gap in best.user_attrs["gaps"].items():
+            print(f"  {name}: |gap| {gap:.2f}")
+        print(f"sum of |gaps| {best.value:.1f} points; {time.perf_counter() - began:.0f} s")
     if args.json:
-        complete = [t for t in study.trials if t.value is not None and not math.isnan(t.value)]
         print(
             json.dumps(
                 {
@@ -137,7 +148,7 @@ def main() -> None:
                         }
                         for t in complete
                     ],
-                    "best": best.number,
+                    "best": None if best is None else best.number,
                     "machine_info": machine_info(),
                 }
             )

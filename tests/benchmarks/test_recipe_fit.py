@@ -66,5 +66,28 @@ def test_a_recipe_search_can_fit_one_architectures_rows_alone(tmp_path):
     assert sorted(r.candidate.label.split(" [")[0] for r in stored.configurations) == fc
     wrong = _run(storage, 1, "--rows", "seed004/resnet")
     assert wrong.returncode != 0 and wrong.stderr.strip().splitlines() == [
-        f"--rows seed004/resnet: no row of report 004 starts so; its rows: {', '.join(p for p in PRESETS if p.startswith('seed004/'))}."
+        f"--rows seed004/resnet: no row of report 004 matches; its rows: {', '.join(p for p in PRESETS if p.startswith('seed004/'))}."
+    ]
+    broken = _run(storage, 1, "--rows", "seed004/(deep")
+    assert broken.returncode != 0 and len(broken.stderr.strip().splitlines()) == 1
+    assert broken.stderr.startswith(
+        "--rows seed004/(deep: not a regular expression (missing ), unterminated subpattern"
+    )
+
+
+def test_a_recipe_search_rows_pattern_can_leave_out_an_architectures_variants():
+    """The Deep ReLU rows alone: a prefix cannot say it, as every sigmoid row starts with `seed004/deep-`."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--report", "004", "--trials", "0", "--rows", "seed004/deep(?!-sigmoid)"]
+        + ["--storage", "sqlite:///:memory:", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout.splitlines()[-1])["rows"]) == [
+        "seed004/deep",
+        "seed004/deep-al",
+        "seed004/deep-al-ws",
+        "seed004/deep-ws",
     ]
