@@ -37,6 +37,12 @@ def set_error(preset: Preset) -> float:
     return sampling_floor(preset.published.mean, REPORT_PAIRS, pool_fraction=REPORT_POOL_FRACTION)
 
 
+def published_error(preset: Preset) -> float:
+    """The published mean's standard error over its own runs (its printed std over sqrt(runs)); 0 without a std."""
+    std = preset.published.std
+    return 0.0 if std is None else std / math.sqrt(preset.runs)
+
+
 def shared_pairs_pvalue(presets: Sequence[Preset]) -> float:
     """`fresh_pairs_pvalue` of the rows' printed stds (test, validation and max-over-epochs figures), nan
     without any. A maximum over epochs scored on a run's own pairs keeps that set's luck, which every epoch
@@ -53,6 +59,18 @@ def shared_pairs_pvalue(presets: Sequence[Preset]) -> float:
 def like_the_report(preset: Preset, result: ConfigurationResult) -> Summary | None:
     """Ours on the report's own figure: best over epochs where it printed a maximum over epochs, else final."""
     return result.best_epoch_accuracy if preset.best_over_epochs else result.accuracy
+
+
+def per_draw_like_the_report(preset: Preset, result: ConfigurationResult) -> dict[int, float]:
+    """Ours draw by draw (seed -> accuracy) on the report's own figure, as `like_the_report` summarises it."""
+    return result.best_epoch_accuracies if preset.best_over_epochs else result.accuracies
+
+
+def counted_gap(preset: Preset, ours: Summary) -> float:
+    """The gap to the published mean in standard errors, with every error of both means counted (the last
+    column of a report's table whose runs shared their scored pairs)."""
+    value = preset.published.mean
+    return gap_in_standard_errors(ours, value, published_error=published_error(preset), set_error=set_error(preset))
 
 
 def published_figure(preset: Preset) -> str:
@@ -197,7 +215,7 @@ def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool, co
         row += (mean_std(best) if best else "-", gap(best, value), inside(best, value))
     if counted:
         like = like_the_report(preset, result)
-        z = gap_in_standard_errors(like, value, set_error=set_error(preset)) if like else math.nan
+        z = counted_gap(preset, like) if like else math.nan
         row += ("-" if math.isnan(z) else f"{z:+.1f}",)
     return row
 
@@ -209,8 +227,8 @@ def _shared_pairs_note(key: str, presets: Sequence[Preset], pvalue: float) -> st
         f"P = {pvalue:.1g} that stds this small come from {REPORT_PAIRS:,} fresh pairs a run (each std's floor: "
         f"sqrt(p(1-p)/{REPORT_PAIRS:,}), the finite test pool counted). Its runs shared their scored pairs, so each "
         f"mean carries that one set's sampling error ({min(errors):.2f}-{max(errors):.2f} points here), which "
-        "neither its std nor our interval holds; the last column counts it: within ±2 the gap is what that error "
-        "and ours explain."
+        "neither its std nor our interval holds; the last column counts it, with the published mean's own error "
+        "over its runs and ours: within ±2 the gap is what those errors explain."
         + (
             " A maximum over epochs is compared with ours, best over epochs."
             if any(p.best_over_epochs for p in presets)

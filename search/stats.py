@@ -133,12 +133,15 @@ def fresh_pairs_pvalue(
     return float(_scipy_stats.combine_pvalues(pvalues, method="fisher").pvalue)
 
 
-def gap_in_standard_errors(mean: Summary, published: float, *, set_error: float) -> float:
-    """(ours - published) over its standard error, counting ours (std/sqrt(n)) and the published mean's
-    own `set_error`: the sampling error of the one pair set its runs shared, which its std leaves out."""
+def gap_in_standard_errors(mean: Summary, published: float, *, published_error: float, set_error: float) -> float:
+    """(ours - published) over its standard error, counting ours (std/sqrt(n)), the published mean's own
+    (`published_error`: its printed std over the square root of its runs, the training noise its runs
+    averaged) and its `set_error`: the sampling error of the one pair set its runs shared, which its std
+    leaves out. A row whose runs disagreed widely (report 004's 70.31 ± 12.40 %) is so judged no closer
+    than its own runs allow."""
     if mean.n < 2 or not math.isfinite(mean.std):
         return math.nan
-    return (mean.mean - published) / math.sqrt(mean.std**2 / mean.n + set_error**2)
+    return (mean.mean - published) / math.sqrt(mean.std**2 / mean.n + published_error**2 + set_error**2)
 
 
 def _finite_or_none(value: float | int) -> float | int | None:

@@ -11,6 +11,8 @@ import pytest
 
 from models.presets import PRESETS
 from search.evaluation_store import load_evaluations
+from search.published import counted_gap
+from search.stats import summarize
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "bench_recipe_fit.py"
@@ -73,6 +75,27 @@ def test_a_recipe_search_can_fit_one_architectures_rows_alone(tmp_path):
     assert broken.stderr.startswith(
         "--rows seed004/(deep: not a regular expression (missing ), unterminated subpattern"
     )
+
+
+def test_the_best_recipe_is_judged_on_draws_the_search_never_saw(tmp_path):
+    """--holdout: the search scores recipes on the first draw (seed 1000); the best is then trained on the
+    next two (1001, 1002) and each row's figure there, its gap and its counted gap come from those alone."""
+    storage = f"sqlite:///{tmp_path / 'fit.db'}"
+
+    fitted = _fit(storage, 1, "--rows", "seed004/fc-ws", "--holdout", "2")
+
+    held = fitted["holdout"]
+    assert held["seeds"] == [1001, 1002] and list(held["rows"]) == ["seed004/fc-ws"]
+    (stored,) = load_evaluations(storage)
+    (result,) = stored.configurations
+    assert sorted(result.best_epoch_accuracies) == [1000, 1001, 1002]  # the searched draw and the two held out
+    preset = PRESETS["seed004/fc-ws"]
+    fresh = summarize([result.best_epoch_accuracies[1001], result.best_epoch_accuracies[1002]])
+    row = held["rows"]["seed004/fc-ws"]
+    assert row["n"] == 2 and row["mean"] == pytest.approx(fresh.mean)
+    assert row["gap"] == pytest.approx(100 * (fresh.mean - preset.published_mean))
+    assert row["z"] == pytest.approx(counted_gap(preset, fresh))
+    assert held["sum"] == pytest.approx(abs(row["gap"]))
 
 
 def test_a_recipe_search_rows_pattern_can_leave_out_an_architectures_variants():

@@ -1,6 +1,8 @@
 import dataclasses
+import math
 
 import numpy as np
+import pytest
 import sqlalchemy
 import torch
 from evaluation_helpers import N_PAIRS
@@ -13,6 +15,7 @@ from search.evaluation_store import EvaluationRow, load_evaluations, open_evalua
 from search.published import (
     REPORT_PAIRS,
     REPORT_POOL_FRACTION,
+    published_error,
     report_tables,
     shared_pairs_pvalue,
     with_stored_rows,
@@ -135,8 +138,10 @@ def test_a_report_whose_stds_are_too_small_for_fresh_pairs_gets_its_gaps_in_stan
     (result,) = [r for r in summary.configurations if r.candidate.preset == "seed001/fc_1"]
     published = PRESETS["seed001/fc_1"].published.mean
     error = sampling_floor(published, REPORT_PAIRS, pool_fraction=REPORT_POOL_FRACTION)
-    z = gap_in_standard_errors(result.accuracy, published, set_error=error)
+    runs_error = PRESETS["seed001/fc_1"].published.std / math.sqrt(10)  # 0.7 points over its 10 runs
+    z = gap_in_standard_errors(result.accuracy, published, published_error=runs_error, set_error=error)
     assert ours.rows[0][-1] == f"{z:+.1f}"
+    assert published_error(PRESETS["seed001/fc_1"]) == pytest.approx(runs_error)
 
 
 def test_a_table_of_idx_digits_names_their_directory_as_people_read_it(sqlite_url, tmp_path, write_idx):
@@ -170,6 +175,9 @@ def test_a_maximum_over_epochs_counts_the_shared_set_against_ours_best_over_epoc
     (result,) = summary.configurations
     preset = PRESETS["seed004/deep-ws"]
     error = sampling_floor(preset.published.mean, REPORT_PAIRS, pool_fraction=REPORT_POOL_FRACTION)
-    best = gap_in_standard_errors(result.best_epoch_accuracy, preset.published.mean, set_error=error)
-    final = gap_in_standard_errors(result.accuracy, preset.published.mean, set_error=error)
+    runs_error = published_error(preset)
+    best = gap_in_standard_errors(
+        result.best_epoch_accuracy, preset.published.mean, published_error=runs_error, set_error=error
+    )
+    final = gap_in_standard_errors(result.accuracy, preset.published.mean, published_error=runs_error, set_error=error)
     assert table.rows[0][-1] == f"{best:+.1f}" and best != final

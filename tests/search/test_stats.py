@@ -113,8 +113,11 @@ def test_fresh_pairs_pvalue_tells_fresh_sets_from_one_shared_set():
     assert math.isnan(fresh_pairs_pvalue([(0.9, 0.01, 1)], 1000))  # one run: no std to judge
 
 
-def test_gap_in_standard_errors_counts_ours_and_the_shared_sets_error():
+def test_gap_in_standard_errors_counts_ours_the_published_runs_and_the_shared_sets_error():
     ours = summarize([0.80, 0.82, 0.81, 0.79, 0.83])
-    z = gap_in_standard_errors(ours, 0.78, set_error=0.012)
-    assert z == pytest.approx((0.81 - 0.78) / math.sqrt(ours.std**2 / 5 + 0.012**2))
-    assert math.isnan(gap_in_standard_errors(summarize([0.8]), 0.78, set_error=0.012))
+    z = gap_in_standard_errors(ours, 0.78, published_error=0.004, set_error=0.012)
+    assert z == pytest.approx((0.81 - 0.78) / math.sqrt(ours.std**2 / 5 + 0.004**2 + 0.012**2))
+    # A published mean whose runs disagreed widely is no firmer than they allow: the same gap is fewer standard errors.
+    wide = gap_in_standard_errors(ours, 0.78, published_error=0.039, set_error=0.012)
+    assert wide == pytest.approx(0.03 / math.sqrt(ours.std**2 / 5 + 0.039**2 + 0.012**2)) and wide < z / 2
+    assert math.isnan(gap_in_standard_errors(summarize([0.8]), 0.78, published_error=0.0, set_error=0.012))
