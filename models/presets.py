@@ -537,11 +537,15 @@ def _report_002() -> list[Preset]:
 # ---------------------------------------------------------------------------------------------------
 # Report 003: SGD lr 0.1, batch 100, 25 epochs, cross-entropy; digit recognition by 3 Linear layers (FNN)
 # or 2 convs 3x3 + 2 Linear layers (LeNet-like), comparison by 2 Linear layers after the concatenation.
+# The comparison reads the two digit softmaxes: the reading under which the nets without the auxiliary
+# loss fail, as the report's do, and its CNNs with it land within 1.5 points of its figures (README).
 
 _SGD_003 = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.0, batch_size=100, epochs=25)
 _COMMON_003 = (
     "momentum 0 (unstated; PyTorch's default)",
-    "comparison: Linear 20-64-2 (widths unstated)",
+    "comparison: Linear 20-64-2 (widths unstated) on the two digit softmaxes, the recognition task's output "
+    "(its input unstated; Fig. 3 is not in the text): on the logits the nets without the auxiliary loss learn "
+    "(78-84 %), where the report's fail, and those with it lie 4.5-8.4 points below theirs",
     "auxiliary loss: main + CE(d1) + CE(d2), equal weights (unstated)",
 )
 _FNN_003 = dict(tower="fc", hidden=(128, 64))
@@ -578,7 +582,13 @@ def _report_003() -> list[Preset]:
         ):
             label = row + "".join([" + WS" if ws else "", " + AL" if al else ""])
             net = NetConfig(
-                family="siamese", weight_sharing=ws, head="mlp", batch_norm=bn, batch_norm_dense=False, **tower
+                family="siamese",
+                weight_sharing=ws,
+                head="mlp",
+                head_input="softmax",
+                batch_norm=bn,
+                batch_norm_dense=False,
+                **tower,
             )
             train = dataclasses.replace(_SGD_003, aux_loss="alpha", alpha=1.0) if al else _SGD_003
             printed = f"error {error} ± {std} %"
@@ -598,7 +608,13 @@ def _report_003() -> list[Preset]:
             )
 
     best = NetConfig(
-        family="siamese", weight_sharing=True, head="mlp", batch_norm=True, batch_norm_dense=False, **_LENET_003
+        family="siamese",
+        weight_sharing=True,
+        head="mlp",
+        head_input="softmax",
+        batch_norm=True,
+        batch_norm_dense=False,
+        **_LENET_003,
     )
     aux = dataclasses.replace(_SGD_003, aux_loss="alpha", alpha=1.0)
     for name, activation, alpha, error, std in (

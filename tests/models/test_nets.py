@@ -336,8 +336,9 @@ def test_families_registry_and_config_validation():
         NetConfig(family="cnn2ch", intermediate_head=True, intermediate_after=2)
     with pytest.raises(ConfigError, match="aux_classifier belongs to fusion 'features'"):
         NetConfig(aux_classifier=True)
-    with pytest.raises(ConfigError, match="head_input 'softmax' is for a learned head"):
+    with pytest.raises(ConfigError, match="head_input 'softmax' is for a learned head") as refused:
         NetConfig(head="prob", head_input="softmax")
+    assert "got head='prob', fusion='digits'" in str(refused.value) and "set head_input='logits'" in str(refused.value)
     with pytest.raises(ConfigError, match="head_input must be one of logits, softmax"):
         NetConfig(head_input="probs")
     with pytest.raises(ConfigError, match="unknown NetConfig field"):
