@@ -148,8 +148,8 @@ class NetConfig:
         _require(
             self.head_input == "logits" or (self.fusion == "digits" and self.head in ("mlp", "linear")),
             "head_input 'softmax' is for a learned head (mlp, linear) on the digit logits (fusion 'digits'); "
-            f"the prob head reads the softmax already, but got head={self.head!r}, fusion={self.fusion!r} with head_input='softmax': "
-            "set head_input='logits' with it.",
+            f"the prob head reads the softmax already, but got head={self.head!r}, fusion={self.fusion!r} "
+            "with head_input='softmax': set head_input='logits' with it.",
         )
         _require(
             self.digit_output == "logits" or (self.family == "siamese" and self.fusion == "digits"),
