@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from search.interrupts import raise_if_interrupted, record_interrupts, unreported_before_work
+from search.interrupts import is_interrupt, raise_if_interrupted, record_interrupts, unreported_before_work
 
 STARTING = "interrupted while starting: nothing was run.\n"
 
@@ -20,13 +20,15 @@ def main() -> None:
 
         raise_if_interrupted()
         app()
-    except KeyboardInterrupt:  # importing, or Typer building the commands: no command has begun
-        sys.stderr.write(STARTING)
-        raise SystemExit(130) from None
     except SystemExit as stop:
         if stop.code == 130 and unreported_before_work():  # Typer's silent exit on Ctrl-C, before any work
             sys.stderr.write(STARTING)
         raise
+    except BaseException as error:  # importing, or Typer building the commands: no command has begun
+        if not is_interrupt(error):
+            raise
+        sys.stderr.write(STARTING)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from rich.text import Text
 from models.errors import ModelsError
 from search.cli_display import console, err_console
 from search.errors import SearchError
-from search.interrupts import mark_began, raise_if_interrupted
+from search.interrupts import is_interrupt, mark_began, raise_if_interrupted
 
 if TYPE_CHECKING:
     from search.tables import TextTable
@@ -98,13 +98,16 @@ def print_table(table: TextTable) -> None:
 def exit_on_interrupt(message: str) -> Iterator[None]:
     """Ctrl-C: one yellow line saying what was kept, and exit code 130, without a traceback.
 
-    A Ctrl-C that Python dropped inside the block (search.interrupts) counts as one at its end.
+    A Ctrl-C that Python dropped inside the block, or turned into another error (search.interrupts),
+    counts as one.
     """
     mark_began()
     try:
         yield
         raise_if_interrupted()
-    except KeyboardInterrupt:
+    except BaseException as error:
+        if not is_interrupt(error):
+            raise
         err_console.print(Text(message, style="yellow"), soft_wrap=True)
         raise typer.Exit(130) from None
 

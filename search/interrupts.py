@@ -5,6 +5,9 @@ a `__del__` (importing torch runs many) the exception cannot propagate: Python p
 ignored in ..." and drops it, and the command would go on as if no Ctrl-C had come (it then ran all
 its trials). The startup handler records every Ctrl-C besides raising it, a hook keeps the dropped
 ones quiet, and `raise_if_interrupted` at the end of each startup stage raises a dropped one again.
+
+Inside a class's `__set_name__` (importing scikit-learn creates such classes) Python 3.11 turns the
+KeyboardInterrupt into a RuntimeError caused by it; `is_interrupt` still reads that as the Ctrl-C.
 """
 
 from __future__ import annotations
@@ -38,6 +41,19 @@ def raise_if_interrupted() -> None:
 def interrupted() -> bool:
     """Whether a Ctrl-C has come while the recording handler was installed."""
     return _received.is_set()
+
+
+def is_interrupt(error: BaseException) -> bool:
+    """Whether `error` is a Ctrl-C: a KeyboardInterrupt, or (after a recorded Ctrl-C) an error that Python
+    raised in its place, with the KeyboardInterrupt as its cause or context."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current is error or _received.is_set()
+        seen.add(id(current))
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False
 
 
 def mark_began() -> None:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+from search.__main__ import STARTING
+
 _SCRIPT = """
 import os, signal, sys, weakref
 {install}
@@ -72,3 +74,94 @@ def test_other_unraisable_errors_are_still_printed() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "ValueError: a real bug in a callback" in done.stderr
+
+
+_SET_NAME_SCRIPT = """
+import os, signal, sys
+{install}
+
+class Descriptor:
+    def __set_name__(self, owner, name):
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, while the class is being created
+        sum(range(10_000))
+
+def start():
+    class Series:  # what importing scikit-learn does (narwhals' Series), when the Ctrl-C lands there
+        hist = Descriptor()
+
+{body}
+"""
+
+
+def _run_set_name(install: str, body: str) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(_SET_NAME_SCRIPT).replace("{install}", install).replace("{body}", textwrap.dedent(body))
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_python_3_11_turns_a_ctrl_c_inside_set_name_into_a_runtime_error() -> None:
+    """The fault itself (seen in CI: a Ctrl-C while `search run` imported scikit-learn printed a traceback).
+    Python 3.12 stopped wrapping it; 3.11, the version CI runs, wraps it."""
+    done = _run_set_name(
+        "",
+        """
+        try:
+            start()
+        except BaseException as error:
+            print(type(error).__name__, type(error.__cause__).__name__)
+        """,
+    )
+    expected = "KeyboardInterrupt NoneType" if sys.version_info >= (3, 12) else "RuntimeError KeyboardInterrupt"
+    assert done.stdout.split("\n")[0] == expected, done.stderr
+
+
+def test_a_ctrl_c_turned_into_another_error_in_a_command_says_interrupted() -> None:
+    done = _run_set_name(
+        "from search.interrupts import record_interrupts; record_interrupts()",
+        """
+        import typer
+        from search.cli_common import exit_on_interrupt
+        try:
+            with exit_on_interrupt("interrupted while starting"):
+                start()
+        except typer.Exit as stop:
+            sys.exit(stop.exit_code)
+        """,
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "interrupted while starting"
+
+
+def test_the_same_error_without_a_ctrl_c_is_not_read_as_one() -> None:
+    """A RuntimeError whose context holds a KeyboardInterrupt that no Ctrl-C sent (code raising one itself,
+    then failing while handling it) is a real error: it propagates."""
+    done = _run_set_name(
+        "from search.interrupts import record_interrupts; record_interrupts()",
+        """
+        from search.interrupts import is_interrupt
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise RuntimeError("a real bug while handling it")
+        except RuntimeError as error:
+            print(is_interrupt(error), is_interrupt(KeyboardInterrupt()))
+        """,
+    )
+    assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+def test_a_ctrl_c_turned_into_another_error_while_the_cli_loads_says_nothing_was_run() -> None:
+    """The same Ctrl-C while `search` imports its CLI (search.__main__), before any command began."""
+    done = _run_set_name(
+        "",
+        """
+        import types
+        import search.__main__ as entry
+        loading = types.ModuleType("search.cli")
+        loading.__getattr__ = lambda name: start()  # `from search.cli import app` creates a class, as importing does
+        sys.modules["search.cli"] = loading
+        entry.main()
+        """,
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == STARTING
