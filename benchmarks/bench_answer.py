@@ -37,8 +37,8 @@ from optuna.trial import TrialState
 from reference import machine_info, machine_line
 from scipy import stats
 
-from search.definitions import load_definition
-from search.selection import DEFAULT_FINALISTS
+from search.evaluation.selection import DEFAULT_FINALISTS
+from search.study.definitions import load_definition
 
 SEARCH = Path(sys.executable).with_name("search")
 TARGET_EACH, TARGET_MEAN = 0.989, 0.990

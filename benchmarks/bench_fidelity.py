@@ -32,12 +32,12 @@ from reference import machine_info, machine_line
 from scipy.stats import spearmanr
 from sklearn.model_selection import KFold
 
-from models.configs import NetConfig, TrainConfig
-from models.draws import make_draw
-from models.fast import fit_many
-from models.pools import load_pools
-from search.definitions import load_definition
-from search.space import configs_for_point
+from models.data.draws import make_draw
+from models.data.pools import load_pools
+from models.nets.configs import NetConfig, TrainConfig
+from models.training.fast import fit_many
+from search.study.definitions import load_definition
+from search.study.space import configs_for_point
 
 
 def main() -> None:

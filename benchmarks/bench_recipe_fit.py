@@ -3,8 +3,8 @@
 Where a report leaves its recipe unstated (report 004 names no optimizer, learning rate, batch size,
 epochs or normalisation), one recipe at a time tried by hand can only ever cover a few points of that
 space. This benchmark searches it: an Optuna TPE study whose trial is one recipe, applied to every row
-of the report (`models.presets.vary`, the same variants `search reproduce --vary` trains), trained on
-`--draws` fresh draws through `search.evaluation.reproduce`, and scored by the sum over the rows of
+of the report (`search.reproduction.presets.vary`, the same variants `search reproduce --vary` trains), trained on
+`--draws` fresh draws through `search.evaluation.evaluate.reproduce`, and scored by the sum over the rows of
 |reproduced - published| in points, on the report's own figure (best over epochs where the report
 takes the maximum over epochs). Lower is closer. Every draw is stored in the evaluations table of
 `--storage`, and the study beside it, so a rerun with more trials continues where the last stopped.
@@ -35,11 +35,12 @@ from typing import Any
 import optuna
 from reference import machine_info, machine_line
 
-from models.presets import PRESETS, base_name
-from search.evaluation import DRAW_SEED_BASE, reproduce
-from search.published import counted_gap, like_the_report, per_draw_like_the_report
-from search.results import ConfigurationResult
-from search.stats import summarize
+from search.evaluation.evaluate import DRAW_SEED_BASE
+from search.evaluation.results import ConfigurationResult
+from search.evaluation.stats import summarize
+from search.reporting.published import counted_gap, like_the_report, per_draw_like_the_report
+from search.reproduction.presets import PRESETS, base_name
+from search.reproduction.reproduce import reproduce
 
 BATCH_SIZES = (25, 50, 100, 250, 1000)  # batch 10, ten times slower, was the worst of the hand-tried grid
 LR_RANGES = {"adam": (1e-4, 1e-2), "sgd": (1e-3, 0.3)}

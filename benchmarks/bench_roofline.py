@@ -1,6 +1,6 @@
 """How far a training step is from this CPU's arithmetic limit: the bound on any speed-up of the same computation.
 
-A training step of the study's recipe (forward, backward, optimizer step; the `models.speed` probe) does a
+A training step of the study's recipe (forward, backward, optimizer step; the `models.training.speed` probe) does a
 fixed number of floating-point operations, counted by `torch.utils.flop_counter.FlopCounterMode` (the
 convolutions and matrix products; elementwise work is not counted and costs memory traffic, not FLOPs).
 This CPU's fp32 peak for one thread is taken as the rate of a large matrix product (MKL's sgemm, 1024 x
@@ -32,9 +32,9 @@ from reference import machine_info, machine_line
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from models.draws import PairSet
-from models.speed import RECIPE_NET, RECIPE_TRAIN, label
-from models.train import ModelTrainer, Speed
+from models.data.draws import PairSet
+from models.training.speed import RECIPE_NET, RECIPE_TRAIN, label
+from models.training.train import ModelTrainer, Speed
 
 SETTINGS = (Speed(), Speed(channels_last=True))
 STEPS_PER_EPOCH = 10  # steps per timed epoch (see measure)

@@ -1,13 +1,13 @@
 """Speed, storage overhead and memory of the search service (the targets below, reported in the README's Results).
 
-Runs a study through `search.runner.run_study`, each run in a fresh interpreter (so one run's memory
+Runs a study through `search.run.runner.run_study`, each run in a fresh interpreter (so one run's memory
 and thread settings never leak into the next) and each on a fresh study:
 
 - every worker layout of --layouts (workers x torch threads): a --trials study in its own temporary
   SQLite file; wall time, trials per minute, complete/pruned/failed, best mean CV accuracy, time
   outside training, and each worker's peak RSS and its growth from the worker's 10th trial to its last;
 - every backend of --storage-check: a shorter --overhead-trials study in the default layout (the one
-  `search run` measures fastest and uses without --workers/--threads: models/layout.py);
+  `search run` measures fastest and uses without --workers/--threads: models/training/layout.py);
   the storage overhead per trial = trial duration (start to complete) minus the time spent training
   (the objective's `train_seconds` less its `report_seconds`, the pruner's storage reads and writes),
   as a share of the trial duration; the gap between a worker's trials is shown beside it. While the
@@ -71,12 +71,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from reference import against, machine_info, machine_line, ratio
 
-from models.layout import layout_candidates, usable_cores
-from search.definitions import StudyDefinition, load_definition, with_overrides
+from models.training.layout import layout_candidates, usable_cores
 from search.errors import SearchError
-from search.runner import RunProgress, run_study
-from search.speed import study_layout
-from search.storage import mask_url, open_storage
+from search.run.runner import RunProgress, run_study
+from search.run.speed import study_layout
+from search.storage.studies import mask_url, open_storage
+from search.study.definitions import StudyDefinition, load_definition, with_overrides
 
 TARGET_TRIALS = 200
 TARGET_MINUTES = 20.0

@@ -35,7 +35,7 @@ import sqlalchemy
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from search.storage import mask_url
+from search.storage.studies import mask_url
 
 SEARCH = str(Path(sys.executable).with_name("search"))
 FINISHED_STATES = ("COMPLETE", "PRUNED")
@@ -138,7 +138,7 @@ def _soak(
         "failed_trials": state[TrialState.FAIL],
         "retried_trials": len(retries),
         "left_running": state[TrialState.RUNNING] + state[TrialState.WAITING],
-        "storage_retries_logged": stderr.count("WARNING search.storage: storage"),
+        "storage_retries_logged": stderr.count("WARNING search.storage.studies: storage"),
         "traceback": "Traceback" in stdout + stderr,
         "wall_seconds": round(wall, 1),
         "summary": stdout.strip().splitlines()[-1] if stdout.strip() else "",

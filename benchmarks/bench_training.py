@@ -6,7 +6,7 @@ through the fast path and through the plain one-by-one eager fp32 loop, in turns
 the same network with weight decay 5e-4, random rotations (±10°) and zooms (±10 %), a cosine
 schedule and test-time shifts: the second starting point of the `siamese` study.
 
-The fast path runs in the compute settings `models.speed` measures fastest on this machine (cached;
+The fast path runs in the compute settings `models.training.speed` measures fastest on this machine (cached;
 `search speed` shows them); `--fp32` keeps bf16 autocast off whatever the measurement says.
 
     python benchmarks/bench_training.py [--augmented] [--draws N] [--epochs E] [--data-dir DIR]
@@ -38,11 +38,11 @@ from pathlib import Path
 import torch
 from reference import against, machine_info, machine_line, ratio
 
-from models.draws import make_draw
-from models.fast import fit_many
-from models.pools import load_pools
-from models.speed import RECIPE_NET, RECIPE_TRAIN, choose_speed, label
-from models.train import fit
+from models.data.draws import make_draw
+from models.data.pools import load_pools
+from models.training.fast import fit_many
+from models.training.speed import RECIPE_NET, RECIPE_TRAIN, choose_speed, label
+from models.training.train import fit
 
 AUGMENTED_TRAIN = dataclasses.replace(
     RECIPE_TRAIN, weight_decay=5e-4, schedule="cosine", rotate=10.0, scale=0.1, tta="shift"

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from models.speed import this_machine
+from models.training.speed import this_machine
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,14 +1,13 @@
 """The learning core: digit-pair data draws, the network families, and training (plain PyTorch)."""
 
-from models.configs import NetConfig, TrainConfig, check_compatible
-from models.draws import Draw, Normalisation, PairSet, PixelNormalisation, make_draw
+from models.data.draws import Draw, Normalisation, PairSet, PixelNormalisation, make_draw
+from models.data.pools import DigitPools, Digits, load_pools
 from models.errors import ConfigError, DataError, ModelsError
-from models.fast import fit_many
-from models.nets import FAMILIES, build_net, count_parameters
-from models.pools import DigitPools, Digits, load_pools
-from models.presets import PRESETS, Preset
-from models.speed import SpeedChoice, choose_speed, measured_speed
-from models.train import EpochStats, TrainResult, fit
+from models.nets.configs import NetConfig, TrainConfig, check_compatible
+from models.nets.families import FAMILIES, build_net, count_parameters
+from models.training.fast import fit_many
+from models.training.speed import SpeedChoice, choose_speed, measured_speed
+from models.training.train import EpochStats, TrainResult, fit
 
 __all__ = [
     "ConfigError",
@@ -21,10 +20,8 @@ __all__ = [
     "ModelsError",
     "NetConfig",
     "Normalisation",
-    "PRESETS",
     "PairSet",
     "PixelNormalisation",
-    "Preset",
     "SpeedChoice",
     "TrainConfig",
     "TrainResult",

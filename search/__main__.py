@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import sys
 
-from search.interrupts import is_interrupt, raise_if_interrupted, record_interrupts, unreported_before_work
+from search.run.interrupts import is_interrupt, raise_if_interrupted, record_interrupts, unreported_before_work
 
 STARTING = "interrupted while starting: nothing was run.\n"
 
 
 def main() -> None:
-    record_interrupts()  # until a command installs its own handler, a Ctrl-C is never lost (search.interrupts)
+    record_interrupts()  # until a command installs its own handler, a Ctrl-C is never lost (search.run.interrupts)
     try:
-        from search.cli import app
+        from search.cli.app import app
 
         raise_if_interrupted()
         app()

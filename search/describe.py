@@ -1,4 +1,5 @@
-"""Short texts for configurations and numbers, shared by the report, the tables and the CLI.
+"""Short texts for configurations and numbers, and the plain table they fill: shared by every layer that shows
+results (the report, the tables, the CLI, the speed measurement).
 
 `describe_fields` tells configurations apart in a few words (family, weight sharing, auxiliary loss,
 head, the other key settings); `describe` joins them in one line.
@@ -6,9 +7,13 @@ head, the other key settings); `describe` joins them in one line.
 
 from __future__ import annotations
 
-from models.configs import NetConfig, TrainConfig
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-__all__ = ["describe", "describe_fields", "fmt_number"]
+from models.nets.configs import NetConfig, TrainConfig
+
+__all__ = ["TextTable", "describe", "describe_fields", "fmt_number", "percent"]
 
 
 def fmt_number(value: float | None, digits: int = 4) -> str:
@@ -63,3 +68,26 @@ def describe(net: NetConfig, train: TrainConfig) -> str:
     """One line: family, weight sharing, auxiliary loss, head and the other key settings."""
     f = describe_fields(net, train)
     return f"{f['family']}, WS {f['ws']}, aux {f['aux']}, head {f['head']}, {f['details']}"
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A table of already formatted cells, for Markdown (the report) or rich (the CLI)."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        parts = [f"**{self.title}**", "", line(self.headers), line(["---"] * len(self.headers))]
+        parts += [line(row) for row in self.rows]
+        parts += [""] + [f"_{note}_" for note in self.notes] if self.notes else []
+        return "\n".join(parts)
+
+
+def percent(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.{digits}f}"

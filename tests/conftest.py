@@ -14,6 +14,17 @@ import numpy as np
 import pytest
 from processes import SEARCH
 
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e/ starts processes (the CLI, servers, chaos, compose, a browser): marked
+    `e2e`, so that `pytest -m "not e2e"` is the developer's loop. A unit test that must start one is
+    marked by hand."""
+    for item in items:
+        if E2E in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+
 
 def _write_idx(path: Path, array: np.ndarray, *, code: int = 0x08) -> Path:
     """Write `array` as an IDX file (magic 00 00 code ndim, big-endian int32 sizes, bytes); gzip when named .gz."""
@@ -27,7 +38,7 @@ def _write_idx(path: Path, array: np.ndarray, *, code: int = 0x08) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _speed_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests (and the `search` processes they start) never read or write the user's cache of measured
-    compute settings (models/speed.py): the session measures once, into a cache of its own."""
+    compute settings (models/training/speed.py): the session measures once, into a cache of its own."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
         yield

@@ -1,0 +1,298 @@
+"""`search`, the command line: each command parses its options, calls one library function and prints.
+
+The library raises `SearchError` / `ModelsError`; only the CLI turns them into one red line on stderr
+and exit code 1 (`search.cli.common.user_errors`). This module holds the app and the search's own
+commands (run, studies, show, speed, dashboard, proxy); the commands that train and read results
+live in `search.cli.results` and are registered here; what commands share is in `search.cli.common`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import optuna
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from search.cli import results as cli_results
+from search.cli.common import (
+    JsonOption,
+    StorageOption,
+    StudyOption,
+    definition_from_args,
+    exit_on_interrupt,
+    print_table,
+    study_name_arg,
+    user_errors,
+    warn,
+)
+from search.cli.display import OneLineUsageErrors, RunProgressView, console, err_console, log_to
+from search.describe import fmt_number
+
+app = typer.Typer(
+    help="Hyperparameter search for the MNIST digit-pair comparison study.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=OneLineUsageErrors,
+)
+
+
+@app.callback()
+def main() -> None:
+    """Hyperparameter search for the MNIST digit-pair comparison study."""
+    log_to(err_console, level=logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@app.command()
+def run(
+    study: StudyOption,
+    trials: Annotated[
+        int, typer.Option("--trials", help="New finished trials (complete or pruned) to add, over all workers.")
+    ],
+    storage: StorageOption = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            "--workers",
+            help="Worker processes on this machine; default: the layout measured fastest here (`search speed`).",
+            show_default=False,
+        ),
+    ] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the definition's epochs.")] = None,
+    folds: Annotated[
+        Optional[int], typer.Option("--folds", help="Override the definition's cross-validation folds.")
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path],
+        typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits."),
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        typer.Option(
+            "--seed",
+            help="Sampler seed for a reproducible run (default: a fresh seed per process, so workers never replay each other).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option("--timeout", help="Stop starting new trials after this many seconds.")
+    ] = None,
+    threads: Annotated[
+        Optional[int],
+        typer.Option(
+            "--threads",
+            help="Torch threads per worker; default 1 with --workers, else the layout measured fastest here.",
+            show_default=False,
+        ),
+    ] = None,
+    heartbeat_interval: Annotated[
+        Optional[float],
+        typer.Option("--heartbeat-interval", help="Seconds between a running trial's heartbeats.", show_default="30"),
+    ] = None,
+    grace_period: Annotated[
+        Optional[float],
+        typer.Option(
+            "--grace-period",
+            help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval.",
+            show_default="90",
+        ),
+    ] = None,
+    max_outage: Annotated[
+        Optional[float],
+        typer.Option(
+            "--max-outage",
+            help="Seconds a lost database connection (a restart, a failover) is retried before the run stops; finished trials are kept either way.",
+            show_default="120",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Log per-fold results.")] = False,
+) -> None:
+    """Run (or resume) a study: add TRIALS new finished trials with WORKERS processes."""
+    with _stop_on_startup_interrupt():
+        from search.run.runner import run_study  # torch & co.: seconds, during which Ctrl-C is answered too
+
+    if verbose:
+        log_to(console)
+    logging.getLogger("search.run.speed").setLevel(logging.INFO)  # say once which compute settings the run uses
+    with user_errors(), _stop_on_startup_interrupt():
+        definition = definition_from_args(study, epochs=epochs, folds=folds)
+        with RunProgressView(console, definition.name) as view:
+            summary = run_study(
+                definition,
+                storage_url=storage,
+                n_trials=trials,
+                n_workers=workers,
+                data_dir=data_dir,
+                seed=seed,
+                timeout=timeout,
+                threads=threads,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                max_outage=max_outage,
+                verbose=verbose,
+                on_progress=view.update,
+                on_warning=warn,
+            )
+    console.print(summary.describe(), soft_wrap=True, highlight=False)
+    if summary.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def studies(storage: StorageOption = None) -> None:
+    """List the available study definitions and the studies in a storage."""
+    from search.storage.studies import list_studies
+    from search.study.definitions import available_definitions
+
+    with user_errors():
+        names = available_definitions()
+        rows = list_studies(storage)
+    console.print(Text("definitions: ", style="bold") + Text(", ".join(names) or "(none)"), soft_wrap=True)
+    table = Table(title="studies in storage")
+    for column in ("study", "complete", "pruned", "failed", "running", "best value"):
+        table.add_column(column, justify="left" if column == "study" else "right")
+    for row in rows:
+        table.add_row(
+            row.name,
+            str(row.n_complete),
+            str(row.n_pruned),
+            str(row.n_failed),
+            str(row.n_running),
+            fmt_number(row.best_value),
+        )
+    console.print(table if rows else Text("no studies in this storage yet"))
+
+
+@app.command()
+def show(
+    study: StudyOption,
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many best trials to show.")] = 10,
+) -> None:
+    """Show a study's best trials: value, fold std, key parameters, parameter count."""
+    from search.evaluation.selection import stored_selection
+    from search.reporting.tables import selection_table
+    from search.storage.studies import best_trials, load_study
+
+    with user_errors():
+        name = study_name_arg(study)
+        rows = best_trials(storage, name, top=top)
+        selection = stored_selection(load_study(storage, name))
+    table = Table(title=f"best trials of {name}")
+    for column in ("trial", "value", "fold std", "n_params", "params"):
+        table.add_column(column, justify="left" if column == "params" else "right")
+    for trial in rows:
+        params = ", ".join(f"{key}={_fmt_param(value)}" for key, value in sorted(trial.params.items()))
+        table.add_row(
+            str(trial.number),
+            ", ".join(fmt_number(v) for v in trial.values),
+            fmt_number(trial.user_attrs.get("fold_std")),
+            str(trial.user_attrs.get("n_params", "-")),
+            params,
+        )
+    console.print(table)
+    if selection is not None:  # what evaluate-best chose among the finalists, and how
+        print_table(selection_table(selection))
+
+
+def _stop_on_startup_interrupt() -> contextlib.AbstractContextManager[None]:
+    """Ctrl-C before `run_study` has its own handler (loading, opening the storage, starting workers)."""
+    return exit_on_interrupt(
+        "interrupted while starting: no trial was started by this run; run the command again to start."
+    )
+
+
+# The commands that train and read results (search.cli.results), in the order `search --help` lists them.
+app.command("evaluate-best")(cli_results.evaluate_best)
+app.command()(cli_results.reproduce)
+app.command("presets")(cli_results.list_presets)
+app.command("lr-find")(cli_results.lr_find)
+app.command()(cli_results.report)
+
+
+@app.command()
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="Address to bind. The dashboard has no authentication: keep loopback unless it is protected."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve optuna-dashboard over the storage: every study, its trials and plots in the browser."""
+    from search.reporting.dashboard import exposure_warning, open_dashboard
+
+    if (warning := exposure_warning(host)) is not None:
+        warn(warning)
+    with user_errors():
+        server = open_dashboard(storage, host=host, port=port)
+    console.print(f"optuna-dashboard at {server.url} (Ctrl-C to stop)", soft_wrap=True, highlight=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+@app.command()
+def proxy(
+    storage: StorageOption = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (the proxy has no authentication).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 13000,
+) -> None:
+    """Serve the storage through Optuna's gRPC proxy; workers then run with --storage grpc://HOST:PORT."""
+    from search.storage.proxy import serve_proxy
+
+    console.print(
+        f"gRPC storage proxy on {host}:{port}: workers use --storage grpc://{host}:{port} "
+        "(trials behind the proxy send no heartbeats, so a killed worker's trial is not retried). Ctrl-C to stop.",
+        soft_wrap=True,
+        highlight=False,
+    )
+    with user_errors(), contextlib.suppress(KeyboardInterrupt):
+        serve_proxy(storage, host=host, port=port)
+
+
+def _fmt_param(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@app.command()
+def speed(
+    study: Annotated[
+        str,
+        typer.Option(
+            "--study", help="Measure on this study's first starting point (a name from studies/ or a TOML path)."
+        ),
+    ] = "siamese",
+    threads: Annotated[
+        Optional[int],
+        typer.Option(
+            "--threads",
+            min=1,
+            help="Torch threads per process for the compute settings; default that of the fastest layout.",
+            show_default=False,
+        ),
+    ] = None,
+    remeasure: Annotated[
+        bool, typer.Option("--remeasure", help="Measure again even when this machine's choice is cached.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show how training runs fastest on this machine: each compute setting's µs per pair-step and each worker
+    layout's pairs per second, with the winners."""
+    from search.run.speed import layout_table, machine_choices, speed_table
+
+    with user_errors():
+        choice, layout = machine_choices(definition_from_args(study), threads=threads, remeasure=remeasure)
+    if as_json:
+        console.print_json(data={**choice.to_dict(), "layout": layout.to_dict()})
+        return
+    print_table(speed_table(choice))
+    print_table(layout_table(layout))

@@ -1,0 +1,273 @@
+"""The selection stage: name a study's best configuration on less noise than its search saw.
+
+A search ranks trials by one draw's K-fold CV at the search's fidelity (`siamese`: 20 epochs). The
+fold std there (0.2-0.6 points) is larger than the differences between the finalists, and the best at
+20 epochs need not be the best at the evaluation length. So before any test pair is touched, the
+stage retrains the `finalists` best trials at the evaluation length on repeated K-fold: `repeats` fresh
+draws of training pairs, each from the training pool only and split by its own shuffle. The finalists
+are ranked by their mean validation accuracy over all those folds; `evaluate-best` evaluates in that order.
+
+Every (finalist, repeat) is stored in the study as soon as it is trained, so an interrupted stage
+loses nothing and a rerun trains only what is missing; the ranking, and how it was made, is stored
+as the study's `selection` attribute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import statistics
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from models.data.pools import load_pools
+from models.nets.configs import NetConfig, TrainConfig
+from search.run.process_pool import run_jobs
+
+logger = logging.getLogger(__name__)
+
+SELECTION_SEED_BASE = 500_000  # repeat r draws its training pairs with seed 500,000 + r: apart from
+# the studies' data seeds and the evaluation draws (search.evaluation.evaluate.DRAW_SEED_BASE + r)
+# 10, not 5: on 200-trial runs the search's top 5 can all come from the one region its sampler converged
+# on; in 2 of 3 runs (README, issue 13) the selection's own CV rated a trial ranked 6th-10th highest.
+DEFAULT_FINALISTS = 10
+DEFAULT_REPEATS = 3
+SELECTION_ATTR = "selection"
+_RUN_ATTR = (
+    "selection_run"  # one study attribute per (trial, draw seed, epochs, folds, pairs, digits): its fold accuracies
+)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class FinalistScore:
+    """One finalist's validation accuracies over every fold of every repeat, at the evaluation length."""
+
+    trial_number: int
+    search_value: float  # the trial's CV accuracy in the search (one draw, the search's epochs)
+    fold_accuracies: tuple[float | None, ...]  # None: that fold's model diverged
+
+    @property
+    def n_diverged(self) -> int:
+        return sum(a is None for a in self.fold_accuracies)
+
+    @property
+    def mean(self) -> float:
+        """Mean over the folds; a diverged fold counts as chance (0.5), so a configuration that diverges never wins."""
+        return statistics.fmean(0.5 if a is None else a for a in self.fold_accuracies)
+
+    @property
+    def std(self) -> float:
+        values = [0.5 if a is None else a for a in self.fold_accuracies]
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trial_number": self.trial_number,
+            "search_value": self.search_value,
+            "mean": self.mean,
+            "std": self.std,
+            "n_folds": len(self.fold_accuracies),
+            "n_diverged": self.n_diverged,
+            "fold_accuracies": list(self.fold_accuracies),
+        }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The finalists ranked by repeated K-fold at the evaluation length, best first."""
+
+    study_name: str
+    epochs: int | None  # None: each finalist at its own trial's epochs
+    n_folds: int
+    draw_seeds: tuple[int, ...]  # the training draws of the repeats (training pool only)
+    finalists: tuple[FinalistScore, ...]
+    n_trained: int = 0  # (finalist, repeat) runs trained by this call; the others were stored
+
+    @property
+    def chosen(self) -> FinalistScore:
+        return self.finalists[0]
+
+    @property
+    def method(self) -> str:
+        length = f"{self.epochs} epochs" if self.epochs is not None else "each trial's epochs"
+        return (
+            f"the {len(self.finalists)} best trials by search CV, retrained at {length} on "
+            f"{len(self.draw_seeds)} fresh training draws x {self.n_folds}-fold CV, ranked by mean validation "
+            "accuracy; no test pair used"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "epochs": self.epochs,
+            "n_folds": self.n_folds,
+            "repeats": len(self.draw_seeds),
+            "draw_seeds": list(self.draw_seeds),
+            "chosen_trial": self.chosen.trial_number,
+            "finalists": [f.to_dict() for f in self.finalists],
+            "n_trained": self.n_trained,
+        }
+
+
+def select_finalists(
+    study: optuna.Study,
+    ranked: Sequence[FrozenTrial],
+    *,
+    repeats: int = DEFAULT_REPEATS,
+    epochs: int | None,
+    n_pairs: int,
+    data_dir: Path | None = None,
+    workers: int = 1,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> Selection:
+    """Rank `ranked` (the finalists: complete trials with stored configurations) by repeated K-fold.
+
+    Trains only the (finalist, repeat) runs not already stored in `study`, stores each as it ends,
+    then stores and returns the ranking.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, but got {repeats=}.")
+    if not ranked:
+        raise ValueError("select_finalists needs at least one finalist.")
+    n_folds = int(study.user_attrs.get("n_folds", 4))
+    source = load_pools(data_dir).source  # "embedded" or "idx:<dir>": runs on other digits are other runs
+    seeds = tuple(range(SELECTION_SEED_BASE, SELECTION_SEED_BASE + repeats))
+    stored = study.user_attrs
+    configs = {t.number: _configs(t, epochs) for t in ranked}
+    missing = [
+        (number, seed)
+        for number in configs
+        for seed in seeds
+        if _run_key(number, seed, configs[number][1], n_folds, n_pairs, source) not in stored
+    ]
+    if progress is not None:
+        progress(0, len(missing))
+    runs = {key: value for key, value in stored.items() if key.startswith(_RUN_ATTR + "/")}
+    done = 0
+    for (number, seed), accuracies in _train_runs(
+        missing, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
+    ):
+        key = _run_key(number, seed, configs[number][1], n_folds, n_pairs, source)
+        study.set_user_attr(key, accuracies)
+        runs[key] = accuracies
+        done += 1
+        if progress is not None:
+            progress(done, len(missing))
+    scores = [
+        FinalistScore(
+            trial_number=t.number,
+            search_value=float(t.values[0]),
+            fold_accuracies=tuple(
+                a
+                for seed in seeds
+                for a in runs[_run_key(t.number, seed, configs[t.number][1], n_folds, n_pairs, source)]
+            ),
+        )
+        for t in ranked
+    ]
+    scores.sort(key=lambda s: (s.n_diverged, -s.mean))
+    selection = Selection(
+        study_name=study.study_name,
+        epochs=epochs,
+        n_folds=n_folds,
+        draw_seeds=seeds,
+        finalists=tuple(scores),
+        n_trained=done,
+    )
+    study.set_user_attr(SELECTION_ATTR, {k: v for k, v in selection.to_dict().items() if k != "n_trained"})
+    logger.info(
+        "selection: trial %d of %d finalists (%s)", selection.chosen.trial_number, len(scores), selection.method
+    )
+    return selection
+
+
+def stored_selection(study: optuna.Study) -> Selection | None:
+    """The last selection stored in the study, or None (never made, or unreadable: made by another version)."""
+    data = study.user_attrs.get(SELECTION_ATTR)
+    try:
+        finalists = tuple(
+            FinalistScore(
+                trial_number=int(f["trial_number"]),
+                search_value=float(f["search_value"]),
+                fold_accuracies=tuple(f["fold_accuracies"]),
+            )
+            for f in data["finalists"]
+        )
+        return Selection(
+            study_name=study.study_name,
+            epochs=data["epochs"],
+            n_folds=int(data["n_folds"]),
+            draw_seeds=tuple(data["draw_seeds"]),
+            finalists=finalists,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _configs(trial: FrozenTrial, epochs: int | None) -> tuple[NetConfig, TrainConfig]:
+    net = NetConfig.from_dict(trial.user_attrs["net_config"])
+    train = TrainConfig.from_dict(trial.user_attrs["train_config"])
+    return net, train if epochs is None else dataclasses.replace(train, epochs=epochs)
+
+
+def _run_key(number: int, seed: int, train: TrainConfig, n_folds: int, n_pairs: int, source: str) -> str:
+    """The study attribute of one run: everything its fold accuracies depend on besides the trial's configuration."""
+    return f"{_RUN_ATTR}/trial {number}/draw {seed}/{train.epochs} epochs/{n_folds} folds/{n_pairs} pairs/{source}"
+
+
+def _train_runs(
+    runs: list[tuple[int, int]],
+    configs: dict[int, tuple[NetConfig, TrainConfig]],
+    *,
+    n_folds: int,
+    n_pairs: int,
+    data_dir: Path | None,
+    workers: int,
+    threads: int | None,
+) -> Iterator[tuple[tuple[int, int], list[float | None]]]:
+    """Yield each (trial, draw seed) run's fold accuracies as soon as it is trained."""
+    options = {"n_folds": n_folds, "n_pairs": n_pairs, "data_dir": data_dir}
+    jobs = [
+        ((number, seed), {"net": configs[number][0], "train": configs[number][1], "seed": seed, **options})
+        for number, seed in runs
+    ]
+    yield from run_jobs(train_repeat, jobs, workers=workers, threads=threads)
+
+
+def train_repeat(
+    *,
+    net: NetConfig,
+    train: TrainConfig,
+    seed: int,
+    n_folds: int,
+    n_pairs: int,
+    data_dir: Path | None,
+    threads: int | None,
+) -> list[float | None]:
+    """One repeat: fresh training pairs (draw `seed`, training pool only), shuffled K-fold, every fold trained.
+
+    Returns each fold's validation accuracy (None where the model diverged).
+    """
+    import numpy as np
+    import torch
+    from sklearn.model_selection import KFold
+
+    from models.data.draws import draw_training_pairs
+    from models.data.pools import load_pools
+    from models.training.fast import fit_many
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    pairs = draw_training_pairs(load_pools(data_dir), seed=seed, n_pairs=n_pairs)
+    folds = KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.arange(len(pairs)))
+    jobs = [(pairs.subset(fit), pairs.subset(validation)) for fit, validation in folds]
+    results = fit_many(net, train, jobs, seeds=[seed * 1000 + k for k in range(len(jobs))])
+    return [r.accuracy if r.status == "completed" else None for r in results]

@@ -1,0 +1,210 @@
+"""The K-fold cross-validation objective: one trial = one configuration trained on K folds at once.
+
+Every trial of a study sees the same training pairs (the draw `data_seed` of `n_pairs`) and the same
+folds (scikit-learn's `KFold(shuffle=True, random_state=data_seed)`), so trials differ only by their
+configuration. The test pairs of the draw are never touched while searching. The
+K fold models train together (`models.training.fast.fit_many`); after each epoch their mean validation accuracy
+is reported so the pruner can stop a bad trial early.
+
+Besides its scores a trial records how it ran, for benchmarks/bench_search.py: `train_seconds` (wall
+time of the K-fold training), `report_seconds` (the part of it spent reporting to the pruner: storage
+reads and writes), `worker_pid`, `worker_rss_mib` (the worker process's peak RSS so far) and
+`worker_rss_start_mib` (its resident memory when the trial started: what earlier trials left behind).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import resource
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import optuna
+import psutil
+import torch
+
+from models.data.draws import PairSet, make_draw
+from models.data.pools import load_pools
+from models.errors import ModelsError
+from models.nets.configs import NetConfig, TrainConfig
+from models.training.fast import fit_many
+from models.training.train import EpochStats, Speed, TrainResult
+from search.describe import fmt_number
+from search.study.space import suggest_configs
+from search.study.specs import StudyDefinition
+
+logger = logging.getLogger(__name__)
+
+
+class TrialInterrupted(Exception):
+    """The run was asked to stop (Ctrl-C) while this trial trained; the trial ends as failed."""
+
+
+class Objective:
+    """Callable(trial) -> mean validation pair accuracy (and the parameter count for two objectives).
+
+    The training pairs are drawn and split once, on the first trial, unless given as `pairs` and
+    `folds` (a parent process draws and splits them once for all its workers, so that workers never
+    import scikit-learn: with the scipy and pandas it pulls in, ~110 MiB of each worker's memory). `speed`: the
+    compute settings (default: `models.training.speed`'s measured choice). `should_stop` is polled after every epoch: when it says so,
+    training stops and the trial fails with `TrialInterrupted`.
+    """
+
+    def __init__(
+        self,
+        definition: StudyDefinition,
+        *,
+        data_dir: Path | None = None,
+        threads: int | None = None,
+        speed: Speed | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        pairs: PairSet | None = None,
+        folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        self.definition = definition
+        self.data_dir = data_dir
+        self.threads = threads
+        self.speed = speed  # None: models.training.speed's measured choice
+        self.should_stop = should_stop or (lambda: False)
+        self._pairs = pairs
+        self._folds: list[tuple[np.ndarray, np.ndarray]] = list(folds) if folds is not None else []
+
+    @property
+    def n_objectives(self) -> int:
+        return len(self.definition.directions)
+
+    def training_pairs(self) -> PairSet:
+        """The study's training pairs (drawn on first use) — never its test pairs."""
+        if self._pairs is None:
+            pools = load_pools(self.data_dir)
+            self._pairs = make_draw(pools, seed=self.definition.data_seed, n_pairs=self.definition.n_pairs).train
+        return self._pairs
+
+    def data_identity(self) -> dict[str, str]:
+        """Where the digits come from ("embedded" or "idx:<dir>") and a SHA-256 of the training pool's
+        content: a study records both at creation, and a run on other digits is refused (search.run.runner)."""
+        pools = load_pools(self.data_dir)
+        digest = hashlib.sha256()
+        for tensor in (pools.train.images, pools.train.labels):
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return {"data_source": pools.source, "data_sha256": digest.hexdigest()}
+
+    def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(fit, validation) positions in the training pairs: scikit-learn's shuffled `KFold`.
+
+        Folds follow data_seed, not seed: they are part of the data every trial of the study shares
+        (the definition's fingerprint covers data_seed; a new seed only adds samples to the same study).
+        """
+        if not self._folds:
+            from sklearn.model_selection import KFold  # here, not at the top: see the class docstring
+
+            splitter = KFold(n_splits=self.definition.n_folds, shuffle=True, random_state=self.definition.data_seed)
+            self._folds = list(splitter.split(np.arange(len(self.training_pairs()))))
+        return self._folds
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        try:
+            return self._evaluate(trial)
+        except ModelsError as error:  # e.g. a configuration the network cannot train with: this trial fails
+            trial.set_user_attr("failure_reason", f"{type(error).__name__}: {error}")
+            raise
+
+    def _evaluate(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        rss_at_start = _current_rss_mib()
+        net, train = suggest_configs(trial, self.definition)
+        pairs = self.training_pairs()
+        jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.folds()]
+        # The same model seeds for every trial: configurations are compared on equal terms.
+        seeds = [self.definition.seed * 1000 + fold for fold in range(len(jobs))]
+        can_prune = self.n_objectives == 1  # Optuna cannot prune multi-objective trials
+        stop_reason: str | None = None
+        report_seconds = 0.0
+
+        def on_epoch(epoch: int, stats: list[EpochStats]) -> bool:
+            nonlocal stop_reason, report_seconds
+            accuracies = [s.eval_accuracy for s in stats if s.eval_accuracy is not None]
+            if accuracies and can_prune:
+                reported = time.perf_counter()
+                trial.report(float(np.mean(accuracies)), epoch)
+                if trial.should_prune():
+                    stop_reason = "pruned"
+                report_seconds += time.perf_counter() - reported
+            if self.should_stop():
+                stop_reason = "interrupted"
+            return stop_reason is not None
+
+        started = time.perf_counter()
+        results = fit_many(net, train, jobs, seeds=seeds, on_epoch=on_epoch, speed=self.speed)
+        seconds = time.perf_counter() - started
+
+        self._record(trial, net, train, results, seconds, report_seconds)
+        trial.set_user_attr("worker_rss_start_mib", round(rss_at_start, 1))
+        diverged = [(k, r) for k, r in enumerate(results) if r.status == "diverged"]
+        if diverged:
+            fold, result = diverged[0]
+            reason = f"diverged: fold {fold} of {len(results)}: {result.message}"
+            trial.set_user_attr("failure_reason", reason)
+            raise optuna.TrialPruned(reason)
+        if stop_reason == "interrupted":
+            trial.set_user_attr("failure_reason", "interrupted: the run was stopped while this trial trained")
+            raise TrialInterrupted(f"trial {trial.number} interrupted")
+        if stop_reason == "pruned":
+            raise optuna.TrialPruned(f"pruned after {len(results[0].curves)} epochs")
+        accuracy = float(np.mean([r.accuracy for r in results]))
+        if not math.isfinite(accuracy):
+            raise optuna.TrialPruned("validation accuracy is not a number")
+        if self.n_objectives == 2:
+            return accuracy, float(results[0].n_params)
+        return accuracy
+
+    def _record(
+        self,
+        trial: optuna.Trial,
+        net: NetConfig,
+        train: TrainConfig,
+        results: list[TrainResult],
+        seconds: float,
+        report_seconds: float,
+    ) -> None:
+        """The user attrs other modules read back (see the module contract)."""
+        fold_accuracies = [r.accuracy for r in results]
+        digit = [r.digit_accuracy for r in results if r.digit_accuracy is not None]
+        known = [a for a in fold_accuracies if a is not None]
+        trial.set_user_attr("fold_accuracies", fold_accuracies)
+        trial.set_user_attr("fold_std", float(np.std(known)) if known else None)
+        trial.set_user_attr("digit_accuracy", float(np.mean(digit)) if digit else None)
+        trial.set_user_attr("n_params", int(results[0].n_params))
+        trial.set_user_attr("train_seconds", round(seconds, 3))
+        trial.set_user_attr("report_seconds", round(report_seconds, 3))
+        trial.set_user_attr("worker_pid", os.getpid())
+        trial.set_user_attr("worker_rss_mib", round(_peak_rss_mib(), 1))
+        trial.set_user_attr("net_config", net.to_dict())
+        trial.set_user_attr("train_config", train.to_dict())
+        for fold, result in enumerate(results):
+            logger.info(
+                "trial %d fold %d/%d: %s, accuracy %s, digit accuracy %s, %d epochs",
+                trial.number,
+                fold + 1,
+                len(results),
+                result.status,
+                fmt_number(result.accuracy),
+                fmt_number(result.digit_accuracy),
+                len(result.curves),
+            )
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB (ru_maxrss counts KiB on Linux; psutil has no peak there)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mib() -> float:
+    """This process's resident set size now, in MiB."""
+    return psutil.Process().memory_info().rss / 2**20

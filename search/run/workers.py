@@ -1,0 +1,527 @@
+"""The worker processes of a run: shared counters, each worker's trial loop, and the parent's watch over them.
+
+Workers fork from a clean server process (search.run.runner imports them with torch & co. once) and
+each runs trials until no ticket is left (see search.run.runner for the counting). The parent alone
+answers Ctrl-C; a worker that dies has its trial failed and retried (`retry_abandoned`), as a stale
+heartbeat would.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing as mp
+import multiprocessing.connection
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import psutil
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from models.data.draws import PairSet
+from models.errors import ModelsError
+from models.training.train import Speed
+from search.errors import SearchError, StorageOutage
+from search.run.interrupts import interrupted as startup_interrupted
+from search.run.memory import limit_kernel_caches, release_memory
+from search.run.objective import Objective, TrialInterrupted
+from search.storage.retrying import trial_worker
+from search.storage.studies import open_storage
+from search.study.sampling import study_pruner, study_sampler
+from search.study.specs import StudyDefinition
+
+logger = logging.getLogger(__name__)
+
+MAX_FAILURES_IN_A_ROW = 3  # a worker whose trials keep failing stops instead of spinning
+STOP_POLL_SECONDS = 0.2
+QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"  # see start_helper_processes
+PROGRESS_SECONDS = 5.0  # on_progress is called on every change, and at least this often
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What a progress display shows while a run goes on."""
+
+    n_done: int  # trials this run added that finished (complete or pruned)
+    n_trials: int  # how many it was asked to add
+    n_running: int  # trials training right now in this run's workers
+    best_value: float | None  # best (first-objective) value in the study so far
+    elapsed: float  # seconds since the run started
+
+
+# ---------------------------------------------------------------------------------------------------
+# State shared by the parent and its workers.
+
+
+class Shared:
+    """Counters in shared memory: tickets left, outcomes, the best value, each worker's current trial."""
+
+    def __init__(self, ctx: Any, *, n_trials: int, n_workers: int, best: float | None, maximize: bool) -> None:
+        self.n_trials = n_trials
+        self.lock = ctx.Lock()
+        self.tickets = ctx.Value("i", n_trials, lock=False)  # trials still to start
+        self.counts = ctx.Array("i", 3, lock=False)  # complete, pruned, failed
+        self.best = ctx.Value("d", float("nan") if best is None else best, lock=False)
+        self.maximize = maximize
+        self.current = ctx.Array("i", [-1] * n_workers, lock=False)  # trial id each worker trains, -1: none
+        self.claimed = ctx.Array("b", n_workers, lock=False)  # 1 while a worker holds a ticket
+        self.closing = ctx.Event()  # start no new trial
+        self.stop = ctx.Event()  # stop the running trials after their current epoch
+        self.messages = ctx.Queue()  # ("error", exception) and ("log", LogRecord) from workers
+
+    def claim(self, worker: int, deadline: float | None) -> bool:
+        """Take a ticket for one more trial, unless the run is closing, past its deadline or done.
+
+        With no ticket left but another worker's trial still open, wait: that trial may fail, or its
+        worker die, and give its ticket back; were this worker gone by then, nobody would take it.
+        """
+        while True:
+            if deadline is not None and time.time() >= deadline:
+                self.closing.set()  # --timeout: the run closes for every worker, and the parent knows why they stop
+            if self.closing.is_set():
+                return False
+            with self.lock:
+                if self.tickets.value > 0:
+                    self.tickets.value -= 1
+                    self.claimed[worker] = 1
+                    return True
+                if not any(held for other, held in enumerate(self.claimed) if other != worker):
+                    return False
+            time.sleep(STOP_POLL_SECONDS)
+
+    def finish(self, worker: int, state: TrialState | None, value: float | None) -> None:
+        """Record a trial's outcome; a trial that did not finish gives its ticket back."""
+        with self.lock:
+            self.current[worker] = -1
+            self.claimed[worker] = 0
+            self._count(state, value)
+
+    def held(self, worker: int) -> tuple[bool, int]:
+        """Whether `worker` holds a ticket, and the id of the trial it said it trains (-1: none).
+
+        A dead worker's ticket stays held until `settle` says what became of its trial: the worker
+        may have died before its trial started (before `current` was set), or after the trial's end
+        was recorded; meanwhile the other workers wait for it (see `claim`).
+        """
+        with self.lock:
+            return bool(self.claimed[worker]), self.current[worker]
+
+    def settle(self, worker: int, state: TrialState | None, value: float | None) -> None:
+        """Release a dead worker's ticket: a finished trial counts, anything else gives the ticket back
+        (None: no trial was started with it, so nothing failed either)."""
+        with self.lock:
+            self.current[worker] = -1
+            self.claimed[worker] = 0
+            if state is None:
+                self.tickets.value += 1
+            else:
+                self._count(state, value)
+
+    def _count(self, state: TrialState | None, value: float | None) -> None:  # under self.lock
+        if state in (TrialState.COMPLETE, TrialState.PRUNED):
+            self.counts[0 if state == TrialState.COMPLETE else 1] += 1
+        else:
+            self.counts[2] += 1
+            self.tickets.value += 1
+        if state == TrialState.COMPLETE and value is not None:
+            old = self.best.value
+            if old != old or (value > old if self.maximize else value < old):  # old != old: NaN, no best yet
+                self.best.value = value
+
+    def progress(self, elapsed: float) -> RunProgress:
+        with self.lock:
+            best = self.best.value
+            return RunProgress(
+                n_done=self.counts[0] + self.counts[1],
+                n_trials=self.n_trials,
+                n_running=sum(t != -1 for t in self.current),
+                best_value=None if best != best else best,
+                elapsed=elapsed,
+            )
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    index: int
+    definition: StudyDefinition
+    storage_url: str
+    pairs: PairSet  # the study's training pairs, drawn once by the parent
+    folds: list[tuple[np.ndarray, np.ndarray]]  # and their KFold splits, so workers never import scikit-learn
+    sampler_seed: int
+    threads: int
+    speed: Speed  # compute settings, measured by the parent (search.run.speed)
+    heartbeat_interval: float | None
+    grace_period: float | None
+    verbose: bool
+    deadline: float | None  # time.time() after which no new trial starts
+    max_outage: float | None = None  # seconds a lost database connection is retried (search.storage.studies)
+
+
+def _work(job: WorkerJob, shared: Shared, *, storage: BaseStorage) -> None:
+    """One worker's loop: claim a ticket, run one trial, record its outcome; until no ticket is left."""
+    import torch
+
+    limit_kernel_caches()  # before the first trial builds a kernel: see search/run/memory.py
+    torch.set_num_threads(job.threads)
+    definition = job.definition
+    study = optuna.load_study(
+        study_name=definition.name,
+        storage=storage,
+        sampler=study_sampler(definition, seed=job.sampler_seed),
+        pruner=study_pruner(definition),
+    )
+    objective = Objective(
+        definition,
+        pairs=job.pairs,
+        folds=job.folds,
+        threads=job.threads,
+        speed=job.speed,
+        should_stop=shared.stop.is_set,
+    )
+
+    def tracked(trial: optuna.Trial) -> float | tuple[float, float]:
+        shared.current[job.index] = trial._trial_id
+        return objective(trial)
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are logged below, in one line, with their reason
+    try:
+        _trial_loop(job, shared, study, tracked)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _trial_loop(
+    job: WorkerJob,
+    shared: Shared,
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], Any],
+) -> None:
+    failures_in_a_row = 0
+    while shared.claim(job.index, job.deadline):
+        finished: list[FrozenTrial] = []
+        try:
+            study.optimize(
+                objective, n_trials=1, catch=(ModelsError,), callbacks=[lambda _, t, into=finished: into.append(t)]
+            )
+        except TrialInterrupted:  # Optuna has failed the trial
+            shared.finish(job.index, None, None)
+            break
+        except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM): Optuna has failed the trial
+            shared.finish(job.index, None, None)
+            raise
+        except optuna.exceptions.UpdateFinishedTrialError as error:  # failed as stale by another worker meanwhile
+            logger.warning("worker %d: %s", job.index, error)
+        except Exception as error:
+            # When the database is gone, Optuna's failed attempt to record the trial's end hides our
+            # StorageOutage behind an UnboundLocalError of its own (_run_trial's `finally`): unwrap it.
+            outage = _outage_behind(error)
+            if outage is None:
+                raise
+            raise outage from None
+        trial = finished[0] if finished else None
+        state = trial.state if trial is not None else None
+        shared.finish(job.index, state, trial.values[0] if trial is not None and trial.values else None)
+        release_memory()  # the next trial starts from the footprint this one started from
+        if state in (TrialState.COMPLETE, TrialState.PRUNED):
+            failures_in_a_row = 0
+            continue
+        reason = trial.user_attrs.get("failure_reason", "unknown error") if trial is not None else "unknown error"
+        logger.warning("trial %s failed: %s", trial.number if trial is not None else "?", reason)
+        failures_in_a_row += 1
+        if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+            raise SearchError(
+                f"{failures_in_a_row} trials of study {study.study_name!r} failed in a row (last: "
+                f"{' '.join(str(reason).split())[:300]}); stopping this worker."
+            )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Processes.
+
+
+def process_context() -> Any:
+    """Workers fork from a clean server process that imported torch & co. once (each spawn would pay
+    seconds of imports again); the server never opened a database connection or a torch thread pool."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["search.run.workers"])
+    return ctx
+
+
+def start_helper_processes(ctx: Any) -> None:
+    """Start multiprocessing's helper processes (resource tracker, fork server) deaf to Ctrl-C.
+
+    A terminal's Ctrl-C reaches every process of the run. These two would print a traceback if it came
+    while they import (the fork server imports torch: seconds). SIG_IGN survives their exec, and the
+    workers the fork server forks inherit it until `worker_main` sets its own: the parent alone
+    answers Ctrl-C. A Ctrl-C in the few milliseconds this takes is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signal.signal is for the main thread only
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The tracker unlinks the run's semaphores when the run dies; after a `kill -9` it would warn of
+    # "leaked semaphore objects" while doing just that. It takes its -W options from ours.
+    sys.warnoptions.append(QUIET_TRACKER)
+    try:
+        mp.resource_tracker.ensure_running()
+        if ctx.get_start_method() == "forkserver":
+            mp.forkserver.ensure_running()
+    finally:
+        sys.warnoptions.remove(QUIET_TRACKER)
+        signal.signal(signal.SIGINT, previous)
+
+
+def worker_main(job: WorkerJob, shared: Shared) -> None:
+    """Entry point of a worker process: the parent alone handles Ctrl-C."""
+    _exit_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # the parent's last resort: Optuna fails the trial
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search_logger = logging.getLogger("search")
+    search_logger.addHandler(_TaggedQueueHandler(shared.messages))
+    search_logger.setLevel(logging.INFO if job.verbose else logging.WARNING)
+    search_logger.propagate = False
+    try:
+        storage = open_storage(
+            job.storage_url,
+            heartbeat_interval=job.heartbeat_interval,
+            grace_period=job.grace_period,
+            max_outage=job.max_outage,
+            rejoin=True,
+        )
+        _work(job, shared, storage=storage)
+    except (SearchError, ModelsError) as error:
+        shared.messages.put(("error", error))
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(1) from None
+    except Exception as error:
+        shared.messages.put(("error", SearchError(f"worker {job.index} crashed: {type(error).__name__}: {error}")))
+        raise
+
+
+class _TaggedQueueHandler(logging.handlers.QueueHandler):
+    """Sends a worker's log records to the parent as ("log", record), beside its ("error", exception) messages."""
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.queue.put_nowait(("log", record))
+
+
+def _exit_with_parent() -> None:
+    """End this worker at once when the `search run` process that started it dies (killed, machine lost).
+
+    Otherwise the worker would train on, orphaned, through the run's remaining trials. It ends as a
+    lost machine would: its trial stays RUNNING until its heartbeat goes stale, then the next run
+    fails it and retries its parameters (storage.py). (Not prctl's parent-death signal: the parent
+    of a worker is the fork server, which lives as long as any worker does.)
+    """
+    parent = mp.parent_process()
+    if parent is None:  # run in a process of its own (tests), not started by a run
+        return
+
+    def watch() -> None:
+        mp.connection.wait([parent.sentinel])  # readable once the parent is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: a second signal must not interrupt the clean-up
+    raise KeyboardInterrupt
+
+
+def run_processes(
+    ctx: Any, jobs: list[WorkerJob], shared: Shared, study: optuna.Study, report: Callable[[], None]
+) -> None:
+    processes = [ctx.Process(target=worker_main, args=(job, shared), name=f"search-worker-{job.index}") for job in jobs]
+    for process in processes:
+        process.start()
+    errors: list[BaseException] = []
+    dead: set[int] = set()  # workers whose death was seen (and said) already
+    shown, reported = None, time.monotonic()
+    try:
+        while any(p.is_alive() for p in processes):
+            _drain(shared, errors)
+            for job, process in zip(jobs, processes, strict=True):
+                if process.exitcode in (None, 0) or _outage(errors) or job.index in dead:
+                    continue
+                dead.add(job.index)
+                if process.exitcode < 0:  # killed by a signal (kill -9, the OOM killer): it could say nothing itself
+                    alive = sum(p.is_alive() for p in processes)
+                    logger.warning(
+                        "worker %d (pid %s) exited with code %s; %d worker(s) left",
+                        job.index,
+                        process.pid,
+                        process.exitcode,
+                        alive,
+                    )
+                retry_abandoned(
+                    study, shared, job.index, f"its worker exited with code {process.exitcode}", pid=process.pid
+                )
+            progress = shared.progress(0.0)
+            changed = (progress.n_done, progress.n_running, progress.best_value) != shown
+            if changed or time.monotonic() - reported >= PROGRESS_SECONDS:
+                shown, reported = (progress.n_done, progress.n_running, progress.best_value), time.monotonic()
+                report()
+            if errors:
+                shared.closing.set()  # no new trials; the running ones finish
+            time.sleep(STOP_POLL_SECONDS)
+    finally:
+        for process in processes:  # only after a second Ctrl-C or a crash of this loop: stop them now
+            if process.is_alive():
+                process.terminate()  # SIGTERM: KeyboardInterrupt in the worker, Optuna fails its trial
+                process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+            process.join()
+        _drain(shared, errors)
+    if _outage(errors):  # the database is gone: failing the abandoned trials would only wait out another outage
+        raise errors[0]
+    for job, process in zip(jobs, processes, strict=True):
+        if process.exitcode != 0:
+            retry_abandoned(
+                study, shared, job.index, f"its worker exited with code {process.exitcode}", pid=process.pid
+            )
+    if errors:
+        raise errors[0]
+    if shared.tickets.value > 0 and not shared.closing.is_set():
+        codes = ", ".join(str(p.exitcode) for p in processes)
+        raise SearchError(
+            f"every worker of study {study.study_name!r} exited before the run was done (exit codes {codes})."
+        )
+
+
+def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str, *, pid: int | None = None) -> None:
+    """A worker died holding a ticket: fail its trial now and queue the retry, as a stale heartbeat would.
+
+    The study, not the worker's last word, says what became of the ticket. The worker may have died
+    after its trial started running (with `pid` recorded, see retrying_storage.worker_identity) but
+    before it told `shared` the trial's id, or after the trial's end was recorded but before it
+    counted it: a finished trial counts, a running one is failed and its ticket given back.
+    """
+    claimed, trial_id = shared.held(worker)
+    if not claimed:
+        return
+    trial = _abandoned_trial(study, trial_id, pid)
+    if trial is not None and trial.state == TrialState.RUNNING:
+        _fail_and_retry(study, trial._trial_id, why, retry=not shared.stop.is_set())
+        trial = study._storage.get_trial(trial._trial_id)
+    if trial is None:
+        shared.settle(worker, None, None)
+    else:
+        value = trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None
+        shared.settle(worker, trial.state, value)
+
+
+def _abandoned_trial(study: optuna.Study, trial_id: int, pid: int | None) -> FrozenTrial | None:
+    """The trial a dead worker ran: by the id it reported, else the running trial its process started."""
+    if trial_id != -1:
+        return study._storage.get_trial(trial_id)
+    if pid is None:
+        return None
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial_worker(trial) == (host, pid):
+            return trial
+    return None
+
+
+def fail_dead_trials(study: optuna.Study) -> None:
+    """Fail and retry at once the RUNNING trials whose worker process on this host is gone (a `kill -9`'d
+    run), instead of waiting for their heartbeats to go stale. A trial of another host, or whose PID is
+    alive (its worker, or a process that reused the PID), is left to the heartbeats."""
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker_host, pid = trial_worker(trial)
+        if worker_host == host and pid is not None and not psutil.pid_exists(pid):
+            _fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
+
+
+def _fail_and_retry(study: optuna.Study, trial_id: int, why: str, *, retry: bool) -> None:
+    """Fail a RUNNING trial whose worker is gone and, with `retry`, queue its parameters again once
+    (Optuna's RetryHeartbeatStaleTrialCallback, as for a stale heartbeat)."""
+    storage = study._storage
+    try:
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return
+        storage.set_trial_user_attr(trial_id, "failure_reason", f"abandoned: {why}")
+        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            return
+    except optuna.exceptions.UpdateFinishedTrialError:  # the heartbeat check of another worker was first
+        return
+    logger.warning("trial id %d failed: %s", trial_id, why)
+    callback = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
+    if callback is not None and retry:
+        callback(study, storage.get_trial(trial_id))
+
+
+def _outage_behind(error: BaseException | None) -> StorageOutage | None:
+    while error is not None and not isinstance(error, StorageOutage):
+        error = error.__context__
+    return error
+
+
+def _outage(errors: list[BaseException]) -> bool:
+    return bool(errors) and isinstance(errors[0], StorageOutage)
+
+
+def _drain(shared: Shared, errors: list[BaseException]) -> None:
+    while True:
+        try:
+            kind, payload = shared.messages.get_nowait()
+        except queue.Empty:
+            return
+        if kind == "error":
+            errors.append(payload)
+        else:
+            logging.getLogger(payload.name).handle(payload)
+
+
+@contextmanager
+def stop_on_sigint(shared: Shared) -> Iterator[threading.Event]:
+    """First Ctrl-C: no new trials, running ones stop after their epoch. Second: KeyboardInterrupt."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if interrupted.is_set():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the clean-up after this one must not be cut short
+            raise KeyboardInterrupt
+        interrupted.set()
+        shared.closing.set()
+        shared.stop.set()
+        logger.warning("stopping: the running trials end after their current epoch (Ctrl-C again to stop now)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    if startup_interrupted():  # a Ctrl-C before this handler that Python dropped (search.run.interrupts)
+        signal.signal(signal.SIGINT, previous)
+        raise KeyboardInterrupt
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def fail_leftovers(study: optuna.Study, shared: Shared) -> None:
+    """Fail any trial this run's workers left RUNNING (a second Ctrl-C, a crash): nothing stays RUNNING."""
+    for worker in range(len(shared.current)):
+        retry_abandoned(study, shared, worker, "the run stopped during this trial")

@@ -1,0 +1,222 @@
+"""Study definitions: studies/*.toml -> a validated, frozen StudyDefinition.
+
+One file per named study; every key is optional unless marked:
+
+    name = "siamese"                  # default: the file's stem
+    description = "..."
+
+    [search]
+    n_folds = 5                       # required: K of the K-fold cross-validation, 2 to 20
+    epochs = 20                       # required: training epochs of every fold
+    n_pairs = 1000                    # training pairs, drawn once per study with data_seed
+    data_seed = 0
+    seed = 0                          # sampler seed (and the objective's training seeds)
+    directions = ["maximize"]         # or ["maximize", "minimize"]: accuracy, then parameter count
+    evaluate_epochs = 40              # `search evaluate-best` retrains for this long (default: the trial's epochs)
+
+    [sampler]                         # default type "tpe"
+    type = "tpe"                      # tpe | random | cmaes | grid | nsga2, plus its options (sampling.SAMPLER_OPTIONS)
+    [pruner]                          # default "median" ("none" with two directions)
+    type = "median"                   # median | successive_halving | hyperband | none, plus options
+
+    [fixed]                           # NetConfig/TrainConfig fields (or derived params) held constant
+    family = "siamese"
+
+    [params.lr_sgd]                   # one table per searched parameter; its name is the Optuna name
+    field = "lr"                      # the field it sets (default: its name); see space.DERIVED
+    type = "float"                    # float | int | categorical
+    low = 0.01                        # float/int: low, high, log = true (low > 0), step (not with log)
+    high = 0.5                        # categorical: choices = [...]
+    log = true
+    when = {optimizer = "sgd"}        # only when categorical params above took these values (a list: any of them)
+
+    [[cells]]                         # ablation: fixed combinations, each tuned with the same budget
+    weight_sharing = true             # (see sampling.CellSampler); their keys become categorical params
+    aux_loss = "none"
+
+    [[enqueue]]                       # starting points: trials run first with these param values (the rest
+    conv_width = 32                   # sampled); not with [[cells]], which decide each trial's cell values
+
+Every error is one line naming the file, the key, what was received and what is allowed. On load
+the space is checked corner by corner (`space.check_space`) so that a trial can never be handed
+configs the models reject. The definition's data lives in `search.study.specs`; this module reads files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from search.errors import DefinitionError
+from search.study import sampling, space
+from search.study import toml_tables as tables
+from search.study.specs import ParamSpec, StudyDefinition, display_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["STUDIES_DIR", "ParamSpec", "StudyDefinition", "available_definitions", "load_definition", "with_overrides"]
+
+logger = logging.getLogger(__name__)
+
+STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
+DIRECTIONS = (("maximize",), ("maximize", "minimize"))
+_TOP_KEYS = ("name", "description", "search", "sampler", "pruner", "fixed", "params", "cells", "enqueue")
+_SEARCH_KEYS = ("n_folds", "epochs", "n_pairs", "data_seed", "seed", "directions", "evaluate_epochs")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def available_definitions() -> list[str]:
+    """The names of the studies shipped in STUDIES_DIR."""
+    return sorted(path.stem for path in STUDIES_DIR.glob("*.toml"))
+
+
+def load_definition(name_or_path: str | Path) -> StudyDefinition:
+    """Load and validate a study: a name looks in STUDIES_DIR; a path (has a '/' or ends in .toml) is read as given."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or os.sep in text or text.endswith(".toml"):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise DefinitionError(f"{text}: no such study file.")
+    else:
+        path = STUDIES_DIR / f"{text}.toml"
+        if not path.is_file():
+            known = ", ".join(available_definitions()) or "none"
+            raise DefinitionError(f"unknown study {text!r}; known studies: {known} (or give the path of a .toml file).")
+    src = display_path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError(f"{src}: TOML syntax error: {exc}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DefinitionError(f"{src}: cannot read the file: {exc}.") from None
+    definition = _parse(data, path.resolve(), src)
+    _check(definition, src)
+    return definition
+
+
+def with_overrides(
+    definition: StudyDefinition, *, epochs: int | None = None, n_folds: int | None = None
+) -> StudyDefinition:
+    """A copy at another fidelity (e.g. `--epochs 2` for a quick look), validated again; new fingerprint."""
+    if epochs is None and n_folds is None:
+        return definition
+    changed = dataclasses.replace(
+        definition,
+        epochs=definition.epochs if epochs is None else epochs,
+        n_folds=definition.n_folds if n_folds is None else n_folds,
+    )
+    _check(changed, f"{definition.source} (with epochs={changed.epochs}, n_folds={changed.n_folds})")
+    return changed
+
+
+def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
+    tables.check_keys(src, "top level:", data, _TOP_KEYS)
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise tables.fail(src, f"name must be letters, digits, '_', '-' or '.', but got {name!r}.")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise tables.fail(src, f"description must be a string, but got {description!r}.")
+
+    search = tables.as_table(src, "search", data.get("search", {}))
+    tables.check_keys(src, "[search]", search, _SEARCH_KEYS)
+    for key in ("n_folds", "epochs"):
+        if key not in search:
+            raise tables.fail(src, f"[search] {key} is required.")
+    directions = search.get("directions", ["maximize"])
+    if not isinstance(directions, list) or tuple(directions) not in DIRECTIONS:
+        raise tables.fail(
+            src,
+            f'[search] directions must be ["maximize"] or ["maximize", "minimize"] (accuracy, parameter count), but got {directions!r}.',
+        )
+
+    fixed = tables.parse_fixed(src, tables.as_table(src, "fixed", data.get("fixed", {})))
+    cells = tables.parse_cells(src, data.get("cells", []), fixed)
+    specs = tables.cell_specs(cells)
+    params = tables.as_table(src, "params", data.get("params", {}))
+    for pname, table in params.items():
+        specs.append(
+            tables.parse_param(
+                src,
+                pname,
+                tables.as_table(src, f"params.{pname}", table),
+                specs,
+                fixed,
+                list(cells[0]) if cells else [],
+            )
+        )
+
+    sampler, sampler_options = tables.parse_choice(
+        src, "sampler", data.get("sampler", {}), sampling.SAMPLER_OPTIONS, "tpe"
+    )
+    default_pruner = "median" if len(directions) == 1 else "none"
+    pruner, pruner_options = tables.parse_choice(
+        src, "pruner", data.get("pruner", {}), sampling.PRUNER_OPTIONS, default_pruner
+    )
+    return StudyDefinition(
+        name=name,
+        path=path,
+        description=description.strip(),
+        n_folds=search["n_folds"],
+        epochs=search["epochs"],
+        n_pairs=search.get("n_pairs", 1000),
+        data_seed=tables.integer(src, "data_seed", search.get("data_seed", 0), minimum=0),
+        seed=tables.integer(src, "seed", search.get("seed", 0), minimum=0),
+        directions=tuple(directions),
+        sampler=sampler,
+        sampler_options=sampler_options,
+        pruner=pruner,
+        pruner_options=pruner_options,
+        params=tuple(specs),
+        fixed=fixed,
+        cells=tuple(cells),
+        enqueue=tables.parse_enqueue(src, data.get("enqueue", []), specs, cells),
+        evaluate_epochs=tables.integer(src, "evaluate_epochs", search["evaluate_epochs"], minimum=1)
+        if "evaluate_epochs" in search
+        else None,
+    )
+
+
+def _check(definition: StudyDefinition, src: str) -> None:
+    """Rules that need the whole definition: fidelity, sampler/pruner fit, and every corner of the space."""
+    d = definition
+    tables.integer(src, "n_folds", d.n_folds, minimum=2, maximum=20)
+    tables.integer(src, "epochs", d.epochs, minimum=1)
+    tables.integer(src, "n_pairs", d.n_pairs, minimum=1)
+    if d.n_pairs < 10 * d.n_folds:
+        raise tables.fail(
+            src,
+            f"[search] n_pairs={d.n_pairs} leaves fewer than 10 pairs per fold with n_folds={d.n_folds}; use n_pairs >= {10 * d.n_folds}.",
+        )
+    if len(d.directions) > 1:
+        if d.sampler not in sampling.MULTI_OBJECTIVE_SAMPLERS:
+            allowed = ", ".join(sampling.MULTI_OBJECTIVE_SAMPLERS)
+            raise tables.fail(
+                src, f"[sampler] type {d.sampler!r} handles one objective; with two directions use {allowed}."
+            )
+        if d.pruner != "none":
+            raise tables.fail(
+                src, f'[pruner] type {d.pruner!r}: Optuna cannot prune trials with two objectives; use type = "none".'
+            )
+    if d.cells and d.pruner == "hyperband":
+        raise tables.fail(
+            src,
+            "[pruner] hyperband keeps brackets of its own and cannot prune per cell; with [[cells]] use median, successive_halving or none.",
+        )
+    for section, build in (
+        ("sampler", lambda: sampling.plain_sampler(d, d.seed)),
+        ("pruner", lambda: sampling.study_pruner(d)),
+    ):
+        try:
+            build()
+        except (ValueError, TypeError) as exc:
+            raise tables.fail(src, f"[{section}] Optuna rejects these options: {exc}") from None
+    space.check_space(d, src)

@@ -1,0 +1,117 @@
+"""search/run/objective.py: the K-fold objective on the real smoke data (one thread, 2 folds, 200 pairs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from models.data.draws import make_draw
+from models.data.pools import load_pools
+from search.run.objective import Objective, TrialInterrupted
+from search.study.definitions import StudyDefinition, load_definition
+
+TINY = """
+name = "{name}"
+[search]
+n_folds = 2
+epochs = {epochs}
+n_pairs = 200
+directions = {directions}
+[fixed]
+family = "mlp"
+n_hidden = 1
+hidden_width = 16
+batch_size = 50
+lr = {lr}
+[params.optimizer]
+type = "categorical"
+choices = ["sgd"]
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def tiny_definition(
+    tmp_path: Path, *, name: str = "tiny", epochs: int = 1, lr: float = 0.05, directions: str = '["maximize"]'
+) -> StudyDefinition:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(TINY.format(name=name, epochs=epochs, lr=lr, directions=directions))
+    return load_definition(str(path))
+
+
+def run_one(objective: Objective, **study_kwargs: object) -> optuna.trial.FrozenTrial:
+    study = optuna.create_study(**study_kwargs)
+    study.optimize(objective, n_trials=1, catch=(TrialInterrupted,))
+    return study.trials[0]
+
+
+def test_a_smoke_trial_scores_and_records_its_user_attrs() -> None:
+    definition = load_definition("smoke")
+    trial = run_one(Objective(definition), direction="maximize")
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert 0.0 <= trial.value <= 1.0
+    attrs = trial.user_attrs
+    assert len(attrs["fold_accuracies"]) == definition.n_folds
+    assert trial.value == pytest.approx(np.mean(attrs["fold_accuracies"]))
+    assert attrs["fold_std"] == pytest.approx(np.std(attrs["fold_accuracies"]))
+    assert 0.0 <= attrs["digit_accuracy"] <= 1.0  # the smoke net is siamese: it predicts digits
+    assert attrs["n_params"] > 0 and attrs["train_seconds"] > 0
+    assert attrs["net_config"]["family"] == "siamese"
+    assert attrs["train_config"]["epochs"] == definition.epochs
+    assert sorted(trial.intermediate_values) == list(range(definition.epochs))  # one report per epoch
+    assert attrs["worker_pid"] == os.getpid() and attrs["worker_rss_mib"] > 0
+    assert 0 < attrs["worker_rss_start_mib"] <= attrs["worker_rss_mib"]  # resident at the start <= peak so far
+    assert 0 <= attrs["report_seconds"] <= attrs["train_seconds"]
+
+
+def test_training_pairs_are_the_draws_training_pairs_and_folds_are_stable(tmp_path: Path) -> None:
+    definition = tiny_definition(tmp_path)
+    first, second = Objective(definition), Objective(definition)
+    pairs = first.training_pairs()
+    expected = make_draw(load_pools(None), seed=definition.data_seed, n_pairs=definition.n_pairs).train
+    assert torch.equal(pairs.input, expected.input) and torch.equal(pairs.target, expected.target)
+    folds = first.folds()
+    assert len(folds) == definition.n_folds
+    for (fit_a, val_a), (fit_b, val_b) in zip(folds, second.folds(), strict=True):
+        assert np.array_equal(fit_a, fit_b) and np.array_equal(val_a, val_b)
+    assert sorted(np.concatenate([val for _, val in folds]).tolist()) == list(range(definition.n_pairs))
+    handed = Objective(definition, pairs=pairs, folds=folds[::-1])  # what a worker gets from its parent
+    assert handed.training_pairs() is pairs and handed.folds() == folds[::-1]
+
+
+def test_a_trial_the_pruner_rejects_ends_pruned(tmp_path: Path) -> None:
+    definition = tiny_definition(tmp_path, epochs=3)
+    trial = run_one(Objective(definition), direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01))
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [0]  # stopped after the first epoch
+
+
+def test_a_diverging_trial_is_pruned_with_its_reason(tmp_path: Path) -> None:
+    definition = tiny_definition(tmp_path, lr=1e30)
+    trial = run_one(Objective(definition), direction="maximize")
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.user_attrs["failure_reason"].startswith("diverged: fold ")
+
+
+def test_two_objectives_return_accuracy_and_parameter_count(tmp_path: Path) -> None:
+    definition = tiny_definition(tmp_path, directions='["maximize", "minimize"]')
+    trial = run_one(Objective(definition), directions=["maximize", "minimize"])
+    accuracy, n_params = trial.values
+    assert 0.0 <= accuracy <= 1.0
+    assert n_params == trial.user_attrs["n_params"] > 0
+    assert trial.intermediate_values == {}  # multi-objective trials cannot be pruned: nothing reported
+
+
+def test_a_stop_request_fails_the_trial_as_interrupted(tmp_path: Path) -> None:
+    definition = tiny_definition(tmp_path, epochs=3)
+    trial = run_one(Objective(definition, should_stop=lambda: True), direction="maximize")
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert trial.user_attrs["failure_reason"].startswith("interrupted")
