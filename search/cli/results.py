@@ -45,7 +45,14 @@ def evaluate_best(
         ),
     ] = None,
     data_dir: DataDirOption = None,
-    workers: Annotated[int, typer.Option("--workers", help="Processes training chunks of draws in parallel.")] = 1,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            "--workers",
+            help="Processes training in parallel; default, with --threads, the layout measured fastest here (as search run).",
+            show_default=False,
+        ),
+    ] = None,
     threads: Annotated[
         Optional[int], typer.Option("--threads", help="Torch threads per process.", show_default=False)
     ] = None,
@@ -61,8 +68,15 @@ def evaluate_best(
         int, typer.Option("--finalists", help="Selection stage: the best trials by search CV to retrain.")
     ] = DEFAULT_FINALISTS,
     repeats: Annotated[
-        int, typer.Option("--repeats", help="Selection stage: fresh training draws of K-fold per finalist.")
+        int, typer.Option("--repeats", help="Selection stage: fresh training draws of K-fold per finalist, at most.")
     ] = DEFAULT_REPEATS,
+    race: Annotated[
+        bool,
+        typer.Option(
+            "--race/--no-race",
+            help="Selection stage: drop a finalist after a repeat once a paired test over its folds puts it behind the leader.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Retrain the best trials on fresh draws and print mean ± std test accuracy with a 95 % CI (ablation: per cell, with paired tests)."""
@@ -87,6 +101,7 @@ def evaluate_best(
                 selection_stage=selection_stage,
                 finalists=finalists,
                 repeats=repeats,
+                race=race,
                 selection_progress=selecting,
             )
     if as_json:

@@ -38,6 +38,7 @@ from search.evaluation.store import (
     stored_rows,
     stored_seeds,
 )
+from search.run.speed import run_layout
 from search.storage.studies import best_trials, load_study
 from search.study.cells import cell_label, in_cell
 from search.study.specs import stored_definition
@@ -65,13 +66,14 @@ def evaluate_best(
     draws: int = 25,
     epochs: int | None = None,
     data_dir: Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     threads: int | None = None,
     n_pairs: int = DEFAULT_N_PAIRS,
     progress: Progress | None = None,
     selection_stage: bool = True,
     finalists: int = DEFAULT_FINALISTS,
     repeats: int = DEFAULT_REPEATS,
+    race: bool = True,
     selection_progress: Progress | None = None,
 ) -> EvaluationSummary:
     """Retrain the `top` best complete trials of a study on `draws` fresh draws and summarise them.
@@ -81,6 +83,7 @@ def evaluate_best(
     evaluation length on `repeats` fresh training draws of K-fold, and the `top` best by that score are
     evaluated. Test pairs never take part in choosing. Without it, the search's own CV ranking is used.
 
+    `workers` and `threads` left out take the layout `search run` measured fastest on this machine.
     The study's own definition (stored in it when it was created) gives its cells and evaluate_epochs.
     For a study with cells (the `ablation` study) the best trial of each cell is evaluated instead of
     the top N, and every pair of cells gets paired significance tests.
@@ -98,6 +101,7 @@ def evaluate_best(
     cells = definition.cells if definition is not None else ()
     epochs = epochs if epochs is not None else (definition.evaluate_epochs if definition is not None else None)
     selection_stage = selection_stage and not cells and len(study.directions) == 1
+    layout = run_layout(definition, workers, threads)
     # Best first; an unknown study is a StorageError naming the studies there. With cells: all trials.
     ranked = best_trials(
         storage_url, study_name, top=sys.maxsize if cells else max(top, finalists) if selection_stage else top
@@ -114,11 +118,12 @@ def evaluate_best(
             study,
             ranked,
             repeats=repeats,
+            race=race,
             epochs=epochs,
             n_pairs=n_pairs,
             data_dir=data_dir,
-            workers=workers,
-            threads=threads,
+            workers=layout.workers,
+            threads=layout.threads,
             progress=selection_progress,
         )
         by_number = {t.number: t for t in ranked}
@@ -136,8 +141,8 @@ def evaluate_best(
         storage_url=storage_url,
         draws=draws,
         data_dir=data_dir,
-        workers=workers,
-        threads=threads,
+        workers=layout.workers,
+        threads=layout.threads,
         n_pairs=n_pairs,
         progress=progress,
     )

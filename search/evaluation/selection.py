@@ -27,6 +27,8 @@ from optuna.trial import FrozenTrial
 
 from models.data.pools import load_pools
 from models.nets.configs import NetConfig, TrainConfig
+from search.errors import EvaluationError
+from search.evaluation.stats import behind_pvalue
 from search.run.process_pool import run_jobs
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ SELECTION_SEED_BASE = 500_000  # repeat r draws its training pairs with seed 500
 # on; in 2 of 3 runs (README, issue 13) the selection's own CV rated a trial ranked 6th-10th highest.
 DEFAULT_FINALISTS = 10
 DEFAULT_REPEATS = 3
+RACE_SIGNIFICANCE = 0.05  # one-sided paired p below which a finalist is behind the leader and drops out
+MIN_REPEATS = 2  # the floor: the race ends early only once its last finalist has run this many repeats
+DIVERGED_SCORE = 0.5  # a diverged fold counts as chance, so a configuration that diverges never wins
 SELECTION_ATTR = "selection"
 _RUN_ATTR = (
     "selection_run"  # one study attribute per (trial, draw seed, epochs, folds, pairs, digits): its fold accuracies
@@ -52,6 +57,12 @@ class FinalistScore:
     trial_number: int
     search_value: float  # the trial's CV accuracy in the search (one draw, the search's epochs)
     fold_accuracies: tuple[float | None, ...]  # None: that fold's model diverged
+    dropped_after: int | None = None  # racing: the repeats it had run when it fell behind; None: it survived
+
+    @property
+    def scored_folds(self) -> list[float]:
+        """The fold accuracies with a diverged fold counted as chance (0.5)."""
+        return [DIVERGED_SCORE if a is None else a for a in self.fold_accuracies]
 
     @property
     def n_diverged(self) -> int:
@@ -60,11 +71,11 @@ class FinalistScore:
     @property
     def mean(self) -> float:
         """Mean over the folds; a diverged fold counts as chance (0.5), so a configuration that diverges never wins."""
-        return statistics.fmean(0.5 if a is None else a for a in self.fold_accuracies)
+        return statistics.fmean(self.scored_folds)
 
     @property
     def std(self) -> float:
-        values = [0.5 if a is None else a for a in self.fold_accuracies]
+        values = self.scored_folds
         return statistics.stdev(values) if len(values) > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +87,7 @@ class FinalistScore:
             "n_folds": len(self.fold_accuracies),
             "n_diverged": self.n_diverged,
             "fold_accuracies": list(self.fold_accuracies),
+            "dropped_after": self.dropped_after,
         }
 
 
@@ -89,6 +101,8 @@ class Selection:
     draw_seeds: tuple[int, ...]  # the training draws of the repeats (training pool only)
     finalists: tuple[FinalistScore, ...]
     n_trained: int = 0  # (finalist, repeat) runs trained by this call; the others were stored
+    n_runs_saved: int = 0  # (finalist, repeat) runs the race left out: finalists behind, or one left
+    raced: bool = False  # finalists behind the leader dropped out repeat by repeat
 
     @property
     def chosen(self) -> FinalistScore:
@@ -97,10 +111,16 @@ class Selection:
     @property
     def method(self) -> str:
         length = f"{self.epochs} epochs" if self.epochs is not None else "each trial's epochs"
+        race = (
+            f", raced: a finalist behind the leader by a one-sided paired t test over the folds so far "
+            f"(p < {RACE_SIGNIFICANCE}) dropped out after its repeat"
+            if self.raced
+            else ""
+        )
         return (
-            f"the {len(self.finalists)} best trials by search CV, retrained at {length} on "
+            f"the {len(self.finalists)} best trials by search CV, retrained at {length} on up to "
             f"{len(self.draw_seeds)} fresh training draws x {self.n_folds}-fold CV, ranked by mean validation "
-            "accuracy; no test pair used"
+            f"accuracy{race}; no test pair used"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +133,8 @@ class Selection:
             "chosen_trial": self.chosen.trial_number,
             "finalists": [f.to_dict() for f in self.finalists],
             "n_trained": self.n_trained,
+            "n_runs_saved": self.n_runs_saved,
+            "raced": self.raced,
         }
 
 
@@ -121,6 +143,7 @@ def select_finalists(
     ranked: Sequence[FrozenTrial],
     *,
     repeats: int = DEFAULT_REPEATS,
+    race: bool = True,
     epochs: int | None,
     n_pairs: int,
     data_dir: Path | None = None,
@@ -130,63 +153,110 @@ def select_finalists(
 ) -> Selection:
     """Rank `ranked` (the finalists: complete trials with stored configurations) by repeated K-fold.
 
-    Trains only the (finalist, repeat) runs not already stored in `study`, stores each as it ends,
-    then stores and returns the ranking.
+    Repeat by repeat: every finalist still in the race trains that repeat (only the runs not already
+    stored in `study`, each stored as it ends). With `race`, after each repeat but the last a finalist
+    whose folds so far put it behind the leader's (`behind_pvalue` below RACE_SIGNIFICANCE) drops out,
+    and the race ends once one finalist is left with MIN_REPEATS repeats. Every decision is read from
+    the stored runs alone, so a rerun, or another process, makes the same ones. Stores and returns the
+    ranking: the survivors first, then the finalists in the order they dropped out, latest first.
     """
     if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, but got {repeats=}.")
+        raise EvaluationError(f"repeats must be at least 1, but got {repeats=}.")
     if not ranked:
-        raise ValueError("select_finalists needs at least one finalist.")
+        raise EvaluationError("select_finalists needs at least one finalist.")
     n_folds = int(study.user_attrs.get("n_folds", 4))
     source = load_pools(data_dir).source  # "embedded" or "idx:<dir>": runs on other digits are other runs
     seeds = tuple(range(SELECTION_SEED_BASE, SELECTION_SEED_BASE + repeats))
-    stored = study.user_attrs
     configs = {t.number: _configs(t, epochs) for t in ranked}
-    missing = [
-        (number, seed)
-        for number in configs
-        for seed in seeds
-        if _run_key(number, seed, configs[number][1], n_folds, n_pairs, source) not in stored
-    ]
-    if progress is not None:
-        progress(0, len(missing))
-    runs = {key: value for key, value in stored.items() if key.startswith(_RUN_ATTR + "/")}
+
+    def key(number: int, seed: int) -> str:
+        return _run_key(number, seed, configs[number][1], n_folds, n_pairs, source)
+
+    runs = {k: v for k, v in study.user_attrs.items() if k.startswith(_RUN_ATTR + "/")}
+    alive = [t.number for t in ranked]
+    rounds = dict.fromkeys(alive, 0)  # repeats each finalist has run in this race
+    dropped: dict[int, int] = {}  # finalist -> the repeats it had when it dropped out
     done = 0
-    for (number, seed), accuracies in _train_runs(
-        missing, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
-    ):
-        key = _run_key(number, seed, configs[number][1], n_folds, n_pairs, source)
-        study.set_user_attr(key, accuracies)
-        runs[key] = accuracies
-        done += 1
+    for index, seed in enumerate(seeds):
+        missing = [(number, seed) for number in alive if key(number, seed) not in runs]
+        planned = done + sum(key(n, s) not in runs for n in alive for s in seeds[index:])
         if progress is not None:
-            progress(done, len(missing))
-    scores = [
-        FinalistScore(
-            trial_number=t.number,
-            search_value=float(t.values[0]),
-            fold_accuracies=tuple(
-                a
-                for seed in seeds
-                for a in runs[_run_key(t.number, seed, configs[t.number][1], n_folds, n_pairs, source)]
-            ),
+            progress(done, planned)
+        for (number, run_seed), accuracies in _train_runs(
+            missing, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
+        ):
+            study.set_user_attr(key(number, run_seed), accuracies)
+            runs[key(number, run_seed)] = accuracies
+            done += 1
+            if progress is not None:
+                progress(done, planned)
+        for number in alive:
+            rounds[number] = index + 1
+        if not race or index + 1 == repeats:
+            continue
+        behind = behind_the_leader([_score(n, ranked, seeds[: index + 1], runs, key) for n in alive])
+        dropped.update(dict.fromkeys(behind, index + 1))
+        alive = [n for n in alive if n not in behind]
+        if len(alive) == 1 and index + 1 >= MIN_REPEATS:
+            break
+    finalists = [
+        dataclasses.replace(
+            _score(t.number, ranked, seeds[: rounds[t.number]], runs, key), dropped_after=dropped.get(t.number)
         )
         for t in ranked
     ]
-    scores.sort(key=lambda s: (s.n_diverged, -s.mean))
+    finalists.sort(key=lambda f: (f.dropped_after is not None, -(f.dropped_after or 0), *_rank(f)))
     selection = Selection(
         study_name=study.study_name,
         epochs=epochs,
         n_folds=n_folds,
-        draw_seeds=seeds,
-        finalists=tuple(scores),
+        draw_seeds=seeds[: max(rounds.values())],
+        finalists=tuple(finalists),
         n_trained=done,
+        n_runs_saved=len(ranked) * repeats - sum(rounds.values()),
+        raced=race,
     )
     study.set_user_attr(SELECTION_ATTR, {k: v for k, v in selection.to_dict().items() if k != "n_trained"})
     logger.info(
-        "selection: trial %d of %d finalists (%s)", selection.chosen.trial_number, len(scores), selection.method
+        "selection: trial %d of %d finalists (%s); %d fold models trained, %d saved by the race",
+        selection.chosen.trial_number,
+        len(finalists),
+        selection.method,
+        selection.n_trained * n_folds,
+        selection.n_runs_saved * n_folds,
     )
     return selection
+
+
+def _score(
+    number: int,
+    ranked: Sequence[FrozenTrial],
+    seeds: Sequence[int],
+    runs: dict[str, Any],
+    key: Callable[[int, int], str],
+) -> FinalistScore:
+    trial = next(t for t in ranked if t.number == number)
+    return FinalistScore(
+        trial_number=number,
+        search_value=float(trial.values[0]),
+        fold_accuracies=tuple(a for seed in seeds for a in runs[key(number, seed)]),
+    )
+
+
+def _rank(score: FinalistScore) -> tuple[int, float]:
+    """Sort key, best first: fewer diverged folds, then the higher mean."""
+    return score.n_diverged, -score.mean
+
+
+def behind_the_leader(scores: Sequence[FinalistScore]) -> set[int]:
+    """The racing rule: the trial numbers of the finalists that a one-sided paired t test over the same folds
+    puts behind the leader (the best by `_rank`). The leader itself is never among them."""
+    leader = min(scores, key=_rank)
+    return {
+        s.trial_number
+        for s in scores
+        if s is not leader and behind_pvalue(leader.scored_folds, s.scored_folds) < RACE_SIGNIFICANCE
+    }
 
 
 def stored_selection(study: optuna.Study) -> Selection | None:
@@ -198,6 +268,7 @@ def stored_selection(study: optuna.Study) -> Selection | None:
                 trial_number=int(f["trial_number"]),
                 search_value=float(f["search_value"]),
                 fold_accuracies=tuple(f["fold_accuracies"]),
+                dropped_after=f.get("dropped_after"),
             )
             for f in data["finalists"]
         )
@@ -207,6 +278,8 @@ def stored_selection(study: optuna.Study) -> Selection | None:
             n_folds=int(data["n_folds"]),
             draw_seeds=tuple(data["draw_seeds"]),
             finalists=finalists,
+            n_runs_saved=int(data.get("n_runs_saved", 0)),
+            raced=bool(data.get("raced", False)),
         )
     except (KeyError, TypeError, ValueError):
         return None

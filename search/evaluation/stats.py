@@ -104,6 +104,20 @@ def paired_tests(a: Sequence[float], b: Sequence[float]) -> PairedTests:
     )
 
 
+def behind_pvalue(leader: Sequence[float], other: Sequence[float]) -> float:
+    """One-sided paired t test that `other` is worse than `leader` over the same folds: the p-value.
+
+    Folds whose differences are all equal give 0 when the leader is ahead on every one and 1 for a tie
+    (scipy returns nan there); fewer than two pairs prove nothing (1).
+    """
+    differences = np.asarray(leader, dtype=float) - np.asarray(other, dtype=float)
+    if len(differences) < 2:
+        return 1.0
+    if np.allclose(differences, differences[0]):
+        return 0.0 if differences[0] > 0 else 1.0
+    return float(_scipy_stats.ttest_rel(leader, other, alternative="greater").pvalue)
+
+
 def sampling_floor(accuracy: float, n_pairs: int, *, pool_fraction: float = 0.0) -> float:
     """The least std an accuracy can have from run to run when each run scores `n_pairs` fresh pairs:
     a fixed model's binomial error sqrt(p(1-p)/n), lowered by the finite-pool factor (1 - f) on the

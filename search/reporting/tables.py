@@ -42,8 +42,14 @@ def selection_table(selection: Selection) -> TextTable:
             percent(f.search_value),
             f"{percent(f.mean)} ± {percent(f.std)}",
             str(len(f.fold_accuracies)) + (f" ({f.n_diverged} diverged)" if f.n_diverged else ""),
+            "" if f.dropped_after is None else f"behind after {f.dropped_after}",
         )
         for index, f in enumerate(selection.finalists)
     ]
-    headers = ("finalist", "search CV %", "selection CV % (mean ± std)", "folds")
-    return TextTable(f"{selection.study_name}: selection stage", headers, rows, [f"Ranked by {selection.method}."])
+    headers = ("finalist", "search CV %", "selection CV % (mean ± std)", "folds", "race")
+    notes = [f"Ranked by {selection.method}."]
+    if selection.raced:
+        trained = sum(len(f.fold_accuracies) for f in selection.finalists)
+        saved = selection.n_runs_saved * selection.n_folds
+        notes.append(f"{trained} fold models trained at the evaluation length, {saved} saved by the race.")
+    return TextTable(f"{selection.study_name}: selection stage", headers, rows, notes)

@@ -4,7 +4,10 @@ Every trial of a study sees the same training pairs (the draw `data_seed` of `n_
 folds (scikit-learn's `KFold(shuffle=True, random_state=data_seed)`), so trials differ only by their
 configuration. The test pairs of the draw are never touched while searching. The
 K fold models train together (`models.training.fast.fit_many`); after each epoch their mean validation accuracy
-is reported so the pruner can stop a bad trial early.
+is reported so the pruner can stop a bad trial early. With `screen_folds` (S of the K folds) only the first S
+train while the pruner may stop the trial, and their mean is reported; the other K - S folds train only for a
+trial that reaches the last epoch, so a pruned trial costs S/K of its epochs. A finished trial's value is the
+mean over all K folds either way: the same models, trained with the same seeds.
 
 Besides its scores a trial records how it ran, for benchmarks/bench_search.py: `train_seconds` (wall
 time of the K-fold training), `report_seconds` (the part of it spent reporting to the pruner: storage
@@ -140,8 +143,19 @@ class Objective:
                 stop_reason = "interrupted"
             return stop_reason is not None
 
+        def on_epoch_unpruned(epoch: int, stats: list[EpochStats]) -> bool:
+            nonlocal stop_reason
+            if self.should_stop():
+                stop_reason = "interrupted"
+            return stop_reason is not None
+
+        screen = self.definition.screen_folds if can_prune else None
         started = time.perf_counter()
-        results = fit_many(net, train, jobs, seeds=seeds, on_epoch=on_epoch, speed=self.speed)
+        results = fit_many(net, train, jobs[:screen], seeds=seeds[:screen], on_epoch=on_epoch, speed=self.speed)
+        if screen is not None and stop_reason is None and all(r.status != "diverged" for r in results):
+            results += fit_many(
+                net, train, jobs[screen:], seeds=seeds[screen:], on_epoch=on_epoch_unpruned, speed=self.speed
+            )
         seconds = time.perf_counter() - started
 
         self._record(trial, net, train, results, seconds, report_seconds)
@@ -156,7 +170,7 @@ class Objective:
             trial.set_user_attr("failure_reason", "interrupted: the run was stopped while this trial trained")
             raise TrialInterrupted(f"trial {trial.number} interrupted")
         if stop_reason == "pruned":
-            raise optuna.TrialPruned(f"pruned after {len(results[0].curves)} epochs")
+            raise optuna.TrialPruned(f"pruned after {len(results[0].curves)} epochs of {len(results)} fold(s)")
         accuracy = float(np.mean([r.accuracy for r in results]))
         if not math.isfinite(accuracy):
             raise optuna.TrialPruned("validation accuracy is not a number")

@@ -13,6 +13,8 @@ One file per named study; every key is optional unless marked:
     seed = 0                          # sampler seed (and the objective's training seeds)
     directions = ["maximize"]         # or ["maximize", "minimize"]: accuracy, then parameter count
     evaluate_epochs = 40              # `search evaluate-best` retrains for this long (default: the trial's epochs)
+    screen_folds = 1                  # folds trained while the pruner may stop a trial; the other folds are
+                                      # trained only for a trial that survives (default: all folds at once)
 
     [sampler]                         # default type "tpe"
     type = "tpe"                      # tpe | random | cmaes | grid | nsga2, plus its options (sampling.SAMPLER_OPTIONS)
@@ -52,6 +54,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import studies
 from search.errors import DefinitionError
 from search.study import sampling, space
 from search.study import toml_tables as tables
@@ -66,10 +69,12 @@ __all__ = ["STUDIES_DIR", "ParamSpec", "StudyDefinition", "available_definitions
 
 logger = logging.getLogger(__name__)
 
-STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
+# The `studies` package holds the shipped definitions: the checkout's studies/ folder, and the same files
+# inside an installed wheel (package data), so `--study siamese` resolves either way.
+STUDIES_DIR = Path(studies.__file__).resolve().parent
 DIRECTIONS = (("maximize",), ("maximize", "minimize"))
 _TOP_KEYS = ("name", "description", "search", "sampler", "pruner", "fixed", "params", "cells", "enqueue")
-_SEARCH_KEYS = ("n_folds", "epochs", "n_pairs", "data_seed", "seed", "directions", "evaluate_epochs")
+_SEARCH_KEYS = ("n_folds", "epochs", "n_pairs", "data_seed", "seed", "directions", "evaluate_epochs", "screen_folds")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -105,13 +110,17 @@ def load_definition(name_or_path: str | Path) -> StudyDefinition:
 def with_overrides(
     definition: StudyDefinition, *, epochs: int | None = None, n_folds: int | None = None
 ) -> StudyDefinition:
-    """A copy at another fidelity (e.g. `--epochs 2` for a quick look), validated again; new fingerprint."""
+    """A copy at another fidelity (e.g. `--epochs 2` for a quick look), validated again; new fingerprint.
+    Fewer folds than the definition screens with train every fold at once."""
     if epochs is None and n_folds is None:
         return definition
+    folds = definition.n_folds if n_folds is None else n_folds
+    screen = definition.screen_folds
     changed = dataclasses.replace(
         definition,
         epochs=definition.epochs if epochs is None else epochs,
-        n_folds=definition.n_folds if n_folds is None else n_folds,
+        n_folds=folds,
+        screen_folds=screen if screen is not None and screen < folds else None,
     )
     _check(changed, f"{definition.source} (with epochs={changed.epochs}, n_folds={changed.n_folds})")
     return changed
@@ -182,6 +191,9 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
         evaluate_epochs=tables.integer(src, "evaluate_epochs", search["evaluate_epochs"], minimum=1)
         if "evaluate_epochs" in search
         else None,
+        screen_folds=tables.integer(src, "screen_folds", search["screen_folds"], minimum=1)
+        if "screen_folds" in search
+        else None,
     )
 
 
@@ -206,6 +218,17 @@ def _check(definition: StudyDefinition, src: str) -> None:
             raise tables.fail(
                 src, f'[pruner] type {d.pruner!r}: Optuna cannot prune trials with two objectives; use type = "none".'
             )
+    if d.screen_folds is not None and d.screen_folds >= d.n_folds:
+        raise tables.fail(
+            src,
+            f"[search] screen_folds={d.screen_folds} must be below n_folds={d.n_folds}: it is how many folds train "
+            "while the pruner may stop a trial; leave it out to train every fold at once.",
+        )
+    if d.screen_folds is not None and len(d.directions) > 1:
+        raise tables.fail(
+            src,
+            "[search] screen_folds needs a pruner, and Optuna cannot prune trials with two objectives; leave it out.",
+        )
     if d.cells and d.pruner == "hyperband":
         raise tables.fail(
             src,

@@ -63,6 +63,8 @@ class StudyDefinition:
     cells: tuple[dict[str, Any], ...] = ()  # each: cell parameter -> value
     enqueue: tuple[dict[str, Any], ...] = ()  # starting points run first: param name -> value (others sampled)
     evaluate_epochs: int | None = None  # `search evaluate-best` trains this long unless --epochs; None: as searched
+    screen_folds: int | None = None  # folds trained while the pruner may stop a trial, the rest only for a trial
+    # that survives every rung; None: every fold from the first epoch
 
     @property
     def source(self) -> str:
@@ -73,7 +75,7 @@ class StudyDefinition:
         """sha256 of what decides the value a trial gets: space, fixed, cells, directions, data and fidelity.
 
         Included: params (order-free), fixed, cells (in order: it assigns trials to cells),
-        directions, n_pairs, data_seed, epochs and n_folds. Trials scored with other epochs or folds
+        directions, n_pairs, data_seed, epochs, n_folds and screen_folds when set. Trials scored with other epochs or folds
         measure something else, so `with_overrides` changes the fingerprint and a stored study whose
         fingerprint differs is not resumed: give a quick run its own study name. Left out: name and
         description (labels), seed (another seed adds samples of the same experiment), sampler,
@@ -91,6 +93,8 @@ class StudyDefinition:
             "epochs": self.epochs,
             "n_folds": self.n_folds,
         }
+        if self.screen_folds is not None:  # what the pruner compares: one fold's accuracy, not the mean of all
+            content["screen_folds"] = self.screen_folds
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()
 

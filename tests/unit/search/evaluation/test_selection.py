@@ -11,7 +11,14 @@ from evaluation_helpers import add_trials
 from models.data.draws import draw_training_pairs
 from models.data.pools import load_pools
 from search.evaluation.evaluate import evaluate_best
-from search.evaluation.selection import SELECTION_SEED_BASE, select_finalists, stored_selection, train_repeat
+from search.evaluation.selection import (
+    SELECTION_SEED_BASE,
+    FinalistScore,
+    behind_the_leader,
+    select_finalists,
+    stored_selection,
+    train_repeat,
+)
 from search.reporting.tables import selection_table
 from search.storage.studies import best_trials
 
@@ -33,7 +40,7 @@ def test_finalists_are_ranked_by_repeated_kfold_and_stored_in_the_study(sqlite_u
     ranked = best_trials(sqlite_url, "tiny", top=3)
     assert [t.number for t in ranked] == [0, 1, 2]  # the search's order
 
-    selection = select_finalists(study, ranked, repeats=2, epochs=None, n_pairs=N_PAIRS)
+    selection = select_finalists(study, ranked, repeats=2, race=False, epochs=None, n_pairs=N_PAIRS)
 
     assert selection.n_trained == 6 and selection.draw_seeds == (SELECTION_SEED_BASE, SELECTION_SEED_BASE + 1)
     assert sorted(f.trial_number for f in selection.finalists) == [0, 1, 2]
@@ -53,6 +60,54 @@ def test_finalists_are_ranked_by_repeated_kfold_and_stored_in_the_study(sqlite_u
     assert [f.fold_accuracies for f in again.finalists] == [f.fold_accuracies for f in selection.finalists]
     table = selection_table(again)
     assert table.rows[0][0] == f"trial {selection.chosen.trial_number} (chosen)" and len(table.rows) == 3
+
+
+def _finalist(number: int, folds: list[float | None]) -> FinalistScore:
+    return FinalistScore(trial_number=number, search_value=0.9, fold_accuracies=tuple(folds))
+
+
+def test_racing_drops_a_clearly_worse_finalist_but_not_a_tie():
+    leader = _finalist(1, [0.99, 0.98, 0.99, 0.97])
+    tie = _finalist(2, [0.98, 0.99, 0.98, 0.98])  # as good on average, ahead on one fold
+    worse = _finalist(3, [0.95, 0.94, 0.96, 0.93])  # behind on every fold by 3-4 points
+    exact_tie = _finalist(4, [0.99, 0.98, 0.99, 0.97])
+    assert behind_the_leader([leader, tie, worse, exact_tie]) == {3}
+    assert behind_the_leader([worse, leader]) == {3}  # the order given does not matter
+
+
+def test_racing_never_drops_the_leader():
+    diverged = _finalist(5, [None, 0.99, 0.99, 0.99])  # higher on three folds, but a diverged fold: not the leader
+    steady = _finalist(6, [0.97, 0.97, 0.97, 0.97])
+    assert behind_the_leader([diverged, steady]) == set()  # the leader stays; one fold of chance is no proof
+    assert behind_the_leader([steady]) == set()
+    ladder = [_finalist(n, [0.9 + 0.01 * n] * 4) for n in range(5)]  # each behind the next on every fold
+    assert behind_the_leader(ladder) == {0, 1, 2, 3}
+
+
+def test_the_race_stops_a_finalist_that_cannot_learn_after_one_repeat(sqlite_url):
+    study = add_trials(sqlite_url, "tiny", TRIALS)
+    ranked = best_trials(sqlite_url, "tiny", top=3)
+
+    selection = select_finalists(study, ranked, repeats=3, epochs=None, n_pairs=N_PAIRS)
+
+    by_trial = {f.trial_number: f for f in selection.finalists}
+    assert by_trial[0].dropped_after == 1 and len(by_trial[0].fold_accuracies) == 4
+    assert selection.finalists[-1].trial_number == 0 and selection.chosen.dropped_after is None
+    assert selection.raced and selection.n_trained + selection.n_runs_saved == 3 * 3
+    assert selection.n_runs_saved >= 2  # trial 0's second and third repeats
+    survivors = [f for f in selection.finalists if f.dropped_after is None]
+    assert all(len(f.fold_accuracies) >= 2 * 4 for f in survivors)  # the floor: two repeats at least
+    stored = stored_selection(optuna.load_study(study_name="tiny", storage=sqlite_url))
+    assert (
+        stored is not None
+        and stored.raced
+        and {f.trial_number: f.dropped_after for f in stored.finalists}
+        == {f.trial_number: f.dropped_after for f in selection.finalists}
+    )
+    again = select_finalists(study, ranked, repeats=3, epochs=None, n_pairs=N_PAIRS)  # decided from the stored runs
+    assert again.n_trained == 0 and [f.trial_number for f in again.finalists] == [
+        f.trial_number for f in selection.finalists
+    ]
 
 
 @pytest.mark.e2e  # starts worker processes

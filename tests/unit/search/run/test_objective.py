@@ -115,3 +115,51 @@ def test_a_stop_request_fails_the_trial_as_interrupted(tmp_path: Path) -> None:
     trial = run_one(Objective(definition, should_stop=lambda: True), direction="maximize")
     assert trial.state == optuna.trial.TrialState.FAIL
     assert trial.user_attrs["failure_reason"].startswith("interrupted")
+
+
+def _screening_definition(tmp_path: Path, screen_folds: int | None) -> StudyDefinition:
+    path = tmp_path / "screen.toml"
+    text = TINY.format(name="screen", epochs=3, lr=0.05, directions='["maximize"]').replace(
+        "n_folds = 2", "n_folds = 4"
+    )
+    if screen_folds is not None:
+        text = text.replace("[search]\n", f"[search]\nscreen_folds = {screen_folds}\n")
+    path.write_text(text)
+    return load_definition(str(path))
+
+
+class _PruneAt(optuna.pruners.BasePruner):
+    """Prunes every trial at one epoch: what a successive-halving rung does to the trials behind."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.last_step == self.step
+
+
+def test_screening_reports_the_first_fold_and_finishes_with_the_mean_of_all(tmp_path: Path) -> None:
+    every = run_one(Objective(_screening_definition(tmp_path, None)), direction="maximize")
+    screened = run_one(Objective(_screening_definition(tmp_path, 1)), direction="maximize")
+
+    assert screened.state == every.state == optuna.trial.TrialState.COMPLETE
+    folds = screened.user_attrs["fold_accuracies"]
+    assert len(folds) == 4 and screened.value == pytest.approx(np.mean(folds))  # all four folds, trained last
+    assert folds == pytest.approx(every.user_attrs["fold_accuracies"], abs=0.05)  # the same fold models
+    assert screened.intermediate_values[2] != pytest.approx(every.intermediate_values[2])  # one fold, not the mean
+
+
+def test_a_trial_pruned_while_screening_trains_no_other_fold(tmp_path: Path) -> None:
+    trial = run_one(Objective(_screening_definition(tmp_path, 1)), direction="maximize", pruner=_PruneAt(1))
+
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert len(trial.user_attrs["fold_accuracies"]) == 1 and sorted(trial.intermediate_values) == [0, 1]
+
+
+def test_screen_folds_must_leave_folds_to_train_later(tmp_path: Path) -> None:
+    from search.errors import DefinitionError
+
+    with pytest.raises(DefinitionError, match="screen_folds=4 must be below n_folds=4"):
+        _screening_definition(tmp_path, 4)
+    with pytest.raises(DefinitionError, match=r"screen_folds must be an integer >= 1, but got 0"):
+        _screening_definition(tmp_path, 0)

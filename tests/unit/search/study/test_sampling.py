@@ -278,3 +278,43 @@ def test_cells_get_cell_wrappers(tmp_path: Path) -> None:
     assert "weight_sharing" not in grid_search_space(grid)
     counts = Counter(p["weight_sharing"] for p in first_params(study_sampler(grid), grid, n=8))
     assert counts == {True: 4, False: 4}
+
+
+def _run_to_the_end(study: optuna.Study, curve: list[float]) -> int:
+    """Report `curve` epoch by epoch until the study's pruner stops the trial: the epochs it trained."""
+    trial = study.ask()
+    for step, value in enumerate(curve):
+        trial.report(value, step)
+        if trial.should_prune():
+            study.tell(trial, state=TrialState.PRUNED)
+            return step + 1
+    study.tell(trial, curve[-1])
+    return len(curve)
+
+
+def test_the_siamese_rungs_stop_trials_after_epochs_3_7_and_19_and_keep_the_best_third():
+    d = load_definition("siamese")
+    assert (d.pruner, d.screen_folds) == ("successive_halving", 1)
+    study = optuna.create_study(direction="maximize", pruner=study_pruner(d))
+    rng = np.random.default_rng(0)
+    levels = rng.permutation(np.linspace(0.80, 0.99, 90))  # each trial's own level, flat over its epochs
+    trained = [_run_to_the_end(study, [float(level)] * d.epochs) for level in levels]
+
+    assert set(trained) <= {3, 7, 19, d.epochs}  # stopped at a rung or finished, never elsewhere
+    counts = Counter(trained)
+    assert counts[d.epochs] < len(levels) / 3  # about one in nine finishes, the early trials more often
+    finished = [level for level, epochs in zip(levels, trained, strict=True) if epochs == d.epochs]
+    late = [level for level, epochs in zip(levels[45:], trained[45:], strict=True) if epochs == d.epochs]
+    assert min(late) > np.quantile(levels[:45], 0.5)  # once the rungs are full, only the better half goes through
+    assert max(levels) in finished  # the best trial is never stopped
+
+
+def test_a_slow_starter_in_the_best_third_at_each_rung_is_not_stopped():
+    """What the low rungs may do to an augmented configuration: it is compared with the others at the same
+    epoch only, so a slow start costs it nothing while it stays in the best third there."""
+    d = load_definition("siamese")
+    study = optuna.create_study(direction="maximize", pruner=study_pruner(d))
+    for level in np.linspace(0.70, 0.90, 30):  # fast learners: flat curves
+        _run_to_the_end(study, [float(level)] * d.epochs)
+    slow = [0.86, 0.87, 0.88] + [0.89] * 4 + [0.95] * (d.epochs - 7)  # behind the best early, best at the end
+    assert _run_to_the_end(study, slow) == d.epochs
