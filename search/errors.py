@@ -15,6 +15,10 @@ class StorageError(SearchError):
     """A storage URL that is malformed, unreachable, unwritable or holds an incompatible study."""
 
 
+class StorageMissing(StorageError):
+    """A SQLite storage to read that does not exist yet: nothing was run there."""
+
+
 class StorageOutage(StorageError):
     """The database stayed unreachable for longer than the run rides out (`--max-outage`)."""
 

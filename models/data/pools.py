@@ -145,7 +145,17 @@ def _read_pool(images_path: Path, labels_path: Path) -> Digits:
 
 
 def _digits(images: np.ndarray, labels: np.ndarray) -> Digits:
-    """Pool (N, 28, 28) raw pixels to (N, 14, 14) float32 exactly as the course does: float first, then avg_pool2d."""
-    full = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 28, 28)
-    pooled = F.avg_pool2d(full, kernel_size=2).squeeze(1).contiguous()  # (N, 14, 14)
-    return Digits(images=pooled, labels=torch.as_tensor(labels, dtype=torch.int64))
+    return Digits(images=pool_digits(images), labels=torch.as_tensor(labels, dtype=torch.int64))
+
+
+def pool_digits(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Pool (..., 28, 28) raw pixels to (..., 14, 14) float32 exactly as the course does: float first, then
+    avg_pool2d. Images already 14x14 pass unchanged (as float32)."""
+    full = torch.as_tensor(images, dtype=torch.float32)
+    if tuple(full.shape[-2:]) == (14, 14):
+        return full.contiguous()
+    if tuple(full.shape[-2:]) != (28, 28):
+        raise DataError(f"digit images must be 28x28 or 14x14 pixels, but got {tuple(full.shape[-2:])}.")
+    lead = full.shape[:-2]
+    pooled = F.avg_pool2d(full.reshape(-1, 1, 28, 28), kernel_size=2)  # (M, 1, 14, 14)
+    return pooled.reshape(*lead, 14, 14).contiguous()

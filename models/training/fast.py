@@ -16,6 +16,7 @@ together (pruning).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ from models.training.train import (
     resolve_device,
     scoring_mode,
 )
+from models.training.trained import TrainedModel
 
 STRATEGIES = ("auto", "lockstep", "stacked")
 
@@ -56,6 +58,7 @@ def fit_many(
     speed: Speed | None = None,
     strategy: str = "auto",
     score_every_epoch: bool = False,
+    keep_models: bool = False,
 ) -> list[TrainResult]:
     """Train one model per job (train pairs, eval pairs), each normalised by its own training pairs.
 
@@ -65,7 +68,8 @@ def fit_many(
     sets of one size and falls back to lockstep otherwise (and for staged head-only training, which
     freezes parameters). `speed`: the compute settings of the lockstep models; default the ones
     measured fastest on this CPU (`models.training.speed.measured_speed`). `score_every_epoch` scores the
-    evaluation pairs after every epoch even without `on_epoch` (for the best-over-epochs figure)."""
+    evaluation pairs after every epoch even without `on_epoch` (for the best-over-epochs figure).
+    `keep_models` returns each trained network with its result (`TrainResult.model`, a `TrainedModel`)."""
     if len(jobs) != len(seeds):
         raise ConfigError(f"fit_many needs one seed per job, but got {len(jobs)} jobs and {len(seeds)} seeds.")
     if strategy not in STRATEGIES:
@@ -77,7 +81,11 @@ def fit_many(
         strategy = "stacked" if device.type == "cuda" else "lockstep"
     evaluate = on_epoch is not None or score_every_epoch
     if strategy == "stacked" and _uniform(jobs) and train.staged_second != "head":
-        return StackedTrainer(net, train, jobs, seeds=seeds, device=device).run(on_epoch, evaluate=evaluate)
+        stacked = StackedTrainer(net, train, jobs, seeds=seeds, device=device)
+        results = stacked.run(on_epoch, evaluate=evaluate)
+        if keep_models:
+            stacked.unstack()
+        return _with_models(net, train, stacked.members, results) if keep_models else results
     if speed is None:
         speed = measured_speed() if device.type == "cpu" else Speed(channels_last=True)
     trainers = [
@@ -94,7 +102,17 @@ def fit_many(
             for t in trainers:
                 t.stop(f"stopped by the caller after epoch {epoch}")
             break
-    return [t.result() for t in trainers]
+    results = [t.result() for t in trainers]
+    return _with_models(net, train, trainers, results) if keep_models else results
+
+
+def _with_models(
+    net: NetConfig, train: TrainConfig, trainers: Sequence[ModelTrainer], results: list[TrainResult]
+) -> list[TrainResult]:
+    return [
+        dataclasses.replace(result, model=TrainedModel.of(net, train, trainer.normalisation, trainer.model))
+        for trainer, result in zip(trainers, results, strict=True)
+    ]
 
 
 def _uniform(jobs: Sequence[tuple[PairSet, PairSet | None]]) -> bool:
@@ -225,6 +243,13 @@ class StackedTrainer:
             (p / n, (d / (2 * n) if self.has_digits else None))
             for p, d in zip(pair_hits.tolist(), digit_hits.tolist(), strict=True)
         ]
+
+    def unstack(self) -> None:
+        """Copy each model's trained weights and buffers back into its member's module."""
+        with torch.no_grad():
+            for i, member in enumerate(self.members):
+                state = {name: value[i] for name, value in {**self.params, **self.buffers}.items()}
+                member.model.load_state_dict(state)
 
     def run(self, on_epoch: Callable[[int, list[EpochStats]], bool] | None, *, evaluate: bool) -> list[TrainResult]:
         for epoch in range(self.cfg.epochs):

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -72,6 +73,7 @@ class TrainResult:
     curves: list[EpochStats] = field(default_factory=list)
     n_params: int = 0
     seconds: float = 0.0  # wall time spent training and scoring this model
+    model: Any = None  # the trained network (models.training.trained.TrainedModel) when its caller keeps it
 
     @property
     def best_epoch_accuracy(self) -> float | None:
@@ -109,6 +111,23 @@ def scoring_mode(model: torch.nn.Module, bn_scoring: str) -> None:
                 module.train()
 
 
+def view_probabilities(
+    model: torch.nn.Module, inputs: Tensor, tta: str, *, fill: float | None, channels_last: bool = False
+) -> tuple[Tensor, Tensor | None]:
+    """Pair probabilities (N, 2) and digit probabilities (N, 2, 10) or None, each summed over the test-time
+    views of `inputs` (normalised, (N, 2, 14, 14)): the one scoring rule of evaluation and prediction."""
+    pair_probs: Tensor | float = 0.0
+    digit_probs: Tensor | None = None
+    for x in tta_views(inputs, tta, fill=fill):
+        out = model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+        pair_probs = pair_probs + out.pair_log_probs.float().exp()
+        if out.digit_logits is not None:
+            digits = out.digit_logits.float().softmax(-1)
+            digit_probs = digits if digit_probs is None else digit_probs + digits
+    assert isinstance(pair_probs, Tensor)
+    return pair_probs, digit_probs
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """None means CUDA when present, else the CPU."""
     if device is None:
@@ -144,6 +163,7 @@ class ModelTrainer:
 
         # Statistics from the training pairs only; evaluation pairs get them unchanged.
         norm = NORMALISATIONS[train.normalisation].fit(pairs)
+        self.normalisation = norm  # kept: a saved model scores new pairs with it
         self.fill = norm.fill  # a blank pixel after normalisation (None per pixel: augmentation is refused)
         self.train_set = self._to_device(norm.apply(pairs))
         self.eval_set = self._to_device(norm.apply(eval_pairs)) if eval_pairs is not None else None
@@ -236,15 +256,12 @@ class ModelTrainer:
         pair_hits, digit_hits, has_digits = 0, 0, False
         for start in range(0, len(data.target), EVAL_CHUNK):
             part = slice(start, start + EVAL_CHUNK)
-            pair_probs, digit_probs = 0.0, 0.0
-            for x in tta_views(data.input[part], tta, fill=self.fill):
-                with self._autocast(enabled=not final):
-                    out = self.model(x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x)
-                pair_probs = pair_probs + out.pair_log_probs.float().exp()
-                if out.digit_logits is not None:
-                    digit_probs = digit_probs + out.digit_logits.float().softmax(-1)
+            with self._autocast(enabled=not final):
+                pair_probs, digit_probs = view_probabilities(
+                    self.model, data.input[part], tta, fill=self.fill, channels_last=self.speed.channels_last
+                )
             pair_hits += int((pair_probs.argmax(-1) == data.target[part]).sum())
-            if isinstance(digit_probs, Tensor):
+            if digit_probs is not None:
                 has_digits = True
                 digit_hits += int((digit_probs.argmax(-1) == data.classes[part]).sum())
         n = len(data.target)

@@ -9,6 +9,8 @@ live in `search.cli.results` and are registered here; what commands share is in 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import importlib.metadata
 import logging
 from pathlib import Path
 from typing import Annotated, Optional
@@ -32,9 +34,12 @@ from search.cli.common import (
 )
 from search.cli.display import OneLineUsageErrors, RunProgressView, console, err_console, log_to
 from search.describe import fmt_number
+from search.storage.retrying import DEFAULT_MAX_OUTAGE
+from search.storage.studies import DEFAULT_GRACE_PERIOD, DEFAULT_HEARTBEAT_INTERVAL
 
 app = typer.Typer(
     help="Hyperparameter search for the MNIST digit-pair comparison study.",
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -42,8 +47,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"digit-pair-search {importlib.metadata.version('digit-pair-search')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
     """Hyperparameter search for the MNIST digit-pair comparison study."""
     log_to(err_console, level=logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -92,22 +108,28 @@ def run(
     ] = None,
     heartbeat_interval: Annotated[
         Optional[float],
-        typer.Option("--heartbeat-interval", help="Seconds between a running trial's heartbeats.", show_default="30"),
+        typer.Option(
+            "--heartbeat-interval",
+            help=f"Seconds between a running trial's heartbeats (default {DEFAULT_HEARTBEAT_INTERVAL:g}).",
+            show_default=False,
+        ),
     ] = None,
     grace_period: Annotated[
         Optional[float],
         typer.Option(
             "--grace-period",
-            help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval.",
-            show_default="90",
+            help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval "
+            f"(default {DEFAULT_GRACE_PERIOD:g}).",
+            show_default=False,
         ),
     ] = None,
     max_outage: Annotated[
         Optional[float],
         typer.Option(
             "--max-outage",
-            help="Seconds a lost database connection (a restart, a failover) is retried before the run stops; finished trials are kept either way.",
-            show_default="120",
+            help="Seconds a lost database connection (a restart, a failover) is retried before the run stops; finished "
+            f"trials are kept either way (default {DEFAULT_MAX_OUTAGE:g}).",
+            show_default=False,
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log per-fold results.")] = False,
@@ -144,15 +166,26 @@ def run(
 
 
 @app.command()
-def studies(storage: StorageOption = None) -> None:
-    """List the available study definitions and the studies in a storage."""
+def studies(storage: StorageOption = None, as_json: JsonOption = False) -> None:
+    """List the study definitions shipped with the tool, and the studies in a storage (none before the first run)."""
+    from search.errors import StorageMissing
     from search.storage.studies import list_studies
     from search.study.definitions import available_definitions
 
+    missing = None
     with user_errors():
         names = available_definitions()
-        rows = list_studies(storage)
+        try:
+            rows = list_studies(storage)
+        except StorageMissing as error:  # a fresh directory: the definitions are all there is to list
+            rows, missing = [], str(error)
+    if as_json:
+        console.print_json(data={"definitions": names, "studies": [dataclasses.asdict(row) for row in rows]})
+        return
     console.print(Text("definitions: ", style="bold") + Text(", ".join(names) or "(none)"), soft_wrap=True)
+    if missing is not None:
+        console.print(Text(f"no studies yet: {missing}"), soft_wrap=True)
+        return
     table = Table(title="studies in storage")
     for column in ("study", "complete", "pruned", "failed", "running", "best value"):
         table.add_column(column, justify="left" if column == "study" else "right")
@@ -209,6 +242,7 @@ def _stop_on_startup_interrupt() -> contextlib.AbstractContextManager[None]:
 
 # The commands that train and read results (search.cli.results), in the order `search --help` lists them.
 app.command("evaluate-best")(cli_results.evaluate_best)
+app.command()(cli_results.predict)
 app.command()(cli_results.reproduce)
 app.command("presets")(cli_results.list_presets)
 app.command("lr-find")(cli_results.lr_find)

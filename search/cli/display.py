@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from search.describe import fmt_number
 
@@ -58,6 +58,23 @@ class OneLineUsageErrors(TyperGroup):
             err_console.print(Text.assemble(("error: ", "bold red"), (line + where, "red")), soft_wrap=True)
             sys.exit(getattr(error, "exit_code", 2))
         sys.exit(code if isinstance(code, int) else 0)  # an int: the code of a typer.Exit
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            flags_as_flags(command, ctx)
+        return command
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        flags_as_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+def flags_as_flags(command: Any, ctx: typer.Context) -> None:
+    """Help shows a flag (`--verbose`, `--help`) bare, as it is typed, not with typer's `<bool>` type column."""
+    for param in command.get_params(ctx):
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
 
 
 def log_to(target: Console, *, level: int = logging.INFO) -> None:

@@ -77,6 +77,15 @@ def evaluate_best(
             help="Selection stage: drop a finalist after a repeat once a paired test over its folds puts it behind the leader.",
         ),
     ] = True,
+    save: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--save",
+            help="Keep the chosen configuration's trained network of every draw in this directory (model.json "
+            "beside them; read by `search predict --model DIR`).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Retrain the best trials on fresh draws and print mean ± std test accuracy with a 95 % CI (ablation: per cell, with paired tests)."""
@@ -103,6 +112,7 @@ def evaluate_best(
                 repeats=repeats,
                 race=race,
                 selection_progress=selecting,
+                save_dir=save,
             )
     if as_json:
         console.print_json(data=summary.to_dict())
@@ -116,6 +126,51 @@ def evaluate_best(
     )
     if summary.comparisons:
         print_table(comparison_table(summary))
+
+
+def predict(
+    images: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Two digit images (PNG, 28x28 or 14x14, white on black) a and b, or one .npy/IDX file of pairs "
+            "shaped (N, 2, 28, 28) or (N, 2, 14, 14).",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[
+        Path, typer.Option("--model", help="A directory `search evaluate-best --save DIR` wrote.", show_default=False)
+    ],
+    draw: Annotated[
+        Optional[int],
+        typer.Option(
+            "--draw", help="Answer with this draw's network alone (default: all draws' averaged).", show_default=False
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer "is digit a <= digit b?" for pairs of images with a saved model, and name both digits."""
+    from models.data.inputs import read_pairs
+    from search.evaluation.export import load_models
+
+    with user_errors():
+        pairs = read_pairs(images)
+        saved = load_models(model)
+        answer = saved.predict(pairs, draw=draw)
+    digits = answer.digits.tolist() if answer.digits is not None else [None] * len(pairs)
+    rows = [
+        {"pair": i, "p_a_le_b": round(float(p), 6), "a_le_b": bool(p >= 0.5), "digits": d}
+        for i, (p, d) in enumerate(zip(answer.probability.tolist(), digits, strict=True))
+    ]
+    if as_json:
+        console.print_json(data={"model": str(model), "draws": sorted(saved.models), "pairs": rows})
+        return
+    table = Table(title=f"{model}: {len(saved.models) if draw is None else 1} network(s)")
+    for column in ("pair", "a <= b", "P(a <= b)", "digits a, b"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        shown = "-" if row["digits"] is None else f"{row['digits'][0]}, {row['digits'][1]}"
+        table.add_row(str(row["pair"]), "yes" if row["a_le_b"] else "no", f"{row['p_a_le_b']:.4f}", shown)
+    console.print(table)
 
 
 def reproduce(

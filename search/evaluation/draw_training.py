@@ -18,9 +18,16 @@ __all__ = ["train_chunks", "train_draws"]
 
 
 def train_chunks(
-    chunks: list[tuple[Candidate, list[int]]], *, data_dir: Path | None, n_pairs: int, workers: int, threads: int | None
+    chunks: list[tuple[Candidate, list[int]]],
+    *,
+    data_dir: Path | None,
+    n_pairs: int,
+    workers: int,
+    threads: int | None,
+    keep_models_of: str | None = None,
 ) -> Iterator[tuple[Candidate, list[DrawResult]]]:
-    """Yield each chunk's results as soon as it is trained: in this process, or in `workers` processes."""
+    """Yield each chunk's results as soon as it is trained: in this process, or in `workers` processes.
+    The chunks of the configuration `keep_models_of` (a config key) bring their trained networks back."""
     jobs = [
         (
             candidate,
@@ -31,6 +38,7 @@ def train_chunks(
                 "data_dir": data_dir,
                 "n_pairs": n_pairs,
                 "score_every_epoch": candidate.score_every_epoch,
+                "keep_models": candidate.key == keep_models_of,
             },
         )
         for candidate, seeds in chunks
@@ -47,6 +55,7 @@ def train_draws(
     n_pairs: int,
     threads: int | None,
     score_every_epoch: bool = False,
+    keep_models: bool = False,
 ) -> list[DrawResult]:
     """Train one configuration on the draws `seeds`, batched: all training pairs, scored on the test pairs."""
     import torch
@@ -61,7 +70,9 @@ def train_draws(
     draws = [make_draw(pools, seed=seed, n_pairs=n_pairs) for seed in seeds]
     # The draw seed also seeds the initialisation: each draw is new pairs and a new network.
     jobs = [(draw.train, draw.test) for draw in draws]
-    results = fit_many(net, train, jobs, seeds=list(seeds), score_every_epoch=score_every_epoch)
+    results = fit_many(
+        net, train, jobs, seeds=list(seeds), score_every_epoch=score_every_epoch, keep_models=keep_models
+    )
     return [
         DrawResult(
             seed=seed,
@@ -72,6 +83,7 @@ def train_draws(
             best_epoch_accuracy=r.best_epoch_accuracy if score_every_epoch else None,
             seconds=r.seconds,
             n_params=r.n_params,
+            model=r.model,
         )
         for seed, r in zip(seeds, results, strict=True)
     ]

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial
 from models.nets.configs import NetConfig, TrainConfig, check_compatible
 from search.errors import EvaluationError, check_at_least
 from search.evaluation.draw_training import train_chunks
+from search.evaluation.export import ModelFolder
 from search.evaluation.results import Candidate, EvaluationSummary, compare_all
 from search.evaluation.selection import DEFAULT_FINALISTS, DEFAULT_REPEATS, select_finalists
 from search.evaluation.store import (
@@ -75,6 +76,7 @@ def evaluate_best(
     repeats: int = DEFAULT_REPEATS,
     race: bool = True,
     selection_progress: Progress | None = None,
+    save_dir: Path | None = None,
 ) -> EvaluationSummary:
     """Retrain the `top` best complete trials of a study on `draws` fresh draws and summarise them.
 
@@ -84,11 +86,14 @@ def evaluate_best(
     evaluated. Test pairs never take part in choosing. Without it, the search's own CV ranking is used.
 
     `workers` and `threads` left out take the layout `search run` measured fastest on this machine.
+    `save_dir` keeps the first configuration's network of every draw there (search.evaluation.export).
     The study's own definition (stored in it when it was created) gives its cells and evaluate_epochs.
     For a study with cells (the `ablation` study) the best trial of each cell is evaluated instead of
     the top N, and every pair of cells gets paired significance tests.
     """
     check_counts(top=top, draws=draws, epochs=epochs, workers=workers, threads=threads)
+    if save_dir is not None and Path(save_dir).is_file():
+        raise EvaluationError(f"--save {save_dir}: it is a file; name a directory for the models.")
     if selection_stage and not (1 <= finalists <= 100 and 1 <= repeats <= 20):
         raise EvaluationError(
             f"finalists must be between 1 and 100 and repeats between 1 and 20, but got {finalists=}, {repeats=}."
@@ -135,6 +140,7 @@ def evaluate_best(
             f"No completed trial of the study {study_name!r} lies in any of its {len(cells)} cells "
             f"(matched on {', '.join(cell_keys)}); run more trials of the study."
         )
+    save = ModelFolder(save_dir, candidates[0], study_name=study_name) if save_dir is not None else None
     summary = evaluate_candidates(
         candidates,
         study_name=study_name,
@@ -145,6 +151,7 @@ def evaluate_best(
         threads=layout.threads,
         n_pairs=n_pairs,
         progress=progress,
+        save=save,
     )
     if cells:
         summary = dataclasses.replace(summary, comparisons=compare_all(summary.configurations))
@@ -210,7 +217,10 @@ def evaluate_candidates(
     n_pairs: int,
     progress: Progress | None,
     on_configuration: ConfigurationDone | None = None,
+    save: ModelFolder | None = None,
 ) -> EvaluationSummary:
+    """Train every candidate's missing draws and store them; with `save`, its candidate's networks of every
+    draw are written there too (a draw stored earlier but not saved is trained again, for its network only)."""
     from models.data.pools import load_pools
 
     for candidate in candidates:
@@ -220,20 +230,35 @@ def evaluate_candidates(
     with open_evaluations(storage_url) as engine:
         where = dict(study_name=study_name, n_pairs=n_pairs, data_source=data_source)
         chunks, sharers = _plan(engine, candidates, seeds, where)
+        n_stored = len(chunks)  # the chunks after these train only networks to save, their rows stored already
+        if save is not None:
+            planned = {s for candidate, chunk in chunks if candidate.key == save.candidate.key for s in chunk}
+            unsaved = [s for s in save.missing(seeds) if s not in planned]
+            chunks += [
+                (save.candidate, unsaved[i : i + DRAWS_PER_CHUNK]) for i in range(0, len(unsaved), DRAWS_PER_CHUNK)
+            ]
         total = sum(len(chunk) for _, chunk in chunks)
-        remaining = Counter(candidate.label for candidate, _ in chunks)
+        remaining = Counter(candidate.label for candidate, _ in chunks[:n_stored])
         n_configurations, n_done = sum(len(group) for group in sharers.values()), 0
         trained = 0
         if progress is not None:
             progress(0, total)
+        keep = save.candidate.key if save is not None else None
         for candidate, results in train_chunks(
-            chunks, data_dir=data_dir, n_pairs=n_pairs, workers=workers, threads=threads
+            chunks, data_dir=data_dir, n_pairs=n_pairs, workers=workers, threads=threads, keep_models_of=keep
         ):
-            for sharer, seeds_missing in sharers[candidate.label]:
-                store_draws(engine, sharer, [r for r in results if r.seed in seeds_missing], **where)
+            if save is not None and candidate.key == keep:
+                for result in results:
+                    save.write(result)
             trained += len(results)
             if progress is not None:
                 progress(trained, total)
+            if not any(
+                r.seed in seeds_missing for r in results for _, seeds_missing in sharers.get(candidate.label, [])
+            ):
+                continue  # a chunk trained to save its networks: its rows are stored already
+            for sharer, seeds_missing in sharers[candidate.label]:
+                store_draws(engine, sharer, [r for r in results if r.seed in seeds_missing], **where)
             remaining[candidate.label] -= 1
             if remaining[candidate.label] == 0:
                 for sharer, _ in sharers[candidate.label]:

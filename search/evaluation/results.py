@@ -168,3 +168,4 @@ class DrawResult:
     best_epoch_accuracy: float | None
     seconds: float
     n_params: int
+    model: Any = None  # the trained network (a TrainedModel) when the caller keeps it; never stored in the table

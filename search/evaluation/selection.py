@@ -176,12 +176,13 @@ def select_finalists(
     alive = [t.number for t in ranked]
     rounds = dict.fromkeys(alive, 0)  # repeats each finalist has run in this race
     dropped: dict[int, int] = {}  # finalist -> the repeats it had when it dropped out
-    done = 0
+    done, shown = 0, (-1, -1)
     for index, seed in enumerate(seeds):
         missing = [(number, seed) for number in alive if key(number, seed) not in runs]
         planned = done + sum(key(n, s) not in runs for n in alive for s in seeds[index:])
-        if progress is not None:
+        if progress is not None and (done, planned) != shown:  # the plan shrinks as finalists drop out
             progress(done, planned)
+            shown = (done, planned)
         for (number, run_seed), accuracies in _train_runs(
             missing, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
         ):
@@ -190,6 +191,7 @@ def select_finalists(
             done += 1
             if progress is not None:
                 progress(done, planned)
+                shown = (done, planned)
         for number in alive:
             rounds[number] = index + 1
         if not race or index + 1 == repeats:

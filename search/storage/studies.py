@@ -34,7 +34,7 @@ from optuna.storages import BaseStorage, GrpcStorageProxy, RetryHeartbeatStaleTr
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from search.errors import StorageError
+from search.errors import StorageError, StorageMissing
 from search.storage.retrying import (
     DEFAULT_MAX_OUTAGE,
     RetryingRDBStorage,
@@ -256,7 +256,7 @@ def _prepare_sqlite_file(url: str, parsed: sqlalchemy.engine.URL, *, reading: bo
     if path.is_dir():
         raise StorageError(f"Cannot use the SQLite storage {path}: it is a directory; name a file inside it.")
     if reading and not path.exists():
-        raise StorageError(
+        raise StorageMissing(
             f"There is no SQLite storage at {path}: the file does not exist. Check --storage (or $SEARCH_STORAGE), "
             "or create it with `search run`."
         )

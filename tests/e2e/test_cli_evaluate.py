@@ -41,6 +41,7 @@ def test_evaluate_best_then_report_with_the_installed_executable(sqlite_url, run
         "1",
         "--threads",
         "1",
+        "--no-race",
         "--json",
     )
 
