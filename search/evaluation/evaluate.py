@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from collections import Counter
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial
 
 from models.nets.configs import NetConfig, TrainConfig, check_compatible
 from search.errors import EvaluationError, check_at_least
+from search.evaluation.claims import Claims
 from search.evaluation.draw_training import train_chunks
 from search.evaluation.export import ModelFolder
 from search.evaluation.results import Candidate, EvaluationSummary, compare_all
@@ -50,6 +51,7 @@ DRAW_SEED_BASE = 1000  # draw r uses seed DRAW_SEED_BASE + r: fixed, and apart f
 MAX_DRAWS = 100  # more would take hours on a CPU; 10-25 is the usual range
 DRAWS_PER_CHUNK = 5  # draws trained batched at once, and committed together
 DEFAULT_N_PAIRS = 1000  # training and test pairs per draw, as in the published reports
+CLAIM_POLL = 5.0  # seconds between looks at the database while other processes train the remaining draws
 
 Progress = Callable[[int, int], None]  # (draws trained so far, draws to train in this run)
 ConfigurationDone = Callable[[str, int, int], None]  # (label, configurations done, configurations to train)
@@ -119,18 +121,20 @@ def evaluate_best(
         )
     selection = None
     if selection_stage:
-        selection = select_finalists(
-            study,
-            ranked,
-            repeats=repeats,
-            race=race,
-            epochs=epochs,
-            n_pairs=n_pairs,
-            data_dir=data_dir,
-            workers=layout.workers,
-            threads=layout.threads,
-            progress=selection_progress,
-        )
+        with open_evaluations(storage_url) as engine, Claims(engine) as claims:  # shared with other processes
+            selection = select_finalists(
+                study,
+                ranked,
+                repeats=repeats,
+                race=race,
+                epochs=epochs,
+                n_pairs=n_pairs,
+                data_dir=data_dir,
+                workers=layout.workers,
+                threads=layout.threads,
+                progress=selection_progress,
+                claims=claims,
+            )
         by_number = {t.number: t for t in ranked}
         ranked = [by_number[f.trial_number] for f in selection.finalists][:top]
     candidates = _cell_candidates(ranked, cells, epochs) if cells else [_trial_candidate(t, epochs) for t in ranked]
@@ -218,58 +222,95 @@ def evaluate_candidates(
     progress: Progress | None,
     on_configuration: ConfigurationDone | None = None,
     save: ModelFolder | None = None,
+    poll: float = CLAIM_POLL,
 ) -> EvaluationSummary:
     """Train every candidate's missing draws and store them; with `save`, its candidate's networks of every
-    draw are written there too (a draw stored earlier but not saved is trained again, for its network only)."""
+    draw are written there too (a draw stored earlier but not saved is trained again, for its network only).
+
+    Shared through the database: round by round, this process claims up to `workers` chunks of draws
+    nobody else holds (search.evaluation.claims), trains and stores them, and waits while the rest are
+    trained elsewhere; so any number of processes, on any machines, split the draws between them and
+    each ends with the same table, read from the stored rows."""
     from models.data.pools import load_pools
 
     for candidate in candidates:
         check_compatible(candidate.net, candidate.train)
     seeds = tuple(range(DRAW_SEED_BASE, DRAW_SEED_BASE + draws))
     data_source = load_pools(data_dir).source
-    with open_evaluations(storage_url) as engine:
+    with open_evaluations(storage_url) as engine, Claims(engine) as claims:
         where = dict(study_name=study_name, n_pairs=n_pairs, data_source=data_source)
-        chunks, sharers = _plan(engine, candidates, seeds, where)
-        n_stored = len(chunks)  # the chunks after these train only networks to save, their rows stored already
-        if save is not None:
-            planned = {s for candidate, chunk in chunks if candidate.key == save.candidate.key for s in chunk}
-            unsaved = [s for s in save.missing(seeds) if s not in planned]
-            chunks += [
-                (save.candidate, unsaved[i : i + DRAWS_PER_CHUNK]) for i in range(0, len(unsaved), DRAWS_PER_CHUNK)
-            ]
-        total = sum(len(chunk) for _, chunk in chunks)
-        remaining = Counter(candidate.label for candidate, _ in chunks[:n_stored])
-        n_configurations, n_done = sum(len(group) for group in sharers.values()), 0
-        trained = 0
-        if progress is not None:
-            progress(0, total)
-        keep = save.candidate.key if save is not None else None
-        for candidate, results in train_chunks(
-            chunks, data_dir=data_dir, n_pairs=n_pairs, workers=workers, threads=threads, keep_models_of=keep
-        ):
-            if save is not None and candidate.key == keep:
-                for result in results:
-                    save.write(result)
-            trained += len(results)
-            if progress is not None:
-                progress(trained, total)
-            if not any(
-                r.seed in seeds_missing for r in results for _, seeds_missing in sharers.get(candidate.label, [])
-            ):
-                continue  # a chunk trained to save its networks: its rows are stored already
-            for sharer, seeds_missing in sharers[candidate.label]:
-                store_draws(engine, sharer, [r for r in results if r.seed in seeds_missing], **where)
-            remaining[candidate.label] -= 1
-            if remaining[candidate.label] == 0:
-                for sharer, _ in sharers[candidate.label]:
+        owner = study_name if study_name is not None else "presets"
+
+        def key(candidate: Candidate, seed: int, saving: bool) -> str:
+            kind = "save" if saving else "draw"
+            return f"{kind}|{owner}|{candidate.key}|{n_pairs}|{data_source}|{seed}"
+
+        n_configurations = 0
+
+        n_done, trained, total = 0, 0, None
+        waiting: dict[str, list[tuple[Candidate, set[int]]]] = {}  # configurations not yet announced as done
+        while True:
+            chunks, sharers = _plan(engine, candidates, seeds, where)
+            for label in [label for label in waiting if label not in sharers]:  # every draw stored now
+                for sharer, _ in waiting.pop(label):
                     n_done += 1
                     if on_configuration is not None:
                         on_configuration(sharer.label, n_done, n_configurations)
+            work = [(candidate, chunk, False) for candidate, chunk in chunks]
+            if save is not None:
+                planned = {s for candidate, chunk in chunks if candidate.key == save.candidate.key for s in chunk}
+                unsaved = [s for s in save.missing(seeds) if s not in planned]
+                work += [
+                    (save.candidate, unsaved[i : i + DRAWS_PER_CHUNK], True)
+                    for i in range(0, len(unsaved), DRAWS_PER_CHUNK)
+                ]
+            if total is None:
+                total = sum(len(chunk) for _, chunk, _ in work)
+                n_configurations = sum(len(group) for group in sharers.values())
+                if progress is not None:
+                    progress(0, total)
+            waiting.update(sharers)
+            if not work:
+                break
+            mine = []
+            for candidate, chunk, saving in work:
+                taken = claims.take([key(candidate, seed, saving) for seed in chunk])
+                if taken:
+                    mine.append((candidate, [int(k.rsplit("|", 1)[1]) for k in taken], saving))
+                if len(mine) == workers:
+                    break
+            if not mine:  # every missing draw is being trained elsewhere: wait for its rows
+                lost = claims.lost([key(c, s, saving) for c, chunk, saving in work for s in chunk])
+                if lost:
+                    raise EvaluationError(
+                        f"{len(lost)} draw(s) were claimed by processes that died, twice each "
+                        f"({', '.join(k.split('|', 2)[2] for k in lost[:3])}); run the command again to train them."
+                    )
+                time.sleep(poll)
+                continue
+            saving_draws = {(c.key, s) for c, chunk, saving in mine if saving for s in chunk}
+            keep = save.candidate.key if save is not None else None
+            for candidate, results in train_chunks(
+                [(c, chunk) for c, chunk, _ in mine],
+                data_dir=data_dir,
+                n_pairs=n_pairs,
+                workers=workers,
+                threads=threads,
+                keep_models_of=keep,
+            ):
+                if save is not None and candidate.key == keep:
+                    for result in results:
+                        save.write(result)
+                saving = (candidate.key, results[0].seed) in saving_draws
+                if not saving:  # a chunk trained to save its networks has its rows stored already
+                    for sharer, seeds_missing in sharers[candidate.label]:
+                        store_draws(engine, sharer, [r for r in results if r.seed in seeds_missing], **where)
+                claims.release([key(candidate, r.seed, saving) for r in results])
+                trained += len(results)
+                if progress is not None:
+                    progress(trained, max(total, trained))
         configurations = tuple(
-            result_from_rows(
-                candidate,
-                stored_rows(engine, candidate, seeds=seeds, **where),
-            )
+            result_from_rows(candidate, stored_rows(engine, candidate, seeds=seeds, **where))
             for candidate in candidates
         )
     return EvaluationSummary(

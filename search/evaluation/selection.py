@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import statistics
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from optuna.trial import FrozenTrial
 from models.data.pools import load_pools
 from models.nets.configs import NetConfig, TrainConfig
 from search.errors import EvaluationError
+from search.evaluation.claims import Claims
 from search.evaluation.stats import behind_pvalue
 from search.run.process_pool import run_jobs
 
@@ -150,6 +152,8 @@ def select_finalists(
     workers: int = 1,
     threads: int | None = None,
     progress: Progress | None = None,
+    claims: Claims | None = None,
+    poll: float = 5.0,
 ) -> Selection:
     """Rank `ranked` (the finalists: complete trials with stored configurations) by repeated K-fold.
 
@@ -159,6 +163,10 @@ def select_finalists(
     and the race ends once one finalist is left with MIN_REPEATS repeats. Every decision is read from
     the stored runs alone, so a rerun, or another process, makes the same ones. Stores and returns the
     ranking: the survivors first, then the finalists in the order they dropped out, latest first.
+
+    With `claims`, the stage is shared: each (finalist, repeat) run is claimed before it is trained, runs
+    claimed by other processes are waited for (their results land in the study), and every process takes
+    the same racing decisions from the same stored runs.
     """
     if repeats < 1:
         raise EvaluationError(f"repeats must be at least 1, but got {repeats=}.")
@@ -183,15 +191,30 @@ def select_finalists(
         if progress is not None and (done, planned) != shown:  # the plan shrinks as finalists drop out
             progress(done, planned)
             shown = (done, planned)
-        for (number, run_seed), accuracies in _train_runs(
-            missing, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
-        ):
-            study.set_user_attr(key(number, run_seed), accuracies)
-            runs[key(number, run_seed)] = accuracies
-            done += 1
-            if progress is not None:
-                progress(done, planned)
-                shown = (done, planned)
+        while missing:  # with other processes on the stage: train what this one claims, wait for the rest
+            mine = missing if claims is None else [r for r in missing if claims.take([_claim(study, key(*r))])]
+            for (number, run_seed), accuracies in _train_runs(
+                mine, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
+            ):
+                study.set_user_attr(key(number, run_seed), accuracies)
+                runs[key(number, run_seed)] = accuracies
+                done += 1
+                if claims is not None:
+                    claims.release([_claim(study, key(number, run_seed))])
+                if progress is not None:
+                    progress(done, planned)
+                    shown = (done, planned)
+            if not mine and claims is not None:
+                lost = claims.lost([_claim(study, key(*r)) for r in missing])
+                if lost:
+                    raise EvaluationError(
+                        f"{len(lost)} selection run(s) were claimed by processes that died, twice each; "
+                        "run the command again to train them."
+                    )
+                time.sleep(poll)
+            stored = study.user_attrs  # what every process has stored so far
+            runs.update({k: v for k, v in stored.items() if k.startswith(_RUN_ATTR + "/")})
+            missing = [r for r in missing if key(*r) not in runs]
         for number in alive:
             rounds[number] = index + 1
         if not race or index + 1 == repeats:
@@ -228,6 +251,10 @@ def select_finalists(
         selection.n_runs_saved * n_folds,
     )
     return selection
+
+
+def _claim(study: optuna.Study, run_key: str) -> str:
+    return f"selection|{study.study_name}|{run_key}"
 
 
 def _score(

@@ -1,0 +1,100 @@
+"""Every stage shared through the database: two `evaluate-best` (or `reproduce`) process trees on one
+PostgreSQL, as two machines would run them, split the draws; one killed with SIGKILL mid-draw loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import sqlalchemy
+from evaluation_helpers import add_trials
+from processes import SEARCH
+
+from search.evaluation.claims import ClaimRow
+from search.evaluation.store import EvaluationRow
+
+EVALUATE = ("evaluate-best", "--study", "tiny", "--draws", "6", "--threads", "1", "--workers", "1", "--no-select")
+
+
+def _start(tmp_path: Path, name: str, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"} | {"COLUMNS": "200"}
+    return subprocess.Popen(
+        [SEARCH, *args, "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: a SIGKILL takes the whole tree, as a lost machine
+    )
+
+
+def _rows(url: str) -> list[tuple[int, str]]:
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    with engine.connect() as connection:
+        rows = connection.execute(sqlalchemy.select(EvaluationRow.draw_seed, EvaluationRow.config_key)).all()
+    engine.dispose()
+    return sorted((seed, key) for seed, key in rows)
+
+
+def _claims_of(url: str, pid: int) -> int:
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            holders = connection.execute(sqlalchemy.select(ClaimRow.holder)).scalars().all()
+    except sqlalchemy.exc.ProgrammingError:  # the table is not created yet
+        return 0
+    finally:
+        engine.dispose()
+    return sum(holder.split("|")[1] == str(pid) for holder in holders)
+
+
+def test_two_evaluate_best_processes_share_the_draws(pg_url, tmp_path):
+    add_trials(pg_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 8}])
+
+    first = _start(tmp_path, "first", *EVALUATE, "--storage", pg_url)
+    second = _start(tmp_path, "second", *EVALUATE, "--storage", pg_url)
+    outputs = [process.communicate(timeout=300) for process in (first, second)]
+
+    assert [p.returncode for p in (first, second)] == [0, 0], [err for _, err in outputs]
+    results = [json.loads(out) for out, _ in outputs]
+    shares = [r["n_trained"] for r in results]
+    assert sum(shares) == 6 and min(shares) >= 1  # each trained a share, none twice
+    rows = _rows(pg_url)
+    assert [seed for seed, _ in rows] == list(range(1000, 1006))  # exactly the expected rows
+    tables = [r["configurations"][0]["accuracy"] for r in results]
+    assert tables[0] == tables[1] and tables[0]["n"] == 6  # the same table, wherever it was started
+
+
+def test_a_process_killed_mid_draw_loses_nothing_and_the_other_finishes(pg_url, tmp_path):
+    add_trials(pg_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 40}])
+
+    victim = _start(tmp_path, "victim", *EVALUATE, "--storage", pg_url)
+    deadline = time.monotonic() + 120
+    while _claims_of(pg_url, victim.pid) == 0:  # it holds a chunk of draws: kill it mid-training
+        assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()
+        time.sleep(0.2)
+    survivor = _start(tmp_path, "survivor", *EVALUATE, "--storage", pg_url)
+    time.sleep(1.0)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    out, err = survivor.communicate(timeout=600)
+
+    assert victim.returncode == -signal.SIGKILL
+    assert survivor.returncode == 0, err
+    assert json.loads(out)["configurations"][0]["accuracy"]["n"] == 6
+    assert [seed for seed, _ in _rows(pg_url)] == list(range(1000, 1006))  # nothing lost, nothing twice
+
+
+def test_two_reproduce_processes_share_a_reports_draws(pg_url, tmp_path):
+    args = ("reproduce", "--presets", "seed002/cnn-ws", "--draws", "6", "--epochs", "2", "--workers", "1")
+    first = _start(tmp_path, "first", *args, "--storage", pg_url)
+    second = _start(tmp_path, "second", *args, "--storage", pg_url)
+    outputs = [process.communicate(timeout=600) for process in (first, second)]
+
+    assert [p.returncode for p in (first, second)] == [0, 0], [err for _, err in outputs]
+    assert [seed for seed, _ in _rows(pg_url)] == list(range(1000, 1006))
