@@ -95,12 +95,23 @@ class LayoutChoice:
         }
 
 
-def usable_cores() -> int:
-    """The CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
+CPU_QUOTA = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "QUOTA PERIOD", or "max PERIOD" without a limit
+
+
+def usable_cores(quota_file: Path = CPU_QUOTA) -> int:
+    """The CPUs this process may use: those it may run on (taskset, cpusets), capped by a CPU quota (a
+    Kubernetes pod's or `docker run --cpus`'s limit, which leaves every core visible but throttles past it)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = quota_file.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max" or not quota.isdigit() or not period.isdigit() or int(period) == 0:
+        return cores
+    return max(1, min(cores, int(quota) // int(period)))
 
 
 def layout_candidates(cores: int) -> tuple[Layout, ...]:

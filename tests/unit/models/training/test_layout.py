@@ -121,3 +121,14 @@ def test_a_probe_that_fails_in_a_worker_process_is_an_error_not_a_hang(cache_dir
 
 def test_usable_cores_is_this_process_s_cpu_set() -> None:
     assert 1 <= usable_cores() <= (this_machine().cores or 1)
+
+
+def test_usable_cores_respects_a_cpu_quota(tmp_path) -> None:
+    """A pod limited to 1.5 CPUs sees every core of its node; the quota file says how many it may use."""
+    quota = tmp_path / "cpu.max"
+    every = usable_cores(tmp_path / "missing")
+    for text, expected in (("150000 100000\n", 1), ("max 100000\n", every), ("50000 100000\n", 1), ("junk", every)):
+        quota.write_text(text)
+        assert usable_cores(quota) == min(expected, every)
+    quota.write_text(f"{(every + 8) * 100000} 100000\n")  # a quota above the cores it may run on
+    assert usable_cores(quota) == every
