@@ -22,6 +22,8 @@ from rich.text import Text
 
 from search.cli import results as cli_results
 from search.cli.common import (
+    GraceOption,
+    HeartbeatOption,
     JsonOption,
     StorageOption,
     StudyOption,
@@ -35,7 +37,6 @@ from search.cli.common import (
 from search.cli.display import OneLineUsageErrors, RunProgressView, console, err_console, log_to
 from search.describe import fmt_number
 from search.storage.retrying import DEFAULT_MAX_OUTAGE
-from search.storage.studies import DEFAULT_GRACE_PERIOD, DEFAULT_HEARTBEAT_INTERVAL
 
 app = typer.Typer(
     help="Hyperparameter search for the MNIST digit-pair comparison study.",
@@ -106,23 +107,8 @@ def run(
             show_default=False,
         ),
     ] = None,
-    heartbeat_interval: Annotated[
-        Optional[float],
-        typer.Option(
-            "--heartbeat-interval",
-            help=f"Seconds between a running trial's heartbeats (default {DEFAULT_HEARTBEAT_INTERVAL:g}).",
-            show_default=False,
-        ),
-    ] = None,
-    grace_period: Annotated[
-        Optional[float],
-        typer.Option(
-            "--grace-period",
-            help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval "
-            f"(default {DEFAULT_GRACE_PERIOD:g}).",
-            show_default=False,
-        ),
-    ] = None,
+    heartbeat_interval: HeartbeatOption = None,
+    grace_period: GraceOption = None,
     max_outage: Annotated[
         Optional[float],
         typer.Option(
@@ -279,18 +265,20 @@ def proxy(
         str, typer.Option("--host", help="Address to bind (the proxy has no authentication).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 13000,
+    heartbeat_interval: HeartbeatOption = None,
+    grace_period: GraceOption = None,
 ) -> None:
     """Serve the storage through Optuna's gRPC proxy; workers then run with --storage grpc://HOST:PORT."""
     from search.storage.proxy import serve_proxy
 
     console.print(
         f"gRPC storage proxy on {host}:{port}: workers use --storage grpc://{host}:{port} "
-        "(trials behind the proxy send no heartbeats, so a killed worker's trial is not retried). Ctrl-C to stop.",
+        "(their trials' leases are checked here: a dead worker's trial is failed and retried). Ctrl-C to stop.",
         soft_wrap=True,
         highlight=False,
     )
     with user_errors(), contextlib.suppress(KeyboardInterrupt):
-        serve_proxy(storage, host=host, port=port)
+        serve_proxy(storage, host=host, port=port, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
 
 
 def _fmt_param(value: object) -> str:

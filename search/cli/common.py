@@ -24,6 +24,7 @@ from models.errors import ModelsError
 from search.cli.display import console, err_console
 from search.errors import SearchError
 from search.run.interrupts import is_interrupt, mark_began, raise_if_interrupted
+from search.storage.studies import DEFAULT_GRACE_PERIOD, DEFAULT_HEARTBEAT_INTERVAL
 
 if TYPE_CHECKING:
     from search.describe import TextTable
@@ -64,6 +65,24 @@ DataDirOption = Annotated[
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+HeartbeatOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--heartbeat-interval",
+        help="Seconds between a running trial's heartbeats (a lease renewal behind the gRPC proxy) "
+        f"(default {DEFAULT_HEARTBEAT_INTERVAL:g}).",
+        show_default=False,
+    ),
+]
+GraceOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--grace-period",
+        help="Seconds without a heartbeat before a trial is failed and retried once; more than twice the interval "
+        f"(default {DEFAULT_GRACE_PERIOD:g}).",
+        show_default=False,
+    ),
+]
 
 
 @contextlib.contextmanager

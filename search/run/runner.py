@@ -37,7 +37,15 @@ from search.run.workers import (
     start_helper_processes,
     stop_on_sigint,
 )
-from search.storage.studies import is_grpc_url, mask_url, maximizes, open_storage, rank_trials, resolve_storage_url
+from search.storage.leases import fail_expired_leases
+from search.storage.studies import (
+    check_heartbeat,
+    mask_url,
+    maximizes,
+    open_storage,
+    rank_trials,
+    resolve_storage_url,
+)
 from search.study.specs import DEFINITION_ATTR, StudyDefinition
 
 __all__ = ["RunProgress", "RunSummary", "prepare_study", "run_study"]
@@ -114,14 +122,11 @@ def run_study(
     _check_run_args(n_trials, n_workers, threads, timeout)
     url = resolve_storage_url(storage_url)
     storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_outage=max_outage)
-    if is_grpc_url(url) and on_warning is not None:
-        on_warning(
-            "the gRPC storage proxy sends no heartbeats: a trial whose worker dies stays RUNNING and is not retried."
-        )
     data = Objective(definition, data_dir=data_dir)
     pairs, folds = data.training_pairs(), data.folds()  # a bad --data-dir fails here, once
     study = prepare_study(storage, definition, data=data.data_identity())
     fail_dead_trials(study)
+    fail_expired_leases(study, check_heartbeat(heartbeat_interval, grace_period)[1])  # behind a proxy
     layout = run_layout(definition, n_workers, threads)  # neither given: measured once per machine
     n_workers, threads = layout.workers, layout.threads
     speed = study_speed(definition, threads=threads).speed  # measured once per machine, before any worker runs

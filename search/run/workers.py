@@ -8,6 +8,7 @@ heartbeat would.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import multiprocessing as mp
@@ -39,8 +40,9 @@ from search.errors import SearchError, StorageOutage
 from search.run.interrupts import interrupted as startup_interrupted
 from search.run.memory import limit_kernel_caches, release_memory
 from search.run.objective import Objective, TrialInterrupted
+from search.storage.leases import LeaseKeeper, fail_and_retry, fail_expired_leases, has_heartbeat
 from search.storage.retrying import trial_worker
-from search.storage.studies import open_storage
+from search.storage.studies import check_heartbeat, open_storage
 from search.study.sampling import study_pruner, study_sampler
 from search.study.specs import StudyDefinition
 
@@ -193,14 +195,25 @@ def _work(job: WorkerJob, shared: Shared, *, storage: BaseStorage) -> None:
         should_stop=shared.stop.is_set,
     )
 
+    # Behind the gRPC proxy no Optuna heartbeat guards the trial: this worker renews a lease instead.
+    interval, grace = check_heartbeat(job.heartbeat_interval, job.grace_period)
+    leases = None if has_heartbeat(storage) else LeaseKeeper(storage, interval)
+
     def tracked(trial: optuna.Trial) -> float | tuple[float, float]:
         shared.current[job.index] = trial._trial_id
+        if leases is not None:
+            leases.start(trial._trial_id)
         return objective(trial)
+
+    def before_each_trial() -> None:
+        if leases is not None:
+            fail_expired_leases(study, grace)
 
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are logged below, in one line, with their reason
     try:
-        _trial_loop(job, shared, study, tracked)
+        with leases if leases is not None else contextlib.nullcontext():
+            _trial_loop(job, shared, study, tracked, before_each_trial)
     finally:
         optuna.logging.set_verbosity(verbosity)
 
@@ -210,9 +223,11 @@ def _trial_loop(
     shared: Shared,
     study: optuna.Study,
     objective: Callable[[optuna.Trial], Any],
+    before_each_trial: Callable[[], None],
 ) -> None:
     failures_in_a_row = 0
     while shared.claim(job.index, job.deadline):
+        before_each_trial()
         finished: list[FrozenTrial] = []
         try:
             study.optimize(
@@ -421,7 +436,7 @@ def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str, 
         return
     trial = _abandoned_trial(study, trial_id, pid)
     if trial is not None and trial.state == TrialState.RUNNING:
-        _fail_and_retry(study, trial._trial_id, why, retry=not shared.stop.is_set())
+        fail_and_retry(study, trial._trial_id, why, retry=not shared.stop.is_set())
         trial = study._storage.get_trial(trial._trial_id)
     if trial is None:
         shared.settle(worker, None, None)
@@ -451,25 +466,7 @@ def fail_dead_trials(study: optuna.Study) -> None:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, pid = trial_worker(trial)
         if worker_host == host and pid is not None and not psutil.pid_exists(pid):
-            _fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
-
-
-def _fail_and_retry(study: optuna.Study, trial_id: int, why: str, *, retry: bool) -> None:
-    """Fail a RUNNING trial whose worker is gone and, with `retry`, queue its parameters again once
-    (Optuna's RetryHeartbeatStaleTrialCallback, as for a stale heartbeat)."""
-    storage = study._storage
-    try:
-        if storage.get_trial(trial_id).state != TrialState.RUNNING:
-            return
-        storage.set_trial_user_attr(trial_id, "failure_reason", f"abandoned: {why}")
-        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
-            return
-    except optuna.exceptions.UpdateFinishedTrialError:  # the heartbeat check of another worker was first
-        return
-    logger.warning("trial id %d failed: %s", trial_id, why)
-    callback = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
-    if callback is not None and retry:
-        callback(study, storage.get_trial(trial_id))
+            fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
 
 
 def _outage_behind(error: BaseException | None) -> StorageOutage | None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import optuna
@@ -13,6 +16,7 @@ from ports import free_port
 from processes import SEARCH, search_server
 
 from search.errors import SearchError
+from search.storage.leases import LEASE_ATTR
 from search.storage.proxy import serve_proxy
 
 
@@ -42,7 +46,6 @@ def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
     out, _ = proxy.communicate(timeout=30)
     assert worker.returncode == 0, worker.stderr
     assert "2/2 new finished trials" in worker.stdout
-    assert "sends no heartbeats" in worker.stderr  # the worker says what the proxy cannot do
     assert f"grpc://127.0.0.1:{port}" in out
 
     # The trials landed in the database behind the proxy, with the objective's user attrs.
@@ -79,3 +82,69 @@ def test_busy_port_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"error: Cannot listen on 127.0.0.1:{port} for the gRPC proxy" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_worker_killed_behind_the_proxy_has_its_trial_failed_and_retried(pg_url, tmp_path: Path) -> None:
+    """The proxy path has the crash tolerance of the direct one: leases instead of Optuna's heartbeats."""
+    port = free_port()
+    beat = ("--heartbeat-interval", "1", "--grace-period", "3")
+    run = (SEARCH, "run", "--study", "smoke", "--epochs", "40", "--workers", "1", "--threads", "1", *beat)
+    with search_server("proxy", "--storage", pg_url, *beat, port=port) as proxy:
+        victim = subprocess.Popen(
+            [*run, "--trials", "3", "--storage", f"grpc://127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        running = _wait_for(lambda: _running_with_lease(pg_url), timeout=120, what="a running trial with a lease")
+        os.killpg(victim.pid, signal.SIGKILL)  # the whole machine gone: no worker is left to say so
+        victim.wait()
+
+        # The proxy fails it once its lease is older than the grace period, and queues its parameters again.
+        failed = _wait_for(lambda: _state(pg_url, running) == TrialState.FAIL or None, timeout=30, what="the fail")
+        study = optuna.load_study(study_name="smoke", storage=pg_url)
+        assert failed and "lease" in study.trials[running].user_attrs["failure_reason"]
+        (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == running]
+        assert retry.state == TrialState.WAITING and retry.params == study.trials[running].params
+
+        before = _finished(pg_url)
+        again = subprocess.run(
+            [*run, "--trials", "3", "--storage", f"grpc://127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert again.returncode == 0, again.stderr
+    proxy.communicate(timeout=30)
+    study = optuna.load_study(study_name="smoke", storage=pg_url)
+    assert _finished(pg_url) == before + 3  # exactly --trials added
+    assert study.trials[retry.number].state in (TrialState.COMPLETE, TrialState.PRUNED)  # the retry ran
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+def _wait_for(probe, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while (found := probe()) is None:
+        assert time.monotonic() < deadline, f"no {what} within {timeout:g} s"
+        time.sleep(0.2)
+    return found
+
+
+def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name="smoke", storage=url).get_trials(deepcopy=False)
+    except KeyError:  # the study is not created yet
+        return []
+
+
+def _running_with_lease(url: str) -> int | None:
+    running = [t.number for t in _trials(url) if t.state == TrialState.RUNNING and LEASE_ATTR in t.system_attrs]
+    return running[0] if running else None
+
+
+def _state(url: str, number: int) -> TrialState:
+    return _trials(url)[number].state
+
+
+def _finished(url: str) -> int:
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in _trials(url))
