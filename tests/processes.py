@@ -58,3 +58,21 @@ def search_server(*args: str, port: int, timeout: float = 60.0) -> Iterator[subp
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def cli_rejection(argv: list[str]) -> str | None:
+    """Why the CLI's own parser (typer's click) rejects `search ARGV...`, or None when it parses: types,
+    required options and values checked, nothing run."""
+    import typer
+
+    from search.cli.app import app
+
+    command = typer.main.get_command(app).commands.get(argv[1])
+    if command is None:
+        return f"search has no command {argv[1]!r}"
+    try:
+        with command.make_context(argv[1], argv[2:]) as context:
+            assert context.params  # parsed, not run
+    except typer.TyperException as error:  # typer's (vendored) click usage errors derive from it
+        return f"`{' '.join(argv)}` is rejected by the CLI: {error}"
+    return None
