@@ -192,6 +192,7 @@ def show(
     study: StudyOption,
     storage: StorageOption = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many best trials to show.")] = 10,
+    as_json: JsonOption = False,
 ) -> None:
     """Show a study's best trials: value, fold std, key parameters, parameter count."""
     from search.evaluation.selection import stored_selection
@@ -202,6 +203,23 @@ def show(
         name = study_name_arg(study)
         rows = best_trials(storage, name, top=top)
         selection = stored_selection(load_study(storage, name))
+    if as_json:
+        trials = [
+            {
+                "number": t.number,
+                "values": t.values,
+                "fold_std": t.user_attrs.get("fold_std"),
+                "n_params": t.user_attrs.get("n_params"),
+                "params": t.params,
+                "net_config": t.user_attrs.get("net_config"),
+                "train_config": t.user_attrs.get("train_config"),
+            }
+            for t in rows
+        ]
+        console.print_json(
+            data={"study": name, "best_trials": trials, "selection": selection.to_dict() if selection else None}
+        )
+        return
     table = Table(title=f"best trials of {name}")
     for column in ("trial", "value", "fold std", "n_params", "params"):
         table.add_column(column, justify="left" if column == "params" else "right")
@@ -217,6 +235,24 @@ def show(
     console.print(table)
     if selection is not None:  # what evaluate-best chose among the finalists, and how
         print_table(selection_table(selection))
+
+
+@app.command()
+def delete(
+    study: StudyOption,
+    storage: StorageOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+) -> None:
+    """Delete a study: its trials and its evaluated draws (e.g. to start a study again after editing its TOML)."""
+    from search.evaluation.store import delete_study
+
+    name = study_name_arg(study)
+    if not yes and not typer.confirm(f"Delete study {name!r}, its trials and its evaluations?", default=False):
+        err_console.print(Text("nothing deleted."))
+        raise typer.Exit(1)
+    with user_errors():
+        n_trials, n_rows = delete_study(storage, name)
+    console.print(f"deleted study {name}: {n_trials} trials, {n_rows} evaluated draws.", highlight=False)
 
 
 def _stop_on_startup_interrupt() -> contextlib.AbstractContextManager[None]:

@@ -187,8 +187,14 @@ def reproduce(
     epochs: EvalEpochsOption = None,
     data_dir: DataDirOption = None,
     workers: Annotated[
-        int, typer.Option("--workers", help="Processes training chunks of draws in parallel (one torch thread each).")
-    ] = 2,
+        Optional[int],
+        typer.Option(
+            "--workers",
+            help="Processes training chunks of draws in parallel (one torch thread each); default the layout "
+            "measured fastest here (as search run).",
+            show_default=False,
+        ),
+    ] = None,
     pairs: Annotated[
         int, typer.Option("--pairs", help="Training pairs (and test pairs) per draw; the reports used 1,000.")
     ] = 1000,
@@ -258,6 +264,7 @@ def list_presets(
     report: Annotated[
         Optional[str], typer.Option("--report", help="One source report (000-004) or 'all'.", show_default=False)
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List the published models: name, the report's row, parameters, the published figure and our unstated choices."""
     from models.nets.families import count_parameters
@@ -266,6 +273,25 @@ def list_presets(
 
     with user_errors():
         chosen = select_presets(report=report or "all")
+    if as_json:
+        rows = [
+            {
+                "name": p.name,
+                "report": p.report,
+                "row": p.row,
+                "n_params": count_parameters(p.net),
+                "published_mean": p.published_mean,
+                "published_std": p.published_std,
+                "published": published_figure(p),
+                "description": p.description,
+                "unstated": list(p.unstated),
+                "net_config": p.net.to_dict(),
+                "train_config": p.train.to_dict(),
+            }
+            for p in chosen
+        ]
+        console.print_json(data={"presets": rows})
+        return
     for key, title in REPORTS.items():
         rows = [p for p in chosen if p.report == key]
         if not rows:

@@ -41,6 +41,7 @@ from search.storage.urls import direct_database_url
 __all__ = [
     "EvaluationRow",
     "database_url",
+    "delete_study",
     "load_evaluations",
     "open_evaluations",
     "result_from_rows",
@@ -375,3 +376,22 @@ def _count_parameters(net: NetConfig) -> int:
     from models.nets.families import count_parameters
 
     return count_parameters(net)
+
+
+def delete_study(storage_url: str | None, study_name: str) -> tuple[int, int]:
+    """Delete a study: its trials (Optuna's tables) and its rows of the evaluations table, in that order, so
+    that nothing of it is left half-deleted to resume. Returns (trials, evaluation rows) deleted."""
+    import optuna
+
+    url = database_url(storage_url)
+    storage = open_storage(url)
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        names = ", ".join(sorted(s.study_name for s in storage.get_all_studies())) or "none"
+        raise EvaluationError(f"No study named {study_name!r} in this storage (studies: {names}).") from None
+    n_trials = len(storage.get_all_trials(study_id, deepcopy=False))
+    optuna.delete_study(study_name=study_name, storage=storage)
+    with open_evaluations(url) as engine, engine.begin() as connection:
+        deleted = connection.execute(sqlalchemy.delete(EvaluationRow).where(EvaluationRow.study_name == study_name))
+    return n_trials, deleted.rowcount

@@ -17,6 +17,7 @@ from search.evaluation.evaluate import (
 from search.evaluation.results import Candidate, EvaluationSummary
 from search.evaluation.store import database_url
 from search.reproduction.presets import select_presets, vary
+from search.run.speed import run_layout
 
 __all__ = ["reproduce"]
 
@@ -29,7 +30,7 @@ def reproduce(
     draws: int = 10,
     epochs: int | None = None,
     data_dir: Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     threads: int | None = None,
     n_pairs: int = DEFAULT_N_PAIRS,
     progress: Progress | None = None,
@@ -41,6 +42,7 @@ def reproduce(
     scored after every epoch, and that maximum is kept beside the final accuracy. `changes` (field ->
     value) trains each preset's variant instead, stored under its own name, to test one factor."""
     check_counts(top=1, draws=draws, epochs=epochs, workers=workers, threads=threads)
+    layout = run_layout(None, workers, threads)  # neither given: the layout measured fastest here
     database_url(storage_url)
     candidates = [
         Candidate(
@@ -60,8 +62,8 @@ def reproduce(
         storage_url=storage_url,
         draws=draws,
         data_dir=data_dir,
-        workers=workers,
-        threads=threads,
+        workers=layout.workers,
+        threads=layout.threads,
         n_pairs=n_pairs,
         progress=progress,
         on_configuration=on_configuration,

@@ -37,7 +37,7 @@ def _rows(url: str, **where) -> list[EvaluationRow]:
 def test_rows_are_written_once_and_rerun_trains_only_missing_draws(storage_url):
     add_trials(storage_url, "tiny", [{"lr": 0.05, "value": 0.6}, {"lr": 0.1, "value": 0.7}])
 
-    summary = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS, selection_stage=False)
+    summary = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS, selection_stage=False, workers=1)
 
     (result,) = summary.configurations
     assert result.candidate.trial_number == 1  # the best value (the search's ranking: no selection stage)
@@ -65,11 +65,11 @@ def test_rows_are_written_once_and_rerun_trains_only_missing_draws(storage_url):
         < 600
     )
 
-    again = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS, selection_stage=False)
+    again = evaluate_best("tiny", storage_url=storage_url, draws=3, n_pairs=N_PAIRS, selection_stage=False, workers=1)
     assert again.n_trained == 0 and len(_rows(storage_url)) == 3
     assert again.configurations[0].accuracies == result.accuracies
 
-    more = evaluate_best("tiny", storage_url=storage_url, draws=5, n_pairs=N_PAIRS, selection_stage=False)
+    more = evaluate_best("tiny", storage_url=storage_url, draws=5, n_pairs=N_PAIRS, selection_stage=False, workers=1)
     assert more.n_trained == 2 and len(_rows(storage_url)) == 5
 
 
@@ -85,6 +85,7 @@ def test_top_two_are_evaluated_on_the_same_draw_seeds(sqlite_url):
         n_pairs=N_PAIRS,
         progress=lambda d, t: seen.append((d, t)),
         selection_stage=False,
+        workers=1,
     )
 
     assert [r.candidate.trial_number for r in summary.configurations] == [0, 2]
@@ -108,7 +109,7 @@ def test_ablation_compares_the_best_trial_of_each_of_four_cells(sqlite_url):
         sqlite_url, "ablation", trials, definition=load_definition("ablation")
     )  # cells: weight_sharing x aux_loss
 
-    summary = evaluate_best("ablation", storage_url=sqlite_url, draws=3, n_pairs=N_PAIRS)
+    summary = evaluate_best("ablation", storage_url=sqlite_url, draws=3, n_pairs=N_PAIRS, workers=1)
 
     labels = [r.candidate.label for r in summary.configurations]
     assert labels == [f"weight_sharing={ws}, aux_loss={aux}" for ws, aux in CELLS]
@@ -149,7 +150,7 @@ def test_diverged_draws_are_kept_but_left_out_of_the_statistics(sqlite_url):
             ],
         )  # fmt: skip (one row, several columns to a line)
 
-    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, workers=1)
 
     (result,) = summary.configurations
     assert summary.n_trained == 1  # the diverged draw is stored: not trained again
@@ -185,7 +186,7 @@ def test_the_unique_index_refuses_a_second_row_for_one_draw(storage_url):
 
 def test_reproduce_two_presets_stores_rows_with_the_preset(sqlite_url):
     summary = reproduce(
-        ["seed002/mlp", "seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS
+        ["seed002/mlp", "seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, workers=1
     )
 
     assert [r.candidate.label for r in summary.configurations] == ["seed002/mlp", "seed003/fnn-ws-al"]
@@ -201,7 +202,9 @@ def test_reproduce_two_presets_stores_rows_with_the_preset(sqlite_url):
     assert summary.to_dict()["configurations"][0]["difference"] == pytest.approx(
         summary.configurations[0].accuracy.mean - 0.765
     )
-    assert reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS).n_trained == 0
+    assert (
+        reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, workers=1).n_trained == 0
+    )
 
 
 def test_reproduce_a_report_keeps_rows_of_one_configuration_apart_and_max_over_epochs(sqlite_url):
@@ -212,6 +215,7 @@ def test_reproduce_a_report_keeps_rows_of_one_configuration_apart_and_max_over_e
         draws=1,
         epochs=1,
         n_pairs=N_PAIRS,
+        workers=1,
     )
     assert same.configurations[0].candidate.key == same.configurations[1].candidate.key
     # one draw, trained once and stored under both rows
@@ -224,6 +228,7 @@ def test_reproduce_a_report_keeps_rows_of_one_configuration_apart_and_max_over_e
         draws=2,
         epochs=1,
         n_pairs=N_PAIRS,
+        workers=1,
     )
     assert three.n_trained == 1 and [r.accuracy.n for r in three.configurations] == [2, 2, 2]
     assert three.configurations[0].accuracies[DRAW_SEED_BASE] == same.configurations[0].accuracies[DRAW_SEED_BASE]
@@ -239,6 +244,7 @@ def test_reproduce_a_report_keeps_rows_of_one_configuration_apart_and_max_over_e
         epochs=2,
         n_pairs=N_PAIRS,
         on_configuration=lambda *a: seen.append(a),
+        workers=1,
     )
 
     assert [r.candidate.preset for r in summary.configurations][:2] == ["seed004/deep-al-ws", "seed004/deep-ws"]
@@ -290,12 +296,12 @@ def test_workers_train_chunks_in_parallel_processes(sqlite_url):
 def test_epochs_override_is_a_new_configuration(sqlite_url):
     add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 2}])
 
-    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS)
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, workers=1)
 
     assert summary.configurations[0].candidate.train.epochs == 1
     assert [r.epochs for r in _rows(sqlite_url)] == [1]
 
-    evaluate_best("tiny", storage_url=sqlite_url, draws=1, epochs=2, n_pairs=N_PAIRS)
+    evaluate_best("tiny", storage_url=sqlite_url, draws=1, epochs=2, n_pairs=N_PAIRS, workers=1)
     (stored,) = load_evaluations(sqlite_url, study_name="tiny")
     assert sorted(r.candidate.label for r in stored.configurations) == ["trial 0 (1 ep)", "trial 0 (2 ep)"]
 
@@ -306,9 +312,9 @@ def test_a_definitions_evaluate_epochs_is_the_default_and_epochs_overrides_it(sq
     )  # evaluate_epochs = 3
     add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 1}])  # a study that keeps no definition
 
-    evaluate_best("smoke", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS)
-    evaluate_best("smoke", storage_url=sqlite_url, draws=1, epochs=2, n_pairs=N_PAIRS)
-    evaluate_best("tiny", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS)
+    evaluate_best("smoke", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS, workers=1)
+    evaluate_best("smoke", storage_url=sqlite_url, draws=1, epochs=2, n_pairs=N_PAIRS, workers=1)
+    evaluate_best("tiny", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS, workers=1)
 
     assert [r.epochs for r in _rows(sqlite_url, study_name="smoke")] == [3, 2]
     assert [r.epochs for r in _rows(sqlite_url, study_name="tiny")] == [1]
@@ -319,7 +325,7 @@ def test_a_study_keeps_its_own_definition_whatever_its_name(sqlite_url, tmp_path
     cells and evaluate_epochs, not with those of studies/ablation.toml (four cells, no evaluate_epochs)."""
     add_trials(sqlite_url, "ablation", OWN_ABLATION_TRIALS, definition=own_ablation(tmp_path))
 
-    summary = evaluate_best("ablation", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+    summary = evaluate_best("ablation", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, workers=1)
 
     assert [r.candidate.label for r in summary.configurations] == ["weight_sharing=True", "weight_sharing=False"]
     assert [r.candidate.trial_number for r in summary.configurations] == [2, 1]  # each cell's best
@@ -332,39 +338,45 @@ def test_bad_input_gets_one_clear_message(sqlite_url):
     add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
     add_trials(sqlite_url, "empty", [])
     with pytest.raises(StorageError, match="has no study 'nope'; it holds: empty, tiny"):
-        evaluate_best("nope", storage_url=sqlite_url, draws=1)
+        evaluate_best("nope", storage_url=sqlite_url, draws=1, workers=1)
     with pytest.raises(EvaluationError, match="'empty' has no completed trial"):
-        evaluate_best("empty", storage_url=sqlite_url, draws=1)
+        evaluate_best("empty", storage_url=sqlite_url, draws=1, workers=1)
     for draws in (0, 101):
         with pytest.raises(EvaluationError, match=rf"draws must be between 1 and 100, but got draws={draws}"):
-            evaluate_best("tiny", storage_url=sqlite_url, draws=draws)
+            evaluate_best("tiny", storage_url=sqlite_url, draws=draws, workers=1)
     with pytest.raises(EvaluationError, match="top must be at least 1"):
-        evaluate_best("tiny", storage_url=sqlite_url, top=0)
+        evaluate_best("tiny", storage_url=sqlite_url, top=0, workers=1)
     with pytest.raises(
         EvaluationError,
         match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=0, repeats=3",
     ):
-        evaluate_best("tiny", storage_url=sqlite_url, finalists=0)
+        evaluate_best("tiny", storage_url=sqlite_url, finalists=0, workers=1)
     with pytest.raises(
         EvaluationError,
         match="finalists must be between 1 and 100 and repeats between 1 and 20, but got finalists=10, repeats=0",
     ):
-        evaluate_best("tiny", storage_url=sqlite_url, repeats=0)
+        evaluate_best("tiny", storage_url=sqlite_url, repeats=0, workers=1)
     with pytest.raises(
         ConfigError, match=r"Unknown preset\(s\) 'nope'; the presets are seedNNN/row, e.g. seed000/baseline, "
     ):
-        reproduce(["nope", "seed002/mlp"], storage_url=sqlite_url, draws=1)
+        reproduce(["nope", "seed002/mlp"], storage_url=sqlite_url, draws=1, workers=1)
     with pytest.raises(ConfigError, match=r"Unknown report '9'; the reports are 000, 001, 002, 003, 004 \(or 'all'\)"):
-        reproduce(report="9", storage_url=sqlite_url, draws=1)
+        reproduce(report="9", storage_url=sqlite_url, draws=1, workers=1)
     with pytest.raises(EvaluationError, match="needs a direct database URL"):
-        evaluate_best("tiny", storage_url="grpc://127.0.0.1:1", draws=1)
+        evaluate_best("tiny", storage_url="grpc://127.0.0.1:1", draws=1, workers=1)
     assert _rows(sqlite_url) == []
 
 
 def test_a_preset_variant_changes_one_factor_and_is_stored_beside_its_preset(sqlite_url):
-    base = reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    base = reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, workers=1)
     variant = reproduce(
-        ["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, changes={"momentum": 0.9}
+        ["seed003/fnn-ws-al"],
+        storage_url=sqlite_url,
+        draws=2,
+        epochs=1,
+        n_pairs=N_PAIRS,
+        changes={"momentum": 0.9},
+        workers=1,
     )
 
     (b,), (v,) = base.configurations, variant.configurations
@@ -378,7 +390,7 @@ def test_a_preset_variant_changes_one_factor_and_is_stored_beside_its_preset(sql
     ]
     assert all(r.candidate.published_mean == 0.9356 for r in stored.configurations)
     with pytest.raises(ConfigError, match="Unknown field"):
-        reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=1, changes={"momentm": 0.9})
+        reproduce(["seed003/fnn-ws-al"], storage_url=sqlite_url, draws=1, changes={"momentm": 0.9}, workers=1)
 
 
 def _as_stored_by_an_older_version(url: str, row_id: int, *, created_at: str | None = None) -> str:
@@ -401,7 +413,7 @@ def _as_stored_by_an_older_version(url: str, row_id: int, *, created_at: str | N
 
 
 def test_rows_stored_before_a_config_field_was_added_keep_counting(storage_url):
-    first = reproduce(["seed002/mlp"], storage_url=storage_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    first = reproduce(["seed002/mlp"], storage_url=storage_url, draws=2, epochs=1, n_pairs=N_PAIRS, workers=1)
     key = first.configurations[0].candidate.key
     one, two = _rows(storage_url)
     # draw 1001 as an older version stored it; draw 1000 stored twice: now and, with another figure, before
@@ -426,7 +438,7 @@ def test_rows_stored_before_a_config_field_was_added_keep_counting(storage_url):
         assert connection.scalar(select(func.count()).where(EvaluationRow.config_key == old_key)) == 2
     engine.dispose()
 
-    again = reproduce(["seed002/mlp"], storage_url=storage_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    again = reproduce(["seed002/mlp"], storage_url=storage_url, draws=2, epochs=1, n_pairs=N_PAIRS, workers=1)
 
     assert again.n_trained == 0  # both draws found under the configuration's key of today
     assert again.configurations[0].accuracies == first.configurations[0].accuracies  # the newer draw 1000 stays

@@ -147,19 +147,19 @@ def test_a_repeat_sees_training_pairs_only_and_is_deterministic():
 def test_evaluate_best_evaluates_the_selection_stages_choice(sqlite_url):
     add_trials(sqlite_url, "tiny", TRIALS)
 
-    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, finalists=3, repeats=1)
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, finalists=3, repeats=1, workers=1)
 
     assert summary.selection is not None
     (result,) = summary.configurations
     assert result.candidate.trial_number == summary.selection.chosen.trial_number != 0
     assert summary.to_dict()["selection"]["chosen_trial"] == result.candidate.trial_number
-    plain = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, selection_stage=False)
+    plain = evaluate_best("tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, selection_stage=False, workers=1)
     assert plain.selection is None and plain.configurations[0].candidate.trial_number == 0  # the search's best
 
 
 def test_a_two_objective_study_is_evaluated_in_the_searchs_order(sqlite_url):
     add_trials(sqlite_url, "tiny", [{"lr": 0.1, "values": [0.8, 1000.0]}], directions=("maximize", "minimize"))
-    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS)
+    summary = evaluate_best("tiny", storage_url=sqlite_url, draws=1, n_pairs=N_PAIRS, workers=1)
     assert summary.selection is None and len(summary.configurations) == 1
 
 
@@ -189,7 +189,14 @@ def test_the_selection_stage_and_evaluation_read_idx_digits(sqlite_url, tmp_path
 
     add_trials(sqlite_url, "tiny", TRIALS)
     summary = evaluate_best(
-        "tiny", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, finalists=3, repeats=1, data_dir=tmp_path / "mnist"
+        "tiny",
+        storage_url=sqlite_url,
+        draws=2,
+        n_pairs=N_PAIRS,
+        finalists=3,
+        repeats=1,
+        data_dir=tmp_path / "mnist",
+        workers=1,
     )
 
     assert summary.data_source == f"idx:{tmp_path / 'mnist'}"

@@ -34,8 +34,10 @@ def _table_presets(url: str) -> list[str]:
 
 
 def test_a_preset_defined_otherwise_before_is_left_out_of_its_report(sqlite_url):
-    reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
-    reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, changes={"lr": 0.05})
+    reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, workers=1)
+    reproduce(
+        ["seed002/mlp"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, changes={"lr": 0.05}, workers=1
+    )
     preset = PRESETS["seed002/mlp"]
     # the rows the preset had when it was read otherwise (here: another width), still in the database
     old_net = dataclasses.replace(preset.net, hidden=(64,))
@@ -76,7 +78,13 @@ def test_a_reproduced_table_shows_the_stored_variants_of_its_presets_beside_them
 
     def run(draws, changes=None, epochs=1, n_pairs=N_PAIRS):
         return reproduce(
-            ["seed002/mlp"], storage_url=sqlite_url, draws=draws, epochs=epochs, n_pairs=n_pairs, changes=changes
+            ["seed002/mlp"],
+            storage_url=sqlite_url,
+            draws=draws,
+            epochs=epochs,
+            n_pairs=n_pairs,
+            changes=changes,
+            workers=1,
         )
 
     run(2, {"lr": 0.05})
@@ -105,12 +113,26 @@ def test_a_reproduced_table_shows_the_stored_variants_of_its_presets_beside_them
 
 def test_a_presets_variants_are_listed_with_their_values_in_numeric_order(sqlite_url):
     for gamma in (0.95, 0.9, 0.93):  # as text, "gamma=0.9]" sorts after "gamma=0.93]"
-        reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, changes={"gamma": gamma})
+        reproduce(
+            ["seed002/mlp"],
+            storage_url=sqlite_url,
+            draws=1,
+            epochs=1,
+            n_pairs=N_PAIRS,
+            changes={"gamma": gamma},
+            workers=1,
+        )
     for batch in (50, 8):
         reproduce(
-            ["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, changes={"batch_size": batch}
+            ["seed002/mlp"],
+            storage_url=sqlite_url,
+            draws=1,
+            epochs=1,
+            n_pairs=N_PAIRS,
+            changes={"batch_size": batch},
+            workers=1,
         )
-    reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS)
+    reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, workers=1)
 
     assert _table_presets(sqlite_url) == [
         "seed002/mlp",
@@ -126,7 +148,7 @@ def test_a_report_whose_stds_are_too_small_for_fresh_pairs_gets_its_gaps_in_stan
     """Report 001 prints stds below what 10 runs on fresh 1,000-pair sets allow (fc_3: 0.3 points against a
     floor of 1.1): its table counts the shared set's error in one more column. Report 003's stds are not:
     its table stays as it was."""
-    reproduce(["seed001/fc_1", "seed003/fnn"], storage_url=sqlite_url, draws=3, epochs=1, n_pairs=N_PAIRS)
+    reproduce(["seed001/fc_1", "seed003/fnn"], storage_url=sqlite_url, draws=3, epochs=1, n_pairs=N_PAIRS, workers=1)
     assert shared_pairs_pvalue([p for p in PRESETS.values() if p.report == "001"]) < 1e-5
     assert shared_pairs_pvalue([p for p in PRESETS.values() if p.report == "003"]) > 0.5
     (summary,) = load_results(sqlite_url)
@@ -151,7 +173,13 @@ def test_a_table_of_idx_digits_names_their_directory_as_people_read_it(sqlite_ur
         write_idx(tmp_path / "mnist" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (600, 28, 28)))
         write_idx(tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte", np.arange(600) % 10)
     summary = reproduce(
-        ["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, data_dir=tmp_path / "mnist"
+        ["seed002/mlp"],
+        storage_url=sqlite_url,
+        draws=1,
+        epochs=1,
+        n_pairs=N_PAIRS,
+        data_dir=tmp_path / "mnist",
+        workers=1,
     )
     (table,) = report_tables(summary)
     assert summary.data_source == f"idx:{tmp_path / 'mnist'}"  # stored as the pools name it
@@ -166,7 +194,9 @@ def test_a_maximum_over_epochs_counts_the_shared_set_against_ours_best_over_epoc
     """Report 004 prints maxima over epochs with stds of 0.44-0.72 points at 75-81 % (the floor: 1.1-1.2):
     its table gets the counted column, each gap taken on our best-over-epochs figure, like for like. (The
     towers' earlier reading, whose best epoch at this size is not its last, so that the two figures differ.)"""
-    reproduce(["seed004/deep-ws"], storage_url=sqlite_url, draws=3, epochs=2, n_pairs=N_PAIRS, changes=EARLIER_004)
+    reproduce(
+        ["seed004/deep-ws"], storage_url=sqlite_url, draws=3, epochs=2, n_pairs=N_PAIRS, changes=EARLIER_004, workers=1
+    )
     assert shared_pairs_pvalue([p for p in PRESETS.values() if p.report == "004"]) < 1e-2
     (summary,) = load_results(sqlite_url)
     (table,) = report_tables(summary)

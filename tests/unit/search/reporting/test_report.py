@@ -44,9 +44,9 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
     ]
     add_trials(sqlite_url, "tiny", trials)
     evaluate_best(
-        "tiny", storage_url=sqlite_url, top=2, draws=3, n_pairs=N_PAIRS, selection_stage=False
+        "tiny", storage_url=sqlite_url, top=2, draws=3, n_pairs=N_PAIRS, selection_stage=False, workers=1
     )  # the search's order
-    reproduce(["seed001/fc_1"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS)
+    reproduce(["seed001/fc_1"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, workers=1)
 
     path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path / "out")
 
@@ -78,7 +78,7 @@ def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path)
         [{"weight_sharing": ws, "aux_loss": aux, "value": 0.5 + k / 10} for k, (ws, aux) in enumerate(cells)],
         definition=load_definition("ablation"),
     )
-    evaluate_best("ablation", storage_url=storage_url, draws=2, n_pairs=N_PAIRS)
+    evaluate_best("ablation", storage_url=storage_url, draws=2, n_pairs=N_PAIRS, workers=1)
 
     text = write_report("ablation", storage_url=storage_url, out_dir=tmp_path).read_text()
 
@@ -91,7 +91,7 @@ def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path)
 def test_report_of_a_study_from_the_users_own_file_has_its_own_cells(sqlite_url, tmp_path):
     """Named like the shipped ablation (four cells), created from a file with two: the report pairs those two."""
     add_trials(sqlite_url, "ablation", OWN_ABLATION_TRIALS, definition=own_ablation(tmp_path))
-    evaluate_best("ablation", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS)
+    evaluate_best("ablation", storage_url=sqlite_url, draws=2, n_pairs=N_PAIRS, workers=1)
 
     text = write_report("ablation", storage_url=sqlite_url, out_dir=tmp_path / "out").read_text()
 
