@@ -253,6 +253,11 @@ def measure_layouts(
     return {layout: rate(layout, rounds) for layout in candidates}
 
 
+def layout_is_cached(cores: int | None = None) -> bool:
+    """Whether `choose_layout` answers from the cache (no measuring) for `cores` (default: the usable cores)."""
+    return _read_cache(this_machine(), cores or usable_cores()) is not None
+
+
 def layout_cache_path() -> Path:
     return cache_path().with_name("layout.json")
 

@@ -6,6 +6,7 @@ Registered on the app in `search.cli.app`; each parses its options, calls one li
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -93,6 +94,7 @@ def evaluate_best(
     from search.reporting.report import comparison_table, configuration_table
     from search.reporting.tables import selection_table
 
+    logging.getLogger("search.run.speed").setLevel(logging.INFO)  # one line while the machine is measured
     with user_errors(), stop_on_interrupt():
         name = study_name_arg(study)
         stages = ((f"selecting among the finalists of {name}", "K-fold runs"), (f"evaluating {name}", "draws"))

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 from models.errors import ConfigError
 from models.nets.configs import NetConfig, TrainConfig
-from models.training.layout import Layout, LayoutChoice, choose_layout, layout_candidates, usable_cores
+from models.training.layout import (
+    Layout,
+    LayoutChoice,
+    choose_layout,
+    layout_candidates,
+    layout_is_cached,
+    usable_cores,
+)
 from models.training.speed import CANDIDATES, RECIPE_NET, RECIPE_TRAIN, SpeedChoice, choose_speed, label
 from models.training.train import Speed
 from search.study.space import configs_for_point
@@ -46,6 +53,8 @@ def study_speed(definition: StudyDefinition | None, *, threads: int, remeasure: 
 
 def study_layout(definition: StudyDefinition | None) -> LayoutChoice:
     """The fastest worker layout (processes x threads) filling this machine's usable cores; logged once."""
+    if not layout_is_cached():
+        logger.info("measuring this machine once (compute settings and worker layout, about 30 s); then cached")
     choice = choose_layout(*probe_configs(definition))
     logger.info("worker layout: %s", choice.describe())
     return choice
