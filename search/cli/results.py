@@ -352,10 +352,15 @@ def report(
         ),
     ] = None,
     storage: StorageOption = None,
+    published: Annotated[
+        bool,
+        typer.Option("--published", help="With --study: add the reproduced published models (`search reproduce`)."),
+    ] = False,
 ) -> None:
-    """Write a Markdown report with tables and PNG plots of a study and its evaluations, and of the reproduced presets."""
+    """Write a Markdown report with tables and PNG plots of a study and its evaluations, or of the reproduced presets."""
     from search.reporting.report import write_report
 
     with user_errors():
-        path = write_report(None if study is None else study_name_arg(study), storage_url=storage, out_dir=out)
+        name = None if study is None else study_name_arg(study)
+        path = write_report(name, storage_url=storage, out_dir=out, with_published=published)
     console.print(f"report written to {path}", soft_wrap=True, highlight=False)

@@ -113,8 +113,10 @@ def write_report(
     *,
     storage_url: str | None = None,
     out_dir: Path,
+    with_published: bool = False,
 ) -> Path:
-    """Write `out_dir`/report.md and its PNG plots for a study and the presets; returns the Markdown file's path.
+    """Write `out_dir`/report.md and its PNG plots for a study (with `with_published`, the reproduced presets
+    beside it), or for the presets alone; returns the Markdown file's path.
 
     Reads the study (with the definition it keeps: its cells) and the stored evaluations only (nothing
     is trained): run `search evaluate-best` and `search reproduce` first for the fresh-draw tables and plots.
@@ -135,9 +137,10 @@ def write_report(
     else:
         study = load_study(storage_url, study_name)
         out_dir = _writable_dir(Path(out_dir))
-        study_lines, plots = _study_parts(study, study_name, storage_url)
-        lines = study_lines + published_sections(reproduced, out_dir)
-        plots.append(_preset_plot(reproduced))
+        lines, plots = _study_parts(study, study_name, storage_url)
+        if with_published:
+            lines += published_sections(reproduced, out_dir)
+            plots.append(_preset_plot(reproduced))
 
     lines += ["## Plots", ""]
     for title, filename, draw in plots:

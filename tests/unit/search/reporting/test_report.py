@@ -48,7 +48,7 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
     )  # the search's order
     reproduce(["seed001/fc_1"], storage_url=sqlite_url, draws=2, epochs=1, n_pairs=N_PAIRS, workers=1)
 
-    path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path / "out")
+    path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path / "out", with_published=True)
 
     assert path == tmp_path / "out" / "report.md"
     text = path.read_text()
@@ -68,6 +68,9 @@ def test_report_writes_markdown_and_every_plot(sqlite_url, tmp_path):
     assert row is not None, text
     assert float(row.group(2)) == pytest.approx(float(row.group(1)) - 76.50, abs=0.011)
     assert "Unstated in the report, chosen here for every row: batch size: 16 (unstated; " in text
+
+    own = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path / "own").read_text()  # not asked for
+    assert "Published models" not in own and "published_001.png" not in own and "| trial 5 | 5 |" in own
 
 
 def test_report_of_an_ablation_study_has_the_paired_tests(storage_url, tmp_path):
