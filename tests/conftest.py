@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import headless_chromium
 from processes import SEARCH
 
 E2E = Path(__file__).parent / "e2e"
@@ -106,3 +107,9 @@ def run_search(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]
         )
 
     return run
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """Headless Chromium (selenium), its profile in the test's temp dir."""
+    yield from headless_chromium(tmp_path / "chromium-profile")

@@ -28,7 +28,7 @@ from models.nets.configs import NetConfig, TrainConfig, check_compatible
 from search.errors import EvaluationError, check_at_least
 from search.evaluation.claims import Claims
 from search.evaluation.draw_training import train_chunks
-from search.evaluation.export import ModelFolder
+from search.evaluation.export import INDEX, ModelFolder
 from search.evaluation.results import Candidate, EvaluationSummary, compare_all
 from search.evaluation.selection import DEFAULT_FINALISTS, DEFAULT_REPEATS, select_finalists
 from search.evaluation.store import (
@@ -41,6 +41,7 @@ from search.evaluation.store import (
     stored_seeds,
 )
 from search.run.speed import run_layout
+from search.storage.artifacts import upload_files
 from search.storage.studies import best_trials, load_study
 from search.study.cells import cell_label, in_cell
 from search.study.specs import stored_definition
@@ -157,6 +158,9 @@ def evaluate_best(
         progress=progress,
         save=save,
     )
+    if save is not None and save.written:
+        # The networks in the dashboard, as the study's Optuna artifacts (search.storage.artifacts).
+        upload_files(storage_url, study_name, [*save.written, save.directory / INDEX])
     if cells:
         summary = dataclasses.replace(summary, comparisons=compare_all(summary.configurations))
     return dataclasses.replace(summary, selection=selection)

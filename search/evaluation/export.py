@@ -45,6 +45,7 @@ class ModelFolder:
             raise EvaluationError(f"--save {self.directory}: it is a file; name a directory for the models.")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.candidate = candidate
+        self.written: list[Path] = []  # the files this process wrote, for the artifact store
         self.index = self._read_index() or {
             "format": FORMAT,
             "study": study_name,
@@ -84,6 +85,7 @@ class ModelFolder:
         if result.model is None or result.status != "completed":
             return
         _atomic(self.directory / _draw_file(result.seed), lambda path: result.model.save(path))
+        self.written.append(self.directory / _draw_file(result.seed))
         self.index["draws"][str(result.seed)] = {
             "file": _draw_file(result.seed),
             "test_accuracy": result.accuracy,

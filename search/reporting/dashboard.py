@@ -16,6 +16,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna_dashboard
 
 from search.errors import SearchError
+from search.storage.artifacts import artifact_store
 from search.storage.studies import open_storage, resolve_storage_url
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def open_dashboard(
     if not 0 <= port <= 65535:
         raise SearchError(f"The dashboard port must be between 0 and 65535, but got {port=}.")
     url = resolve_storage_url(storage_url)
-    app = optuna_dashboard.wsgi(open_storage(url))
+    app = optuna_dashboard.wsgi(open_storage(url), artifact_store=artifact_store(url))
     server_class = _ThreadedServerV6 if ":" in host else _ThreadedServer
     try:
         server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)

@@ -34,6 +34,7 @@ from search.evaluation.stats import SIGNIFICANCE
 from search.evaluation.store import database_url
 from search.reporting.published import current, load_results, published_sections
 from search.reporting.tables import confidence, draw_count, mean_std, selection_table, setting_note
+from search.storage.artifacts import upload_files
 from search.storage.studies import best_trials, load_study, mask_url, maximizes, resolve_storage_url
 from search.study.cells import cell_label, cell_of, same_cell
 from search.study.specs import stored_definition
@@ -143,6 +144,7 @@ def write_report(
             plots.append(_preset_plot(reproduced))
 
     lines += ["## Plots", ""]
+    drawn: list[Path] = []
     for title, filename, draw in plots:
         outcome = draw()
         if isinstance(outcome, str):
@@ -151,12 +153,24 @@ def write_report(
             continue
         with _cannot_write(out_dir):
             outcome.savefig(out_dir / filename, dpi=110, bbox_inches="tight")
+        drawn.append(out_dir / filename)
         lines += [f"### {title}", "", f"![{title}]({filename})", ""]
 
     path = out_dir / "report.md"
     with _cannot_write(out_dir):
         path.write_text("\n".join(lines))
+    if study_name is not None:
+        _attach(storage_url, study_name, [path, *drawn])
     return path
+
+
+def _attach(storage_url: str | None, study_name: str, paths: list[Path]) -> None:
+    """The report and its plots as the study's artifacts, shown in the dashboard; a storage this process may
+    only read (a read-only SQLite file) keeps the report on disk alone."""
+    try:
+        upload_files(storage_url, study_name, paths)
+    except (SearchError, OSError) as error:
+        logger.warning("the report's plots were not attached to the study as artifacts: %s", error)
 
 
 Plot = tuple[str, str, Callable[[], Figure | str]]  # title, file name, drawing (or why not drawn)

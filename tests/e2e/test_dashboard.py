@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import urllib.request
@@ -11,13 +10,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from browser import wait_for_text
 from ports import free_port
 from processes import SEARCH, search_server
 
 from search.reporting.dashboard import exposure_warning, is_loopback
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 STUDY = "dashboard-check"
 
 
@@ -45,72 +43,23 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
     assert process.returncode in (0, -15)
 
 
-@pytest.fixture
-def browser(tmp_path: Path):
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Debian's chromium and chromium-driver are missing; .ci/run installs them")
-        pytest.skip(
-            "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless",
-        "--no-sandbox",  # tests run as root
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",  # the machine's network is closed: no update or sync traffic
-        "--disable-component-update",
-        "--no-first-run",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _wait_for_text(driver, *texts: str, timeout: float = 30.0) -> str:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    body: list[str] = [""]
-
-    def shows_all(d) -> bool:
-        body[0] = d.find_element(By.TAG_NAME, "body").text
-        return all(text in body[0] for text in texts)
-
-    try:
-        WebDriverWait(driver, timeout).until(shows_all)
-    except Exception as error:  # selenium's TimeoutException: say what the page showed instead
-        raise AssertionError(f"page never showed {texts}; it showed:\n{body[0][:2000]}") from error
-    return body[0]
-
-
 @pytest.mark.browser
 def test_dashboard_shows_study_and_trials_in_chromium(dashboard: str, browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     browser.get(f"{dashboard}/dashboard/")
-    _wait_for_text(browser, STUDY)
+    wait_for_text(browser, STUDY)
 
     # Follow the study's link from the study list, as a person would.
     links = [a for a in browser.find_elements(By.TAG_NAME, "a") if STUDY in a.text]
     assert links, "the study list has no link to the study"
     links[0].click()
-    study_page = _wait_for_text(browser, f"{STUDY} (id=", "Best Trial")
+    study_page = wait_for_text(browser, f"{STUDY} (id=", "Best Trial")
     assert "0.86" in study_page  # the best value (maximize)
 
     study_url = browser.current_url.rstrip("/")
     browser.get(f"{study_url}/trials")
-    trials_page = _wait_for_text(browser, "3 Trials", "Trial 0", "Trial 1", "Trial 2")
+    trials_page = wait_for_text(browser, "3 Trials", "Trial 0", "Trial 1", "Trial 2")
     assert trials_page.count("Complete") >= 3
     assert "fold_std" in trials_page and "n_params" in trials_page  # the user attrs the objective writes
 
