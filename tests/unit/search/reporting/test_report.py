@@ -110,7 +110,7 @@ def test_plots_without_data_are_left_out_with_a_note(sqlite_url, tmp_path):
     add_trials(sqlite_url, "tiny", [{"aux_loss": "none", "value": 0.7}])
     (tmp_path / "param_importances.png").write_bytes(b"stale")
 
-    path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path)
+    path = write_report("tiny", storage_url=sqlite_url, out_dir=tmp_path, with_published=True)
 
     text = path.read_text()
     assert _images(text) == ["optimization_history.png"]
