@@ -27,6 +27,11 @@ class EvaluationError(SearchError):
     """An evaluation that cannot run: no completed trial, unknown preset, bad draw count."""
 
 
+def one_line(error: BaseException) -> str:
+    """An error's message as the one line the CLI prints (whitespace and line breaks collapsed)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def check_at_least(
     name: str,
     value: int | None,

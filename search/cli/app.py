@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import importlib.metadata
 import logging
-from pathlib import Path
 from typing import Annotated, Optional
 
 import optuna
@@ -22,6 +21,7 @@ from rich.text import Text
 
 from search.cli import results as cli_results
 from search.cli.common import (
+    DataDirOption,
     GraceOption,
     HeartbeatOption,
     JsonOption,
@@ -85,10 +85,7 @@ def run(
     folds: Annotated[
         Optional[int], typer.Option("--folds", help="Override the definition's cross-validation folds.")
     ] = None,
-    data_dir: Annotated[
-        Optional[Path],
-        typer.Option("--data-dir", help="Directory with the four MNIST IDX files; default the embedded digits."),
-    ] = None,
+    data_dir: DataDirOption = None,
     seed: Annotated[
         Optional[int],
         typer.Option(

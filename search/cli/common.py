@@ -22,7 +22,7 @@ from rich.text import Text
 
 from models.errors import ModelsError
 from search.cli.display import console, err_console
-from search.errors import SearchError
+from search.errors import SearchError, one_line
 from search.run.interrupts import is_interrupt, mark_began, raise_if_interrupted
 from search.storage.studies import DEFAULT_GRACE_PERIOD, DEFAULT_HEARTBEAT_INTERVAL
 
@@ -91,7 +91,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except (SearchError, ModelsError) as exc:
-        line = " ".join(str(exc).split()) or type(exc).__name__
+        line = one_line(exc)
         err_console.print(Text.assemble(("error: ", "bold red"), (line, "red")), soft_wrap=True)
         raise typer.Exit(1) from None
 

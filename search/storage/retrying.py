@@ -24,7 +24,7 @@ from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from search.errors import StorageError, StorageOutage
+from search.errors import StorageError, StorageOutage, one_line
 from search.storage.urls import mask_url
 
 logger = logging.getLogger("search.storage.studies")  # the storage's records, under the name users and log filters know
@@ -74,10 +74,6 @@ def root_cause(error: BaseException) -> str:
     if isinstance(error, sqlalchemy.exc.DBAPIError) and error.orig is not None:
         error = error.orig
     return one_line(error)
-
-
-def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def lost_table_race(error: BaseException) -> bool:

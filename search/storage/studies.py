@@ -34,13 +34,12 @@ from optuna.storages import BaseStorage, GrpcStorageProxy, RetryHeartbeatStaleTr
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from search.errors import StorageError, StorageMissing
+from search.errors import StorageError, StorageMissing, one_line
 from search.storage.retrying import (
     DEFAULT_MAX_OUTAGE,
     RetryingRDBStorage,
     is_transient,
     lost_table_race,
-    one_line,
     outage_cause,
     retry_delay,
     root_cause,

@@ -235,7 +235,7 @@ class CellSampler(BaseSampler):
 
     def __init__(self, cells: Sequence[Mapping[str, Any]], samplers: Sequence[BaseSampler]) -> None:
         if len(cells) < 2 or len(samplers) != len(cells):
-            raise ValueError(
+            raise DefinitionError(
                 f"CellSampler needs at least 2 cells and one sampler per cell, but got {len(cells)} cells and {len(samplers)} samplers."
             )
         self._cells = _Cells(cells)

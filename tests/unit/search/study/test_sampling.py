@@ -12,6 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.errors import DefinitionError
 from search.study.cells import cell_index
 from search.study.definitions import StudyDefinition, load_definition
 from search.study.sampling import CellPruner, CellSampler, grid_search_space, study_pruner, study_sampler
@@ -240,7 +241,7 @@ def test_each_cell_sampler_sees_only_its_cell() -> None:
         study.tell(trial, 0.0)
     for cell, sampler in enumerate(samplers):
         assert sampler.seen and {n % 3 for n in sampler.seen} == {cell}
-    with pytest.raises(ValueError, match="one sampler per cell"):
+    with pytest.raises(DefinitionError, match="one sampler per cell"):
         CellSampler(cells, samplers[:2])
 
 
