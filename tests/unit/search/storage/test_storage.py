@@ -388,3 +388,17 @@ def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> Non
     with pytest.raises(StorageError, match="the file does not exist"):
         list_studies(f"sqlite:///{path}")
     assert not path.exists()
+
+
+def test_every_public_storage_method_is_retried_or_needs_no_database() -> None:
+    """By construction: a method a later Optuna adds to RDBStorage is retried, or this test names it."""
+    from optuna.storages import RDBStorage
+
+    from search.storage.retrying import NO_DATABASE, RETRIED_INSIDE, RetryingRDBStorage, public_methods
+
+    for name in public_methods(RDBStorage):
+        method = getattr(RetryingRDBStorage, name)
+        retried = getattr(method, "__wrapped__", None) is getattr(RDBStorage, name)
+        overridden = name in RETRIED_INSIDE and method is not getattr(RDBStorage, name)
+        assert retried or overridden or name in NO_DATABASE, f"RDBStorage.{name} is not retried"
+    assert NO_DATABASE <= public_methods(RDBStorage) and RETRIED_INSIDE <= public_methods(RDBStorage)
