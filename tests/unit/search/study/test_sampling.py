@@ -293,8 +293,28 @@ def _run_to_the_end(study: optuna.Study, curve: list[float]) -> int:
     return len(curve)
 
 
-def test_the_siamese_rungs_stop_trials_after_epochs_3_7_and_19_and_keep_the_best_third():
-    d = load_definition("siamese")
+RUNGS = """
+[search]
+n_folds = 4
+epochs = 20
+screen_folds = 1
+[pruner]
+type = "successive_halving"
+min_resource = 2
+reduction_factor = 3
+[fixed]
+family = "siamese"
+"""
+
+
+def _rung_definition(tmp_path: Path) -> StudyDefinition:
+    path = tmp_path / "rungs.toml"
+    path.write_text(RUNGS)
+    return load_definition(str(path))
+
+
+def test_successive_halving_stops_trials_after_epochs_3_7_and_19_and_keeps_the_best_third(tmp_path):
+    d = _rung_definition(tmp_path)
     assert (d.pruner, d.screen_folds) == ("successive_halving", 1)
     study = optuna.create_study(direction="maximize", pruner=study_pruner(d))
     rng = np.random.default_rng(0)
@@ -310,10 +330,10 @@ def test_the_siamese_rungs_stop_trials_after_epochs_3_7_and_19_and_keep_the_best
     assert max(levels) in finished  # the best trial is never stopped
 
 
-def test_a_slow_starter_in_the_best_third_at_each_rung_is_not_stopped():
+def test_a_slow_starter_in_the_best_third_at_each_rung_is_not_stopped(tmp_path):
     """What the low rungs may do to an augmented configuration: it is compared with the others at the same
     epoch only, so a slow start costs it nothing while it stays in the best third there."""
-    d = load_definition("siamese")
+    d = _rung_definition(tmp_path)
     study = optuna.create_study(direction="maximize", pruner=study_pruner(d))
     for level in np.linspace(0.70, 0.90, 30):  # fast learners: flat curves
         _run_to_the_end(study, [float(level)] * d.epochs)
