@@ -1,8 +1,10 @@
-"""The anytime curve of a search: the best cross-validated accuracy found so far against wall time.
+"""The anytime curve of a search: the best cross-validated accuracy found so far against what it cost.
 
-One line per study database (`LABEL=sqlite:///file.db`), time counted from its first trial's start; a
-marker at each run's end. The configuration a pipeline answers with is chosen later, by the selection
-stage, from the finalists this curve shows being found.
+One line per study database (`LABEL=sqlite:///file.db`); the cost is wall time from the first trial's
+start (`--x minutes`, comparable only for runs on one CPU) or the fold-epochs trained so far (`--x
+fold-epochs`, the same on every CPU: a pruned trial counts the epochs of the folds it trained). The
+configuration a pipeline answers with is chosen later, by the selection stage, from the finalists this
+curve shows being found.
 
     python -m experiments.anytime --study siamese --out docs/anytime.png \
         "median, all folds=sqlite:///old.db" "successive halving, one screening fold=sqlite:///new.db"
@@ -18,20 +20,32 @@ from matplotlib.figure import Figure
 from optuna.trial import TrialState
 
 
-def curve(storage: str, study_name: str) -> tuple[list[float], list[float]]:
-    """(minutes since the first trial started, best value so far) at each completed trial."""
-    trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
-    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
-    done = sorted(
-        (t for t in trials if t.state == TrialState.COMPLETE and t.datetime_complete is not None),
-        key=lambda t: t.datetime_complete,
-    )
-    minutes, best = [], []
-    for trial in done:
-        value = trial.value if not best else max(best[-1], trial.value)
-        minutes.append((trial.datetime_complete - start).total_seconds() / 60)
-        best.append(100 * value)
-    return minutes, best
+def fold_epochs(trial: optuna.trial.FrozenTrial, screen_folds: int | None) -> int:
+    """The fold-epochs a finished trial trained: its screening folds for every reported epoch, the other
+    folds for the full length once it completed (all folds for every epoch without screening)."""
+    folds = len(trial.user_attrs.get("fold_accuracies") or []) or 1
+    epochs = len(trial.intermediate_values)
+    if screen_folds is None:
+        return folds * epochs
+    screened = min(screen_folds, folds) * epochs
+    return screened + (folds - screen_folds) * epochs if trial.state == TrialState.COMPLETE else screened
+
+
+def curve(storage: str, study_name: str, x: str) -> tuple[list[float], list[float]]:
+    """(cost so far, best value so far) at each completed trial, in the order trials finished."""
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    screen = (study.user_attrs.get("definition") or {}).get("screen_folds")
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.datetime_complete]
+    trials.sort(key=lambda t: t.datetime_complete)
+    start = min(t.datetime_start for t in trials)
+    cost, spent, best = [], 0, []
+    for trial in trials:
+        spent += fold_epochs(trial, screen)
+        if trial.state != TrialState.COMPLETE:
+            continue
+        best.append(100 * (trial.value if not best else max(best[-1] / 100, trial.value)))
+        cost.append(spent if x == "fold-epochs" else (trial.datetime_complete - start).total_seconds() / 60)
+    return cost, best
 
 
 def main() -> None:
@@ -39,20 +53,22 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="LABEL=STORAGE_URL")
     parser.add_argument("--study", default="siamese")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--x", choices=("minutes", "fold-epochs"), default="fold-epochs")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
     for run in args.runs:
         label, _, storage = run.partition("=")
-        minutes, best = curve(storage, args.study)
-        axes.step(minutes, best, where="post", label=f"{label} ({minutes[-1]:.1f} min)")
-        axes.plot(minutes[-1:], best[-1:], "o", color=axes.lines[-1].get_color())
-    axes.set_xlabel("wall time of the search (min)")
+        cost, best = curve(storage, args.study, args.x)
+        unit = "min" if args.x == "minutes" else "fold-epochs"
+        axes.step(cost, best, where="post", label=f"{label} ({cost[-1]:,.0f} {unit}, best {best[-1]:.1f} %)")
+        axes.plot(cost[-1:], best[-1:], "o", color=axes.lines[-1].get_color())
+    axes.set_xlabel("wall time of the search (min)" if args.x == "minutes" else "fold-epochs trained so far")
     axes.set_ylabel("best CV accuracy so far (%)")
-    axes.set_ylim(bottom=97.0)
+    axes.set_ylim(bottom=min(97.5, *(line.get_ydata().min() for line in axes.lines)) - 0.5)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+    axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     figure.savefig(args.out, dpi=120)
     print(args.out)
