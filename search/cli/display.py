@@ -18,7 +18,7 @@ from typer.core import TyperGroup, TyperOption
 from search.describe import fmt_number
 
 if TYPE_CHECKING:
-    from search.run.workers import RunProgress
+    from search.run.tickets import RunProgress
 
 __all__ = ["PLAIN_PROGRESS_SECONDS", "OneLineUsageErrors", "RunProgressView", "console", "err_console", "log_to"]
 

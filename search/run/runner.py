@@ -25,18 +25,10 @@ from optuna.trial import TrialState
 
 from search.errors import SearchError, StorageError, StorageOutage, check_at_least
 from search.run.objective import Objective
+from search.run.recovery import fail_dead_trials, fail_leftovers
 from search.run.speed import run_layout, study_speed
-from search.run.workers import (
-    RunProgress,
-    Shared,
-    WorkerJob,
-    fail_dead_trials,
-    fail_leftovers,
-    process_context,
-    run_processes,
-    start_helper_processes,
-    stop_on_sigint,
-)
+from search.run.tickets import RunProgress, Shared
+from search.run.workers import WorkerJob, process_context, run_processes, start_helper_processes, stop_on_sigint
 from search.storage.leases import fail_expired_leases
 from search.storage.studies import (
     check_heartbeat,

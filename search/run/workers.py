@@ -1,9 +1,9 @@
-"""The worker processes of a run: shared counters, each worker's trial loop, and the parent's watch over them.
+"""The worker processes of a run: each worker's trial loop, and the parent's watch over them.
 
 Workers fork from a clean server process (search.run.runner imports them with torch & co. once) and
-each runs trials until no ticket is left (see search.run.runner for the counting). The parent alone
-answers Ctrl-C; a worker that dies has its trial failed and retried (`retry_abandoned`), as a stale
-heartbeat would.
+each runs trials until no ticket is left (search.run.tickets holds the counters they share). The parent
+alone answers Ctrl-C; a worker that dies has its trial failed and retried (search.run.recovery), as a
+stale heartbeat would.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import multiprocessing.resource_tracker
 import os
 import queue
 import signal
-import socket
 import sys
 import threading
 import time
@@ -29,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import psutil
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
@@ -40,8 +38,9 @@ from search.errors import SearchError, StorageOutage
 from search.run.interrupts import interrupted as startup_interrupted
 from search.run.memory import limit_kernel_caches, release_memory
 from search.run.objective import Objective, TrialInterrupted
-from search.storage.leases import LeaseKeeper, fail_and_retry, fail_expired_leases, has_heartbeat
-from search.storage.retrying import trial_worker
+from search.run.recovery import retry_abandoned
+from search.run.tickets import STOP_POLL_SECONDS, Shared
+from search.storage.leases import LeaseKeeper, fail_expired_leases, has_heartbeat
 from search.storage.studies import check_heartbeat, open_storage
 from search.study.sampling import study_pruner, study_sampler
 from search.study.specs import StudyDefinition
@@ -49,111 +48,8 @@ from search.study.specs import StudyDefinition
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES_IN_A_ROW = 3  # a worker whose trials keep failing stops instead of spinning
-STOP_POLL_SECONDS = 0.2
 QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"  # see start_helper_processes
 PROGRESS_SECONDS = 5.0  # on_progress is called on every change, and at least this often
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    """What a progress display shows while a run goes on."""
-
-    n_done: int  # trials this run added that finished (complete or pruned)
-    n_trials: int  # how many it was asked to add
-    n_running: int  # trials training right now in this run's workers
-    best_value: float | None  # best (first-objective) value in the study so far
-    elapsed: float  # seconds since the run started
-
-
-# ---------------------------------------------------------------------------------------------------
-# State shared by the parent and its workers.
-
-
-class Shared:
-    """Counters in shared memory: tickets left, outcomes, the best value, each worker's current trial."""
-
-    def __init__(self, ctx: Any, *, n_trials: int, n_workers: int, best: float | None, maximize: bool) -> None:
-        self.n_trials = n_trials
-        self.lock = ctx.Lock()
-        self.tickets = ctx.Value("i", n_trials, lock=False)  # trials still to start
-        self.counts = ctx.Array("i", 3, lock=False)  # complete, pruned, failed
-        self.best = ctx.Value("d", float("nan") if best is None else best, lock=False)
-        self.maximize = maximize
-        self.current = ctx.Array("i", [-1] * n_workers, lock=False)  # trial id each worker trains, -1: none
-        self.claimed = ctx.Array("b", n_workers, lock=False)  # 1 while a worker holds a ticket
-        self.closing = ctx.Event()  # start no new trial
-        self.stop = ctx.Event()  # stop the running trials after their current epoch
-        self.messages = ctx.Queue()  # ("error", exception) and ("log", LogRecord) from workers
-
-    def claim(self, worker: int, deadline: float | None) -> bool:
-        """Take a ticket for one more trial, unless the run is closing, past its deadline or done.
-
-        With no ticket left but another worker's trial still open, wait: that trial may fail, or its
-        worker die, and give its ticket back; were this worker gone by then, nobody would take it.
-        """
-        while True:
-            if deadline is not None and time.time() >= deadline:
-                self.closing.set()  # --timeout: the run closes for every worker, and the parent knows why they stop
-            if self.closing.is_set():
-                return False
-            with self.lock:
-                if self.tickets.value > 0:
-                    self.tickets.value -= 1
-                    self.claimed[worker] = 1
-                    return True
-                if not any(held for other, held in enumerate(self.claimed) if other != worker):
-                    return False
-            time.sleep(STOP_POLL_SECONDS)
-
-    def finish(self, worker: int, state: TrialState | None, value: float | None) -> None:
-        """Record a trial's outcome; a trial that did not finish gives its ticket back."""
-        with self.lock:
-            self.current[worker] = -1
-            self.claimed[worker] = 0
-            self._count(state, value)
-
-    def held(self, worker: int) -> tuple[bool, int]:
-        """Whether `worker` holds a ticket, and the id of the trial it said it trains (-1: none).
-
-        A dead worker's ticket stays held until `settle` says what became of its trial: the worker
-        may have died before its trial started (before `current` was set), or after the trial's end
-        was recorded; meanwhile the other workers wait for it (see `claim`).
-        """
-        with self.lock:
-            return bool(self.claimed[worker]), self.current[worker]
-
-    def settle(self, worker: int, state: TrialState | None, value: float | None) -> None:
-        """Release a dead worker's ticket: a finished trial counts, anything else gives the ticket back
-        (None: no trial was started with it, so nothing failed either)."""
-        with self.lock:
-            self.current[worker] = -1
-            self.claimed[worker] = 0
-            if state is None:
-                self.tickets.value += 1
-            else:
-                self._count(state, value)
-
-    def _count(self, state: TrialState | None, value: float | None) -> None:  # under self.lock
-        if state in (TrialState.COMPLETE, TrialState.PRUNED):
-            self.counts[0 if state == TrialState.COMPLETE else 1] += 1
-        else:
-            self.counts[2] += 1
-            self.tickets.value += 1
-        if state == TrialState.COMPLETE and value is not None:
-            old = self.best.value
-            if old != old or (value > old if self.maximize else value < old):  # old != old: NaN, no best yet
-                self.best.value = value
-
-    def progress(self, elapsed: float) -> RunProgress:
-        with self.lock:
-            best = self.best.value
-            return RunProgress(
-                n_done=self.counts[0] + self.counts[1],
-                n_trials=self.n_trials,
-                n_running=sum(t != -1 for t in self.current),
-                best_value=None if best != best else best,
-                elapsed=elapsed,
-            )
 
 
 @dataclass(frozen=True)
@@ -423,52 +319,6 @@ def run_processes(
         )
 
 
-def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str, *, pid: int | None = None) -> None:
-    """A worker died holding a ticket: fail its trial now and queue the retry, as a stale heartbeat would.
-
-    The study, not the worker's last word, says what became of the ticket. The worker may have died
-    after its trial started running (with `pid` recorded, see retrying_storage.worker_identity) but
-    before it told `shared` the trial's id, or after the trial's end was recorded but before it
-    counted it: a finished trial counts, a running one is failed and its ticket given back.
-    """
-    claimed, trial_id = shared.held(worker)
-    if not claimed:
-        return
-    trial = _abandoned_trial(study, trial_id, pid)
-    if trial is not None and trial.state == TrialState.RUNNING:
-        fail_and_retry(study, trial._trial_id, why, retry=not shared.stop.is_set())
-        trial = study._storage.get_trial(trial._trial_id)
-    if trial is None:
-        shared.settle(worker, None, None)
-    else:
-        value = trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None
-        shared.settle(worker, trial.state, value)
-
-
-def _abandoned_trial(study: optuna.Study, trial_id: int, pid: int | None) -> FrozenTrial | None:
-    """The trial a dead worker ran: by the id it reported, else the running trial its process started."""
-    if trial_id != -1:
-        return study._storage.get_trial(trial_id)
-    if pid is None:
-        return None
-    host = socket.gethostname()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial_worker(trial) == (host, pid):
-            return trial
-    return None
-
-
-def fail_dead_trials(study: optuna.Study) -> None:
-    """Fail and retry at once the RUNNING trials whose worker process on this host is gone (a `kill -9`'d
-    run), instead of waiting for their heartbeats to go stale. A trial of another host, or whose PID is
-    alive (its worker, or a process that reused the PID), is left to the heartbeats."""
-    host = socket.gethostname()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker_host, pid = trial_worker(trial)
-        if worker_host == host and pid is not None and not psutil.pid_exists(pid):
-            fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
-
-
 def _outage_behind(error: BaseException | None) -> StorageOutage | None:
     while error is not None and not isinstance(error, StorageOutage):
         error = error.__context__
@@ -516,9 +366,3 @@ def stop_on_sigint(shared: Shared) -> Iterator[threading.Event]:
         yield interrupted
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def fail_leftovers(study: optuna.Study, shared: Shared) -> None:
-    """Fail any trial this run's workers left RUNNING (a second Ctrl-C, a crash): nothing stays RUNNING."""
-    for worker in range(len(shared.current)):
-        retry_abandoned(study, shared, worker, "the run stopped during this trial")

@@ -74,7 +74,8 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
     out = _python(
         f"""
         import json, multiprocessing, os, pickle, sys
-        from search.run.workers import Shared, worker_main
+        from search.run.tickets import Shared
+        from search.run.workers import worker_main
 
         job = pickle.loads(open("{tmp_path / "job.pickle"}", "rb").read())
         shared = Shared(multiprocessing.get_context("spawn"), n_trials=2, n_workers=1, best=None, maximize=True)

@@ -16,8 +16,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.run.recovery import retry_abandoned
 from search.run.runner import prepare_study
-from search.run.workers import Shared, retry_abandoned
+from search.run.tickets import Shared
 from search.storage.studies import open_storage
 from search.study.definitions import load_definition
 
