@@ -91,8 +91,7 @@ def evaluate_best(
 ) -> None:
     """Retrain the best trials on fresh draws and print mean ± std test accuracy with a 95 % CI (ablation: per cell, with paired tests)."""
     from search.evaluation.evaluate import evaluate_best as evaluate
-    from search.reporting.report import comparison_table, configuration_table
-    from search.reporting.tables import selection_table
+    from search.reporting.tables import comparison_table, configuration_table, selection_table
 
     logging.getLogger("search.run.speed").setLevel(logging.INFO)  # one line while the machine is measured
     with user_errors(), stop_on_interrupt():

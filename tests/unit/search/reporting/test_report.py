@@ -8,7 +8,8 @@ from search.errors import StorageError
 from search.evaluation.evaluate import evaluate_best
 from search.evaluation.results import Candidate, ConfigurationResult, EvaluationSummary
 from search.evaluation.stats import summarize
-from search.reporting.report import configuration_table, write_report
+from search.reporting.report import write_report
+from search.reporting.tables import configuration_table
 from search.reproduction.reproduce import reproduce
 from search.study.definitions import load_definition
 
