@@ -20,7 +20,7 @@ from search.evaluation.store import EvaluationRow
 EVALUATE = ("evaluate-best", "--study", "tiny", "--draws", "6", "--threads", "1", "--workers", "1", "--no-select")
 
 
-def _start(tmp_path: Path, name: str, *args: str) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"} | {"COLUMNS": "200"}
     return subprocess.Popen(
         [SEARCH, *args, "--json"],
@@ -53,11 +53,28 @@ def _claims_of(url: str, pid: int) -> int:
     return sum(holder.split("|")[1] == str(pid) for holder in holders)
 
 
+def _one_killed_mid_claim(url: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """Two process trees on one command; the first, once it holds a claim (mid-training), killed with
+    SIGKILL as a lost machine would be. The survivor's exit code, stdout and stderr."""
+    victim = _start(tmp_path, *args)
+    deadline = time.monotonic() + 120
+    while _claims_of(url, victim.pid) == 0:
+        assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()
+        time.sleep(0.2)
+    survivor = _start(tmp_path, *args)
+    time.sleep(1.0)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL
+    out, err = survivor.communicate(timeout=600)
+    return survivor.returncode, out, err
+
+
 def test_two_evaluate_best_processes_share_the_draws(pg_url, tmp_path):
     add_trials(pg_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 8}])
 
-    first = _start(tmp_path, "first", *EVALUATE, "--storage", pg_url)
-    second = _start(tmp_path, "second", *EVALUATE, "--storage", pg_url)
+    first = _start(tmp_path, *EVALUATE, "--storage", pg_url)
+    second = _start(tmp_path, *EVALUATE, "--storage", pg_url)
     outputs = [process.communicate(timeout=300) for process in (first, second)]
 
     assert [p.returncode for p in (first, second)] == [0, 0], [err for _, err in outputs]
@@ -73,28 +90,44 @@ def test_two_evaluate_best_processes_share_the_draws(pg_url, tmp_path):
 def test_a_process_killed_mid_draw_loses_nothing_and_the_other_finishes(pg_url, tmp_path):
     add_trials(pg_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 40}])
 
-    victim = _start(tmp_path, "victim", *EVALUATE, "--storage", pg_url)
-    deadline = time.monotonic() + 120
-    while _claims_of(pg_url, victim.pid) == 0:  # it holds a chunk of draws: kill it mid-training
-        assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()
-        time.sleep(0.2)
-    survivor = _start(tmp_path, "survivor", *EVALUATE, "--storage", pg_url)
-    time.sleep(1.0)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait()
-    out, err = survivor.communicate(timeout=600)
+    code, out, err = _one_killed_mid_claim(pg_url, tmp_path, *EVALUATE, "--storage", pg_url)
 
-    assert victim.returncode == -signal.SIGKILL
-    assert survivor.returncode == 0, err
+    assert code == 0, err
     assert json.loads(out)["configurations"][0]["accuracy"]["n"] == 6
     assert [seed for seed, _ in _rows(pg_url)] == list(range(1000, 1006))  # nothing lost, nothing twice
 
 
+REPRODUCE = ("reproduce", "--report", "002", "--draws", "6", "--epochs", "1", "--workers", "1")
+
+
+def _preset_rows(url: str) -> list[tuple[str, int]]:
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    with engine.connect() as connection:
+        rows = connection.execute(sqlalchemy.select(EvaluationRow.preset, EvaluationRow.draw_seed)).all()
+    engine.dispose()
+    return sorted((preset, seed) for preset, seed in rows)
+
+
+def _report_002_rows() -> list[tuple[str, int]]:
+    from search.reproduction.presets import select_presets
+
+    return sorted((p.name, seed) for p in select_presets(report="002") for seed in range(1000, 1006))
+
+
 def test_two_reproduce_processes_share_a_reports_draws(pg_url, tmp_path):
-    args = ("reproduce", "--presets", "seed002/cnn-ws", "--draws", "6", "--epochs", "2", "--workers", "1")
-    first = _start(tmp_path, "first", *args, "--storage", pg_url)
-    second = _start(tmp_path, "second", *args, "--storage", pg_url)
+    first = _start(tmp_path, *REPRODUCE, "--storage", pg_url)
+    second = _start(tmp_path, *REPRODUCE, "--storage", pg_url)
     outputs = [process.communicate(timeout=600) for process in (first, second)]
 
     assert [p.returncode for p in (first, second)] == [0, 0], [err for _, err in outputs]
-    assert [seed for seed, _ in _rows(pg_url)] == list(range(1000, 1006))
+    shares = [json.loads(out)["n_trained"] for out, _ in outputs]
+    assert sum(shares) == 30 and min(shares) >= 1  # 5 presets x 6 draws, each trained once, by either
+    assert _preset_rows(pg_url) == _report_002_rows()
+
+
+def test_a_reproduce_process_killed_mid_draw_loses_nothing(pg_url, tmp_path):
+    code, out, err = _one_killed_mid_claim(pg_url, tmp_path, *REPRODUCE, "--storage", pg_url)
+
+    assert code == 0, err
+    assert _preset_rows(pg_url) == _report_002_rows()  # every draw of every row, once
+    assert all(c["accuracy"]["n"] == 6 for c in json.loads(out)["configurations"])
