@@ -109,7 +109,6 @@ def evaluate_best(
     cells = definition.cells if definition is not None else ()
     epochs = epochs if epochs is not None else (definition.evaluate_epochs if definition is not None else None)
     selection_stage = selection_stage and not cells and len(study.directions) == 1
-    layout = run_layout(definition, workers, threads)
     # Best first; an unknown study is a StorageError naming the studies there. With cells: all trials.
     ranked = best_trials(
         storage_url, study_name, top=sys.maxsize if cells else max(top, finalists) if selection_stage else top
@@ -120,6 +119,7 @@ def evaluate_best(
             f"The study {study_name!r} has no completed trial with a stored configuration to evaluate; "
             f"run `search run --study {study_name} --trials N` until one completes."
         )
+    layout = run_layout(definition, workers, threads)  # after every check: a bad call measures nothing
     selection = None
     if selection_stage:
         with open_evaluations(storage_url) as engine, Claims(engine) as claims:  # shared with other processes

@@ -42,7 +42,6 @@ def reproduce(
     scored after every epoch, and that maximum is kept beside the final accuracy. `changes` (field ->
     value) trains each preset's variant instead, stored under its own name, to test one factor."""
     check_counts(top=1, draws=draws, epochs=epochs, workers=workers, threads=threads)
-    layout = run_layout(None, workers, threads)  # neither given: the layout measured fastest here
     database_url(storage_url)
     candidates = [
         Candidate(
@@ -56,6 +55,7 @@ def reproduce(
         )
         for preset in (vary(p, changes or {}) for p in select_presets(presets, report=report))
     ]
+    layout = run_layout(None, workers, threads)  # after every check; neither given: the layout measured here
     return evaluate_candidates(
         candidates,
         study_name=None,

@@ -126,7 +126,6 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         EXECUTABLE,
     ),
     # studies
-    ("studies-missing-file", ("studies", "--storage", "{missing}"), "There is no SQLite storage", ""),
     ("studies-malformed-url", ("studies", "--storage", "::"), "Malformed storage URL", ""),
     # show
     ("show-no-study", ("show",), "Missing option '--study'", ""),
