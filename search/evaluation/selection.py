@@ -192,7 +192,7 @@ def select_finalists(
             progress(done, planned)
             shown = (done, planned)
         while missing:  # with other processes on the stage: train what this one claims, wait for the rest
-            mine = missing if claims is None else [r for r in missing if claims.take([_claim(study, key(*r))])]
+            mine = missing if claims is None else _claim_up_to(claims, study, [(r, key(*r)) for r in missing], workers)
             for (number, run_seed), accuracies in _train_runs(
                 mine, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
             ):
@@ -251,6 +251,19 @@ def select_finalists(
         selection.n_runs_saved * n_folds,
     )
     return selection
+
+
+def _claim_up_to(
+    claims: Claims, study: optuna.Study, runs: list[tuple[tuple[int, int], str]], workers: int
+) -> list[tuple[int, int]]:
+    """Claim as many runs as this process trains at once (one per worker): the rest stay free for others."""
+    mine = []
+    for run, run_key in runs:
+        if len(mine) == workers:
+            break
+        if claims.take([_claim(study, run_key)]):
+            mine.append(run)
+    return mine
 
 
 def _claim(study: optuna.Study, run_key: str) -> str:

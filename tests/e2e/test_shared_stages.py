@@ -87,6 +87,19 @@ def test_two_evaluate_best_processes_share_the_draws(pg_url, tmp_path):
     assert tables[0] == tables[1] and tables[0]["n"] == 6  # the same table, wherever it was started
 
 
+def test_two_evaluate_best_processes_share_the_selection_stage(pg_url, tmp_path):
+    add_trials(pg_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 8}, {"lr": 0.1, "value": 0.7, "epochs": 8}])
+    args = ("evaluate-best", "--study", "tiny", "--draws", "2", "--threads", "1", "--workers", "1")
+    args += ("--finalists", "2", "--repeats", "2", "--no-race", "--storage", pg_url)
+
+    outputs = [p.communicate(timeout=300) for p in (_start(tmp_path, *args), _start(tmp_path, *args))]
+
+    selections = [json.loads(out)["selection"] for out, _ in outputs]
+    shares = [s["n_trained"] for s in selections]
+    assert sum(shares) == 4 and min(shares) >= 1  # 2 finalists x 2 repeats, each run trained once
+    assert selections[0]["finalists"] == selections[1]["finalists"]  # one ranking, read from the stored runs
+
+
 def test_a_process_killed_mid_draw_loses_nothing_and_the_other_finishes(pg_url, tmp_path):
     add_trials(pg_url, "tiny", [{"lr": 0.05, "value": 0.6, "epochs": 40}])
 
