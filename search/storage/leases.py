@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
@@ -97,5 +99,7 @@ def fail_and_retry(study: optuna.Study, trial_id: int, why: str, *, retry: bool)
         return False
     logger.warning("trial id %d failed: %s", trial_id, why)
     if retry:
-        RetryHeartbeatStaleTrialCallback(max_retry=1)(study, storage.get_trial(trial_id))
+        with warnings.catch_warnings():  # "experimental" in Optuna 5: the same callback its heartbeat uses
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback(max_retry=1)(study, storage.get_trial(trial_id))
     return True
