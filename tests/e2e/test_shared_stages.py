@@ -33,12 +33,17 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _rows(url: str) -> list[tuple[int, str]]:
+def _stored(url: str, *columns) -> list[tuple]:
+    """The evaluations table's rows, as sorted tuples of `columns`."""
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     with engine.connect() as connection:
-        rows = connection.execute(sqlalchemy.select(EvaluationRow.draw_seed, EvaluationRow.config_key)).all()
+        rows = connection.execute(sqlalchemy.select(*columns)).all()
     engine.dispose()
-    return sorted((seed, key) for seed, key in rows)
+    return sorted(tuple(row) for row in rows)
+
+
+def _rows(url: str) -> list[tuple[int, str]]:
+    return _stored(url, EvaluationRow.draw_seed, EvaluationRow.config_key)
 
 
 def _claims_of(url: str, pid: int) -> int:
@@ -114,11 +119,7 @@ REPRODUCE = ("reproduce", "--report", "002", "--draws", "6", "--epochs", "1", "-
 
 
 def _preset_rows(url: str) -> list[tuple[str, int]]:
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    with engine.connect() as connection:
-        rows = connection.execute(sqlalchemy.select(EvaluationRow.preset, EvaluationRow.draw_seed)).all()
-    engine.dispose()
-    return sorted((preset, seed) for preset, seed in rows)
+    return _stored(url, EvaluationRow.preset, EvaluationRow.draw_seed)
 
 
 def _report_002_rows() -> list[tuple[str, int]]:

@@ -112,25 +112,11 @@ def test_a_reproduced_table_shows_the_stored_variants_of_its_presets_beside_them
 
 
 def test_a_presets_variants_are_listed_with_their_values_in_numeric_order(sqlite_url):
-    for gamma in (0.95, 0.9, 0.93):  # as text, "gamma=0.9]" sorts after "gamma=0.93]"
+    # as text, "gamma=0.9]" sorts after "gamma=0.93]"
+    changes = [{"gamma": gamma} for gamma in (0.95, 0.9, 0.93)] + [{"batch_size": batch} for batch in (50, 8)]
+    for change in changes:
         reproduce(
-            ["seed002/mlp"],
-            storage_url=sqlite_url,
-            draws=1,
-            epochs=1,
-            n_pairs=N_PAIRS,
-            changes={"gamma": gamma},
-            workers=1,
-        )
-    for batch in (50, 8):
-        reproduce(
-            ["seed002/mlp"],
-            storage_url=sqlite_url,
-            draws=1,
-            epochs=1,
-            n_pairs=N_PAIRS,
-            changes={"batch_size": batch},
-            workers=1,
+            ["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, changes=change, workers=1
         )
     reproduce(["seed002/mlp"], storage_url=sqlite_url, draws=1, epochs=1, n_pairs=N_PAIRS, workers=1)
 
