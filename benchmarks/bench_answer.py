@@ -1,4 +1,4 @@
-"""How much does the default run's answer depend on luck? (issue 13)
+"""How much does the default run's answer depend on luck? (docs/results.md)
 
 Runs what a user runs, --runs times with different sampler seeds, each in its own SQLite file:
 

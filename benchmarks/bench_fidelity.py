@@ -1,4 +1,4 @@
-"""Does a search at `epochs` rank configurations as the evaluation length would? (issue 13)
+"""Does a search at `epochs` rank configurations as the evaluation length would? (docs/results.md)
 
 The `siamese` study searches at 20 epochs and evaluates at 40. This benchmark takes the study's first
 starting point (its known-good recipe) and varies what the issue found the search mis-ranks: how fast

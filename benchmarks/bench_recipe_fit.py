@@ -1,4 +1,4 @@
-"""How close can any training recipe bring one report's table? (issue 12)
+"""How close can any training recipe bring one report's table? (docs/reproduction.md, the gaps)
 
 Where a report leaves its recipe unstated (report 004 names no optimizer, learning rate, batch size,
 epochs or normalisation), one recipe at a time tried by hand can only ever cover a few points of that

@@ -103,7 +103,7 @@ def sgemm_peak(n: int = 1024, repeats: int = 7) -> float:
 def measure(speed: Speed, batch: int, steps: int, peak: float) -> dict[str, object]:
     """One setting's row. Each timed run is an epoch of STEPS_PER_EPOCH steps, as training runs them: an
     epoch of one step alone frees all its memory at its end, and glibc hands it back to the system, so
-    every such step page-faults its activations in anew (1,100-1,500 faults, +20 % on B), which a
+    every such step page-faults its activations in anew (1,100-1,500 faults, +20 % on the AVX2-only Zen 3 EPYC), which a
     training epoch of many steps does not."""
     pairs = _random_pairs(batch * STEPS_PER_EPOCH)
     train = dataclasses.replace(RECIPE_TRAIN, batch_size=batch, lr=1e-3, epochs=10_000)

@@ -66,7 +66,7 @@ def shared_pairs_pvalue(presets: Sequence[Preset]) -> float:
     """`fresh_pairs_pvalue` of the rows' printed stds (test, validation and max-over-epochs figures), nan
     without any. A maximum over epochs scored on a run's own pairs keeps that set's luck, which every epoch
     shares, so its std has the same floor: ours, best over epochs on the full MNIST's fresh pairs, are all at
-    or above it (README, report 004)."""
+    or above it (docs/reproduction.md, report 004)."""
     figures = [
         (p.published.mean, p.published.std, p.runs)
         for p in presets
@@ -118,7 +118,7 @@ def report_tables(summary: EvaluationSummary) -> list[TextTable]:
 def with_stored_rows(summary: EvaluationSummary, storage_url: str | None) -> EvaluationSummary:
     """`summary` with the stored rows of its presets beside the ones it trained: the preset and each
     variant (`name [field=value]`) measured before, as `reproduce --vary` leaves them. A report's table
-    then holds every experiment on its rows, as the README shows it, and a rerun of the preset prints
+    then holds every experiment on its rows, as docs/reproduction.md shows it, and a rerun of the preset prints
     its variants again. Only rows of the same data setting (digits, pairs per draw) and, but for a
     variant that changed them itself, the same epochs: one name at two lengths would read as one row."""
     epochs = {

@@ -256,12 +256,12 @@ def _report_000() -> list[Preset]:
 _ADAM_001 = TrainConfig(optimizer="adam", lr=1e-3, batch_size=16, epochs=25)
 _BATCH_001 = (
     "batch size: 16 (unstated; of 8, 16 and 100, the one whose figures lie closest to the report's rows over the "
-    "whole report: README, report 001's batch size)"
+    "whole report: docs/reproduction.md, report 001's batch size)"
 )
 _BN_001 = dict(batch_norm=True, batch_norm_at="activation")
 _BN_PLACE_001 = (
     "batch norm after each conv block's activation (its place is unstated; of right after the conv and after the "
-    "activation, the one whose figures lie closer to the report's six batch-norm rows: README, report 001's batch norm)"
+    "activation, the one whose figures lie closer to the report's six batch-norm rows: docs/reproduction.md, report 001's batch norm)"
 )
 _SAME = dict(padding="same", pair_output="logit")
 
@@ -538,7 +538,7 @@ def _report_002() -> list[Preset]:
 # Report 003: SGD lr 0.1, batch 100, 25 epochs, cross-entropy; digit recognition by 3 Linear layers (FNN)
 # or 2 convs 3x3 + 2 Linear layers (LeNet-like), comparison by 2 Linear layers after the concatenation.
 # The comparison reads the two digit softmaxes: the reading under which the nets without the auxiliary
-# loss fail, as the report's do, and its CNNs with it land within 1.5 points of its figures (README).
+# loss fail, as the report's do, and its CNNs with it land within 1.5 points of its figures (docs/reproduction.md).
 
 _SGD_003 = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.0, batch_size=100, epochs=25)
 _COMMON_003 = (

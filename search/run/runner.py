@@ -158,7 +158,7 @@ def run_study(
 
     report()
     with stop_on_sigint(shared) as interrupted:
-        try:  # one worker too: a worker process holds no scikit-learn, data files or display (README: memory)
+        try:  # one worker too: a worker process holds no scikit-learn, data files or display (docs/performance.md, the search service)
             run_processes(ctx, jobs, shared, study, report)
         except KeyboardInterrupt:  # the second Ctrl-C: Optuna has failed the running trial already
             interrupted.set()

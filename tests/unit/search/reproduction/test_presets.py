@@ -75,7 +75,7 @@ def test_each_report_trains_with_its_own_recipe():
     assert (best.train.optimizer, best.train.lr, best.train.momentum, best.train.epochs) == ("sgd", 0.1383, 0.0, 25)
     assert best.net.kernels == (3, 3) and best.net.batch_norm and not best.net.batch_norm_dense
     assert best.net.activation == "leaky_relu" and best.net.head == "mlp"
-    # Its two comparison layers read the recognition task's output, the digit softmaxes (README, report 003).
+    # Its two comparison layers read the recognition task's output, the digit softmaxes (docs/reproduction.md, report 003).
     assert all(p.net.head_input == "softmax" for p in select_presets(report="003"))
     assert PRESETS["seed003/elu-0.5"].net.activation_alpha == 0.5
     final_001 = PRESETS["seed001/final_model"]
