@@ -1,6 +1,6 @@
 """The fast path: K models of one configuration (the K folds of a trial, or R evaluation draws).
 
-Two strategies, both checked against the plain one-by-one loop in tests/models/test_fast.py:
+Two strategies, both checked against the plain one-by-one loop in tests/unit/models/training/test_fast.py:
 - "lockstep": the K models take turns, an epoch each, in the compute settings measured fastest
   on this machine (`models.training.speed`: channels_last and bf16 autocast, each only where it is faster).
   On the 2-core CPU machines channels_last made a training step ~1.6x faster; bf16 another ~1.3x
