@@ -27,6 +27,8 @@ from search.cli.common import (
     JsonOption,
     StorageOption,
     StudyOption,
+    ThreadsOption,
+    WorkersOption,
     definition_from_args,
     exit_on_interrupt,
     print_table,
@@ -73,14 +75,7 @@ def run(
         int, typer.Option("--trials", help="New finished trials (complete or pruned) to add, over all workers.")
     ],
     storage: StorageOption = None,
-    workers: Annotated[
-        Optional[int],
-        typer.Option(
-            "--workers",
-            help="Worker processes on this machine; default: the layout measured fastest here (`search speed`).",
-            show_default=False,
-        ),
-    ] = None,
+    workers: WorkersOption = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the definition's epochs.")] = None,
     folds: Annotated[
         Optional[int], typer.Option("--folds", help="Override the definition's cross-validation folds.")
@@ -96,14 +91,7 @@ def run(
     timeout: Annotated[
         Optional[float], typer.Option("--timeout", help="Stop starting new trials after this many seconds.")
     ] = None,
-    threads: Annotated[
-        Optional[int],
-        typer.Option(
-            "--threads",
-            help="Torch threads per worker; default 1 with --workers, else the layout measured fastest here.",
-            show_default=False,
-        ),
-    ] = None,
+    threads: ThreadsOption = None,
     heartbeat_interval: HeartbeatOption = None,
     grace_period: GraceOption = None,
     max_outage: Annotated[

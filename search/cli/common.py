@@ -65,6 +65,24 @@ DataDirOption = Annotated[
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+# One meaning wherever a command trains (run, evaluate-best, reproduce): neither given, the layout
+# `search speed` measured fastest on this machine (search.run.speed.run_layout).
+WorkersOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--workers",
+        help="Processes training in parallel; default the layout measured fastest here (`search speed`).",
+        show_default=False,
+    ),
+]
+ThreadsOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads",
+        help="Torch threads per process; default 1 with --workers, else the layout measured fastest here.",
+        show_default=False,
+    ),
+]
 HeartbeatOption = Annotated[
     Optional[float],
     typer.Option(

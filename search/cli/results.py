@@ -20,6 +20,8 @@ from search.cli.common import (
     JsonOption,
     StorageOption,
     StudyOption,
+    ThreadsOption,
+    WorkersOption,
     draw_progress,
     print_table,
     progress_bars,
@@ -46,17 +48,8 @@ def evaluate_best(
         ),
     ] = None,
     data_dir: DataDirOption = None,
-    workers: Annotated[
-        Optional[int],
-        typer.Option(
-            "--workers",
-            help="Processes training in parallel; default, with --threads, the layout measured fastest here (as search run).",
-            show_default=False,
-        ),
-    ] = None,
-    threads: Annotated[
-        Optional[int], typer.Option("--threads", help="Torch threads per process.", show_default=False)
-    ] = None,
+    workers: WorkersOption = None,
+    threads: ThreadsOption = None,
     selection_stage: Annotated[
         bool,
         typer.Option(
@@ -187,15 +180,7 @@ def reproduce(
     storage: StorageOption = None,
     epochs: EvalEpochsOption = None,
     data_dir: DataDirOption = None,
-    workers: Annotated[
-        Optional[int],
-        typer.Option(
-            "--workers",
-            help="Processes training chunks of draws in parallel (one torch thread each); default the layout "
-            "measured fastest here (as search run).",
-            show_default=False,
-        ),
-    ] = None,
+    workers: WorkersOption = None,
     pairs: Annotated[
         int, typer.Option("--pairs", help="Training pairs (and test pairs) per draw; the reports used 1,000.")
     ] = 1000,
