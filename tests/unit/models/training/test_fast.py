@@ -83,7 +83,9 @@ def test_batch_statistics_scoring_matches_the_reference(draws, strategy):
     running = fit(
         NET, dataclasses.replace(train, bn_scoring="running"), draws[0].train, eval_pairs=draws[0].test, seed=10
     )
-    assert one_by_one[0].accuracy != running.accuracy  # the mode is what is compared
+    # the mode is what is compared: the per-epoch scores differ (one final accuracy can agree by chance)
+    scores = [(c.eval_accuracy, c.eval_digit_accuracy) for c in one_by_one[0].curves]
+    assert scores != [(c.eval_accuracy, c.eval_digit_accuracy) for c in running.curves]
     for a, b in zip(many, one_by_one, strict=True):
         assert abs(a.accuracy - b.accuracy) <= (0 if strategy == "lockstep" else 0.03)
 
