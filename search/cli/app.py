@@ -72,8 +72,14 @@ def main(
 def run(
     study: StudyOption,
     trials: Annotated[
-        int, typer.Option("--trials", help="New finished trials (complete or pruned) to add, over all workers.")
-    ],
+        Optional[int],
+        typer.Option(
+            "--trials",
+            help="New finished trials (complete or pruned) to add, over all workers; optional with --timeout "
+            "(then trials start until it runs out).",
+            show_default=False,
+        ),
+    ] = None,
     storage: StorageOption = None,
     workers: WorkersOption = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the definition's epochs.")] = None,
@@ -105,7 +111,7 @@ def run(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log per-fold results.")] = False,
 ) -> None:
-    """Run (or resume) a study: add TRIALS new finished trials with WORKERS processes."""
+    """Run (or resume) a study: add TRIALS new finished trials, or as many as TIMEOUT allows, with WORKERS processes."""
     with _stop_on_startup_interrupt():
         from search.run.runner import run_study  # torch & co.: seconds, during which Ctrl-C is answered too
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 from typer.core import TyperGroup, TyperOption
 
@@ -104,12 +104,11 @@ class RunProgressView:
             MofNCompleteColumn(),
             TextColumn("trials · {task.fields[running]} running · best {task.fields[best]}"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            TextColumn("ETA {task.fields[eta]}"),  # from the trials asked for and the timeout, whichever ends first
             console=console,
             transient=True,
         )
-        self._task = self._progress.add_task(study_name, total=None, running=0, best="-")
+        self._task = self._progress.add_task(study_name, total=None, running=0, best="-", eta="-")
         self._printed: tuple[int, float] | None = None  # (n_done, elapsed) of the last plain line
 
     def __enter__(self) -> RunProgressView:
@@ -131,6 +130,7 @@ class RunProgressView:
             total=progress.n_trials,
             running=progress.n_running,
             best=fmt_number(progress.best_value),
+            eta=_eta(progress),
         )
 
     def _plain_line(self, progress: RunProgress) -> None:
@@ -138,17 +138,19 @@ class RunProgressView:
         if progress.n_done == last_done and progress.elapsed - last_time < PLAIN_PROGRESS_SECONDS:
             return
         self._printed = (progress.n_done, progress.elapsed)
-        eta = (
-            "-"
-            if progress.n_done == 0
-            else _duration(progress.elapsed / progress.n_done * (progress.n_trials - progress.n_done))
-        )
+        eta = _eta(progress)
+        asked = "" if progress.n_trials is None else f"/{progress.n_trials}"
         self._console.print(
-            f"{self._name}: {progress.n_done}/{progress.n_trials} trials, {progress.n_running} running, "
+            f"{self._name}: {progress.n_done}{asked} trials, {progress.n_running} running, "
             f"best {fmt_number(progress.best_value)}, elapsed {_duration(progress.elapsed)}, ETA {eta}",
             soft_wrap=True,
             highlight=False,
         )
+
+
+def _eta(progress: RunProgress) -> str:
+    left = progress.seconds_left
+    return "-" if left is None else _duration(left)
 
 
 def _duration(seconds: float) -> str:

@@ -2,7 +2,8 @@
 
 `n_trials` counts the trials this call adds that finish COMPLETE or PRUNED, over all its workers:
 each worker takes a ticket from a shared counter before it asks Optuna for a trial, and gives it
-back when the trial fails (interrupted, an error, a dead worker), so the total is exact.
+back when the trial fails (interrupted, an error, a dead worker), so the total is exact. Without it,
+`timeout` alone bounds the run: trials start until the deadline.
 
 Stopping: the first Ctrl-C stops every trial after its current epoch (they end FAILED, reason
 "interrupted"), a second one stops at once; a trial a dead worker left RUNNING is failed on the way
@@ -54,7 +55,7 @@ class RunSummary:
 
     study_name: str
     storage_url: str  # password masked
-    n_trials: int  # asked for
+    n_trials: int | None  # asked for; None: as many as the timeout allowed
     n_complete: int  # added by this run
     n_pruned: int
     n_failed: int
@@ -76,8 +77,9 @@ class RunSummary:
             else f"best value {self.best_value:.4f} (trial {self.best_number})"
         )
         stopped = " (interrupted)" if self.interrupted else ""
+        asked = "" if self.n_trials is None else f"/{self.n_trials}"
         return (
-            f"study {self.study_name}: {self.n_added}/{self.n_trials} new finished trials{stopped} "
+            f"study {self.study_name}: {self.n_added}{asked} new finished trials{stopped} "
             f"({self.n_complete} complete, {self.n_pruned} pruned, {self.n_failed} failed) in {self.elapsed:.1f} s; "
             f"{best} of {self.n_finished_total} finished; storage {self.storage_url}"
         )
@@ -87,7 +89,7 @@ def run_study(
     definition: StudyDefinition,
     *,
     storage_url: str | None = None,
-    n_trials: int,
+    n_trials: int | None,
     n_workers: int | None = None,
     data_dir: Path | None = None,
     seed: int | None = None,
@@ -100,7 +102,8 @@ def run_study(
     on_progress: Callable[[RunProgress], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> RunSummary:
-    """Create or resume the study `definition.name` and add `n_trials` finished trials to it.
+    """Create or resume the study `definition.name` and add `n_trials` finished trials to it (None: as
+    many as start before `timeout`; one of the two is needed).
 
     `seed` sets the sampler seed only (worker i samples with seed + i, shifted on a resumed
     study so it does not replay the first run's samples). Without it each process draws its own
@@ -130,7 +133,12 @@ def run_study(
     ctx = process_context()
     start_helper_processes(ctx)
     shared = Shared(
-        ctx, n_trials=n_trials, n_workers=n_workers, best=_best_value(study), maximize=maximizes(study.directions)
+        ctx,
+        n_trials=n_trials,
+        n_workers=n_workers,
+        best=_best_value(study),
+        maximize=maximizes(study.directions),
+        timeout=timeout,
     )
     jobs = [
         WorkerJob(
@@ -254,7 +262,11 @@ def _data_name(attrs: Mapping[str, Any]) -> str:
     return "the embedded digits" if source == "embedded" else f"--data-dir {source.removeprefix('idx:')}"
 
 
-def _check_run_args(n_trials: int, n_workers: int | None, threads: int | None, timeout: float | None) -> None:
+def _check_run_args(n_trials: int | None, n_workers: int | None, threads: int | None, timeout: float | None) -> None:
+    if n_trials is None and timeout is None:
+        raise SearchError(
+            "give --trials (new finished trials to add), --timeout (seconds to start trials for), or both."
+        )
     check_at_least("--trials", n_trials, why=" (new finished trials to add)")
     check_at_least("--workers", n_workers)
     check_at_least("--threads", threads)
@@ -272,18 +284,19 @@ def _best_value(study: optuna.Study) -> float | None:
 
 
 def _summary(
-    study: optuna.Study, url: str, shared: Shared, n_trials: int, elapsed: float, interrupted: bool
+    study: optuna.Study, url: str, shared: Shared, n_trials: int | None, elapsed: float, interrupted: bool
 ) -> RunSummary:
     ranked = rank_trials(study, top=1)
+    outcomes = shared.outcomes()
     best = ranked[0] if ranked else None
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     return RunSummary(
         study_name=study.study_name,
         storage_url=mask_url(url),
         n_trials=n_trials,
-        n_complete=shared.counts[0],
-        n_pruned=shared.counts[1],
-        n_failed=shared.counts[2],
+        n_complete=outcomes.complete,
+        n_pruned=outcomes.pruned,
+        n_failed=outcomes.failed,
         n_finished_total=len(finished),
         best_value=None if best is None else best.values[0],
         best_number=None if best is None else best.number,

@@ -22,24 +22,60 @@ class RunProgress:
     """What a progress display shows while a run goes on."""
 
     n_done: int  # trials this run added that finished (complete or pruned)
-    n_trials: int  # how many it was asked to add
+    n_trials: int | None  # how many it was asked to add; None: as many as fit in `timeout`
     n_running: int  # trials training right now in this run's workers
     best_value: float | None  # best (first-objective) value in the study so far
     elapsed: float  # seconds since the run started
+    timeout: float | None = None  # seconds after which no new trial starts
+
+    @property
+    def seconds_left(self) -> float | None:
+        """An estimate of the time to the run's end (running trials still finish), or None before a
+        trial has finished in a run without a timeout."""
+        estimates = []
+        if self.n_trials is not None and self.n_done > 0:
+            estimates.append(self.elapsed / self.n_done * (self.n_trials - self.n_done))
+        if self.timeout is not None:
+            estimates.append(max(self.timeout - self.elapsed, 0.0))
+        return min(estimates) if estimates else None
 
 
 # ---------------------------------------------------------------------------------------------------
 # State shared by the parent and its workers.
 
 
-class Shared:
-    """Counters in shared memory: tickets left, outcomes, the best value, each worker's current trial."""
+@dataclass(frozen=True)
+class Outcomes:
+    """How the trials this run started have ended so far."""
 
-    def __init__(self, ctx: Any, *, n_trials: int, n_workers: int, best: float | None, maximize: bool) -> None:
+    complete: int
+    pruned: int
+    failed: int
+
+
+class Shared:
+    """Counters in shared memory: tickets left, outcomes, the best value, each worker's current trial.
+
+    `n_trials` None is a run bounded by its timeout alone: every claim gets a ticket until the deadline.
+    """
+
+    def __init__(
+        self,
+        ctx: Any,
+        *,
+        n_trials: int | None,
+        n_workers: int,
+        best: float | None,
+        maximize: bool,
+        timeout: float | None = None,
+    ) -> None:
         self.n_trials = n_trials
+        self.timeout = timeout
         self.lock = ctx.Lock()
-        self.tickets = ctx.Value("i", n_trials, lock=False)  # trials still to start
-        self.counts = ctx.Array("i", 3, lock=False)  # complete, pruned, failed
+        self.tickets = ctx.Value("i", n_trials or 0, lock=False)  # trials still to start (when counted)
+        self.complete = ctx.Value("i", 0, lock=False)
+        self.pruned = ctx.Value("i", 0, lock=False)
+        self.failed = ctx.Value("i", 0, lock=False)
         self.best = ctx.Value("d", float("nan") if best is None else best, lock=False)
         self.maximize = maximize
         self.current = ctx.Array("i", [-1] * n_workers, lock=False)  # trial id each worker trains, -1: none
@@ -60,8 +96,8 @@ class Shared:
             if self.closing.is_set():
                 return False
             with self.lock:
-                if self.tickets.value > 0:
-                    self.tickets.value -= 1
+                if self.n_trials is None or self.tickets.value > 0:
+                    self.tickets.value -= self.n_trials is not None
                     self.claimed[worker] = 1
                     return True
                 if not any(held for other, held in enumerate(self.claimed) if other != worker):
@@ -92,28 +128,35 @@ class Shared:
             self.current[worker] = -1
             self.claimed[worker] = 0
             if state is None:
-                self.tickets.value += 1
+                self.tickets.value += self.n_trials is not None
             else:
                 self._count(state, value)
 
     def _count(self, state: TrialState | None, value: float | None) -> None:  # under self.lock
-        if state in (TrialState.COMPLETE, TrialState.PRUNED):
-            self.counts[0 if state == TrialState.COMPLETE else 1] += 1
+        if state == TrialState.COMPLETE:
+            self.complete.value += 1
+        elif state == TrialState.PRUNED:
+            self.pruned.value += 1
         else:
-            self.counts[2] += 1
-            self.tickets.value += 1
+            self.failed.value += 1
+            self.tickets.value += self.n_trials is not None
         if state == TrialState.COMPLETE and value is not None:
             old = self.best.value
             if old != old or (value > old if self.maximize else value < old):  # old != old: NaN, no best yet
                 self.best.value = value
 
+    def outcomes(self) -> Outcomes:
+        with self.lock:
+            return Outcomes(self.complete.value, self.pruned.value, self.failed.value)
+
     def progress(self, elapsed: float) -> RunProgress:
         with self.lock:
             best = self.best.value
             return RunProgress(
-                n_done=self.counts[0] + self.counts[1],
+                n_done=self.complete.value + self.pruned.value,
                 n_trials=self.n_trials,
                 n_running=sum(t != -1 for t in self.current),
                 best_value=None if best != best else best,
                 elapsed=elapsed,
+                timeout=self.timeout,
             )

@@ -35,7 +35,12 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("unknown-global-option", ("--bogus",), "No such option: --bogus", ""),
     # run
     ("run-no-study", ("run", "--trials", "1"), "Missing option '--study'", EXECUTABLE),
-    ("run-no-trials", ("run", "--study", "smoke"), "Missing option '--trials'", ""),
+    (
+        "run-no-trials-nor-timeout",
+        ("run", "--study", "smoke", "--storage", "{db}"),
+        "give --trials (new finished trials to add), --timeout",
+        EXECUTABLE,
+    ),
     ("run-trials-text", ("run", "--study", "smoke", "--trials", "many"), "Invalid value for '--trials'", ""),
     (
         "run-trials-zero",

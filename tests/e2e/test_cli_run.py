@@ -138,6 +138,40 @@ def test_a_worker_with_two_threads_trains(run_search, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_timeout_alone_bounds_a_run_and_with_trials_the_earlier_ends_it(run_search, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/timed.db"
+    timed = run_search(
+        "run", "--study", "smoke", "--timeout", "8", "--workers", "1", "--threads", "1", "--storage", url
+    )
+    assert timed.returncode == 0, timed.stderr
+    added = re.search(r"study smoke: (\d+) new finished trials \(", timed.stdout)
+    assert added and int(added[1]) >= 3, timed.stdout  # many: no count stopped it, only the clock
+    finished = optuna.load_study(study_name="smoke", storage=url).get_trials(
+        states=(TrialState.COMPLETE, TrialState.PRUNED)
+    )
+    assert len(finished) == int(added[1])
+    starts = sorted(t.datetime_start for t in finished)
+    assert (starts[-1] - starts[0]).total_seconds() < 8  # none started after the deadline
+
+    counted = run_search(
+        "run",
+        "--study",
+        "smoke",
+        "--trials",
+        "2",
+        "--timeout",
+        "600",
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+        "--storage",
+        url,
+    )
+    assert counted.returncode == 0, counted.stderr
+    assert "study smoke: 2/2 new finished trials" in counted.stdout
+
+
 def test_two_commands_share_one_study_then_studies_and_show_read_it(
     storage_url: str, run_search, tmp_path: Path
 ) -> None:

@@ -81,7 +81,7 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
         shared = Shared(multiprocessing.get_context("spawn"), n_trials=2, n_workers=1, best=None, maximize=True)
         worker_main(job, shared)
         print(json.dumps({{
-            "finished": shared.counts[0] + shared.counts[1],
+            "finished": shared.progress(0.0).n_done,
             "imported": sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules),
             "caches": [os.environ.get(name) for name in {CACHE_VARIABLES!r}],
         }}))

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from search.run.recovery import retry_abandoned
 from search.run.runner import prepare_study
-from search.run.tickets import Shared
+from search.run.tickets import Outcomes, Shared
 from search.storage.studies import open_storage
 from search.study.definitions import load_definition
 
@@ -68,7 +68,10 @@ def test_a_worker_killed_before_it_named_its_running_trial_has_that_trial_found_
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["failure_reason"] == "abandoned: its worker exited with code -9"
     assert len(_waiting(study)) == queued + 1 and _waiting(study)[-1].params == PARAMS  # its retry
-    assert (shared.tickets.value, list(shared.counts)) == (3, [0, 0, 1])  # the ticket is back
+    assert (shared.tickets.value, shared.outcomes()) == (
+        3,
+        Outcomes(complete=0, pruned=0, failed=1),
+    )  # the ticket is back
 
 
 def test_a_worker_killed_after_its_trial_was_recorded_complete_counts_it(sqlite_url: str) -> None:
@@ -82,7 +85,7 @@ def test_a_worker_killed_after_its_trial_was_recorded_complete_counts_it(sqlite_
 
     assert study._storage.get_trial(trial_id).state == TrialState.COMPLETE
     assert len(_waiting(study)) == queued  # nothing to retry
-    assert (shared.tickets.value, list(shared.counts), shared.best.value) == (2, [1, 0, 0], 0.875)
+    assert (shared.tickets.value, shared.outcomes(), shared.best.value) == (2, Outcomes(1, 0, 0), 0.875)
     assert shared.progress(0.0).n_running == 0
 
 
@@ -94,7 +97,7 @@ def test_a_worker_killed_before_its_trial_started_gives_its_ticket_back(sqlite_u
     retry_abandoned(study, shared, 0, "its worker exited with code -9", pid=_gone_pid())
 
     assert study._storage.get_trial(other).state == TrialState.RUNNING
-    assert (shared.tickets.value, list(shared.counts)) == (3, [0, 0, 0])
+    assert (shared.tickets.value, shared.outcomes()) == (3, Outcomes(0, 0, 0))
 
 
 @pytest.mark.parametrize("calls", [1, 3])
@@ -109,7 +112,7 @@ def test_a_worker_that_held_no_ticket_changes_nothing_however_often_it_is_seen_d
         retry_abandoned(study, shared, 0, "its worker exited with code -9", pid=pid)
     retry_abandoned(study, shared, 1, "its worker exited with code 0", pid=pid)  # the other worker held none
 
-    assert (shared.tickets.value, list(shared.counts)) == (3, [0, 0, 1])
+    assert (shared.tickets.value, shared.outcomes()) == (3, Outcomes(complete=0, pruned=0, failed=1))
     assert study._storage.get_trial(trial_id).state == TrialState.FAIL
 
 
