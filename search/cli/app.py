@@ -32,6 +32,7 @@ from search.cli.common import (
     definition_from_args,
     exit_on_interrupt,
     print_table,
+    stored_definition_from_args,
     study_name_arg,
     user_errors,
     warn,
@@ -110,6 +111,14 @@ def run(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log per-fold results.")] = False,
+    stored_definition: Annotated[
+        bool,
+        typer.Option(
+            "--stored-definition",
+            help="Resume the study from the definition it was created with (stored in it), not from its TOML "
+            "as it is now: for a study whose TOML was edited since.",
+        ),
+    ] = False,
 ) -> None:
     """Run (or resume) a study: add TRIALS new finished trials, or as many as TIMEOUT allows, with WORKERS processes."""
     with _stop_on_startup_interrupt():
@@ -119,7 +128,11 @@ def run(
         log_to(console)
     logging.getLogger("search.run.speed").setLevel(logging.INFO)  # say once which compute settings the run uses
     with user_errors(), _stop_on_startup_interrupt():
-        definition = definition_from_args(study, epochs=epochs, folds=folds)
+        definition = (
+            stored_definition_from_args(study, storage, epochs=epochs, folds=folds)
+            if stored_definition
+            else definition_from_args(study, epochs=epochs, folds=folds)
+        )
         with RunProgressView(console, definition.name) as view:
             summary = run_study(
                 definition,

@@ -206,6 +206,16 @@ def definition_from_args(study: str, *, epochs: int | None = None, folds: int | 
     return with_overrides(load_definition(study), epochs=epochs, n_folds=folds)
 
 
+def stored_definition_from_args(study: str, storage: str | None, *, epochs: int | None, folds: int | None):
+    """`--stored-definition`: the definition the stored study was made from; it fixes epochs and folds too."""
+    from search.errors import SearchError
+    from search.storage.studies import created_definition
+
+    if epochs is not None or folds is not None:
+        raise SearchError("--stored-definition resumes a study as it was created: drop --epochs and --folds.")
+    return created_definition(storage, study_name_arg(study))
+
+
 def study_name_arg(study: str) -> str:
     """`--study` of a reading command: a definition name/path gives its name; any other text is taken as a study name."""
     from search.study.definitions import available_definitions

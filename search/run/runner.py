@@ -246,7 +246,8 @@ def _check_existing(
             f"The study {definition.name!r} in {url} was created from a different definition "
             f"(fingerprint {str(user_attrs['definition_fingerprint'])[:12]}, now {fingerprint[:12]}; "
             f"it ran {user_attrs.get('n_folds')} folds x {user_attrs.get('epochs')} epochs). Studies are never "
-            "mixed: restore the definition (and the --epochs/--folds it ran with) or use another --storage."
+            "mixed: resume it as it was created with --stored-definition, start it again after `search delete "
+            f"--study {definition.name}`, give the edited TOML another name, or use another --storage."
         )
     theirs = user_attrs.get("data_sha256")  # absent from studies created before data was recorded
     if theirs is not None and "data_sha256" in attrs and theirs != attrs["data_sha256"]:

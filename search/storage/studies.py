@@ -45,6 +45,7 @@ from search.storage.retrying import (
     root_cause,
 )
 from search.storage.urls import DEFAULT_STORAGE_URL, STORAGE_ENVVAR, is_grpc_url, mask_url, resolve_storage_url
+from search.study.specs import StudyDefinition, stored_definition
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
@@ -53,6 +54,7 @@ __all__ = [
     "best_trials",
     "check_heartbeat",
     "check_max_outage",
+    "created_definition",
     "is_grpc_url",
     "list_studies",
     "load_study",
@@ -362,6 +364,18 @@ def load_study(storage_url: str | None, study_name: str) -> optuna.Study:
             f"it holds: {', '.join(names) or 'no studies'}. Run `search run --study {study_name}` first."
         )
     return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def created_definition(storage_url: str | None, study_name: str) -> StudyDefinition:
+    """The definition a stored study was created from (its overrides included), so a study whose TOML was
+    edited since can still be resumed as it was made."""
+    definition = stored_definition(load_study(storage_url, study_name).user_attrs)
+    if definition is None:
+        raise StorageError(
+            f"The study {study_name!r} in {mask_url(resolve_storage_url(storage_url))} does not hold the "
+            "definition it was created from (an older version of search made it); resume it from its TOML."
+        )
+    return definition
 
 
 def best_trials(storage_url: str | None, study_name: str, *, top: int = 10) -> list[FrozenTrial]:

@@ -172,6 +172,35 @@ def test_a_timeout_alone_bounds_a_run_and_with_trials_the_earlier_ends_it(run_se
     assert "study smoke: 2/2 new finished trials" in counted.stdout
 
 
+def test_a_study_whose_toml_was_edited_resumes_from_its_stored_definition(run_search, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/edited.db"
+    smoke = Path(__file__).parents[2] / "studies" / "smoke.toml"
+    edited = tmp_path / "smoke.toml"
+    edited.write_text(smoke.read_text().replace("n_pairs = 200", "n_pairs = 240"))  # same name, another study
+    common = ("--workers", "1", "--threads", "1", "--storage", url)
+    assert run_search("run", "--study", "smoke", "--trials", "2", *common).returncode == 0
+
+    refused = run_search("run", "--study", str(edited), "--trials", "1", *common)
+    assert refused.returncode == 1
+    line = one_error_line(refused)
+    assert "created from a different definition" in line and "--stored-definition" in line
+    assert "search delete --study smoke" in line
+
+    resumed = run_search("run", "--study", str(edited), "--trials", "1", "--stored-definition", *common)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "study smoke: 1/1 new finished trials" in resumed.stdout
+    study = optuna.load_study(study_name="smoke", storage=url)
+    assert len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) == 3
+    assert study.user_attrs["n_pairs"] == 200  # resumed as created, not as edited
+
+    overridden = run_search("run", "--study", "smoke", "--trials", "1", "--stored-definition", "--epochs", "3", *common)
+    assert "--stored-definition resumes a study as it was created: drop --epochs and --folds." in one_error_line(
+        overridden
+    )
+    unknown = run_search("run", "--study", "other", "--trials", "1", "--stored-definition", *common)
+    assert "has no study 'other'" in one_error_line(unknown)
+
+
 def test_two_commands_share_one_study_then_studies_and_show_read_it(
     storage_url: str, run_search, tmp_path: Path
 ) -> None:
