@@ -20,9 +20,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from models.errors import ModelsError
 from search.cli.display import console, err_console
-from search.errors import SearchError, one_line
+from search.errors import DigitPairError, one_line
 from search.run.interrupts import is_interrupt, mark_began, raise_if_interrupted
 from search.storage.studies import DEFAULT_GRACE_PERIOD, DEFAULT_HEARTBEAT_INTERVAL
 
@@ -108,7 +107,7 @@ def user_errors() -> Iterator[None]:
     """Turn the library's deliberate errors into one red line on stderr and exit code 1 (no traceback)."""
     try:
         yield
-    except (SearchError, ModelsError) as exc:
+    except DigitPairError as exc:
         line = one_line(exc)
         err_console.print(Text.assemble(("error: ", "bold red"), (line, "red")), soft_wrap=True)
         raise typer.Exit(1) from None
