@@ -22,8 +22,14 @@ from rich.text import Text
 
 from search.cli.display import console, err_console
 from search.errors import DigitPairError, one_line
+from search.evaluation.evaluate import MAX_DRAWS
 from search.run.interrupts import is_interrupt, mark_began, raise_if_interrupted
-from search.storage.studies import DEFAULT_GRACE_PERIOD, DEFAULT_HEARTBEAT_INTERVAL
+from search.storage.studies import (
+    DEFAULT_GRACE_PERIOD,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_STORAGE_URL,
+    STORAGE_ENVVAR,
+)
 
 if TYPE_CHECKING:
     from search.describe import TextTable
@@ -34,9 +40,9 @@ StorageOption = Annotated[
     Optional[str],
     typer.Option(
         "--storage",
-        envvar="SEARCH_STORAGE",
+        envvar=STORAGE_ENVVAR,
         help="Optuna storage URL (sqlite:///file.db, postgresql+psycopg://user:pw@host/db, grpc://host:port); "
-        "default sqlite:///search.db in the current directory.",
+        f"default {DEFAULT_STORAGE_URL} in the current directory.",
         show_default=False,
     ),
 ]
@@ -48,7 +54,10 @@ StudyOption = Annotated[
 
 
 DrawsOption = Annotated[
-    int, typer.Option("--draws", help="Fresh draws (new train/test pairs and initialisation) per configuration, 1-100.")
+    int,
+    typer.Option(
+        "--draws", help=f"Fresh draws (new train/test pairs and initialisation) per configuration, 1-{MAX_DRAWS}."
+    ),
 ]
 
 
