@@ -35,7 +35,7 @@ from sklearn.model_selection import KFold
 from models.data.draws import make_draw
 from models.data.pools import load_pools
 from models.nets.configs import NetConfig, TrainConfig
-from models.training.fast import fit_many
+from models.training.fast import fit_many, fold_seeds
 from search.study.definitions import load_definition
 from search.study.space import configs_for_point
 
@@ -56,7 +56,7 @@ def main() -> None:
         np.arange(len(pairs))
     )
     jobs = [(pairs.subset(fit), pairs.subset(val)) for fit, val in folds]
-    seeds = [definition.seed * 1000 + k for k in range(len(jobs))]
+    seeds = fold_seeds(definition.seed, len(jobs))
 
     def cv(net: NetConfig, train: TrainConfig) -> float:
         results = fit_many(net, train, jobs, seeds=seeds)

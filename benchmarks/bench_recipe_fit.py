@@ -39,8 +39,9 @@ from search.evaluation.evaluate import DRAW_SEED_BASE
 from search.evaluation.results import ConfigurationResult
 from search.evaluation.stats import summarize
 from search.reporting.published import counted_gap, like_the_report, per_draw_like_the_report
-from search.reproduction.presets import PRESETS, base_name
+from search.reproduction.presets import PRESETS
 from search.reproduction.reproduce import reproduce
+from search.variants import base_name
 
 BATCH_SIZES = (25, 50, 100, 250, 1000)  # batch 10, ten times slower, was the worst of the hand-tried grid
 LR_RANGES = {"adam": (1e-4, 1e-2), "sgd": (1e-3, 0.3)}

@@ -35,7 +35,7 @@ import sqlalchemy
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from search.storage.studies import mask_url
+from search.storage.studies import STORAGE_ENVVAR, mask_url
 
 SEARCH = str(Path(sys.executable).with_name("search"))
 FINISHED_STATES = ("COMPLETE", "PRUNED")
@@ -87,7 +87,7 @@ def soak(
 def _soak(
     url: str, *, study: str, n_trials: int, n_workers: int, n_restarts: int, cluster: list[str]
 ) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k != "SEARCH_STORAGE"}
+    env = {k: v for k, v in os.environ.items() if k != STORAGE_ENVVAR}
     command = [
         SEARCH,
         "run",

@@ -43,12 +43,12 @@ from models.data.pools import load_pools
 from models.training.fast import fit_many
 from models.training.speed import RECIPE_NET, RECIPE_TRAIN, choose_speed, label
 from models.training.train import fit
+from search.evaluation.evaluate import DRAW_SEED_BASE  # the draws `search evaluate-best` trains on
 
 AUGMENTED_TRAIN = dataclasses.replace(
     RECIPE_TRAIN, weight_decay=5e-4, schedule="cosine", rotate=10.0, scale=0.1, tta="shift"
 )
 TIMED_MODELS = 5
-FIRST_DRAW_SEED = 1000  # the same draw seeds `search evaluate-best` uses
 
 
 def main() -> None:
@@ -75,7 +75,7 @@ def main() -> None:
     speed = choose_speed(threads=args.threads).speed
     speed = dataclasses.replace(speed, bf16=False) if args.fp32 else speed
     pools = load_pools(args.data_dir)
-    seeds = [FIRST_DRAW_SEED + i for i in range(max(args.draws, TIMED_MODELS))]
+    seeds = [DRAW_SEED_BASE + i for i in range(max(args.draws, TIMED_MODELS))]
     draws = [make_draw(pools, seed=s) for s in seeds]
 
     # The timed models: fast path and plain loop in turns, model by model, so that both see the same load.

@@ -2,7 +2,7 @@
 
 from models.data.draws import Draw, Normalisation, PairSet, PixelNormalisation, make_draw
 from models.data.pools import DigitPools, Digits, load_pools
-from models.errors import ConfigError, DataError, ModelsError
+from models.errors import ConfigError, DataError, DigitPairError, ModelsError
 from models.nets.configs import NetConfig, TrainConfig, check_compatible
 from models.nets.families import FAMILIES, build_net, count_parameters
 from models.training.fast import fit_many
@@ -12,6 +12,7 @@ from models.training.train import EpochStats, TrainResult, fit
 __all__ = [
     "ConfigError",
     "DataError",
+    "DigitPairError",
     "DigitPools",
     "Digits",
     "Draw",

@@ -1,9 +1,27 @@
-"""One base error for the service: the library raises it, the CLI prints it as one line."""
+"""The service's errors: the library raises them, the CLI prints them as one line.
+
+Their root, `DigitPairError`, is also the root of the errors models/ raises (models.errors), so that
+the CLI and a worker catch one class for both.
+"""
 
 from __future__ import annotations
 
+from models.errors import DigitPairError
 
-class SearchError(Exception):
+__all__ = [
+    "DefinitionError",
+    "DigitPairError",
+    "EvaluationError",
+    "SearchError",
+    "StorageError",
+    "StorageMissing",
+    "StorageOutage",
+    "check_at_least",
+    "one_line",
+]
+
+
+class SearchError(DigitPairError):
     """Base of every error `search` raises on purpose; its message is what the user reads."""
 
 

@@ -19,6 +19,7 @@ import torch
 from models.data.pools import DigitPools, Digits
 from models.errors import DataError
 
+DEFAULT_N_PAIRS = 1000  # training pairs (and as many test pairs) of a draw, as in the published reports
 _TRAIN_STREAM, _TEST_STREAM = 0, 1
 
 
@@ -51,7 +52,7 @@ class Draw:
     test: PairSet
 
 
-def make_draw(pools: DigitPools, *, seed: int, n_pairs: int = 1000) -> Draw:
+def make_draw(pools: DigitPools, *, seed: int, n_pairs: int = DEFAULT_N_PAIRS) -> Draw:
     """Draw `n_pairs` training and `n_pairs` test pairs; the same seed gives the same tensors."""
     _check_seed(seed, n_pairs)
     _check_size(pools, n_pairs, (("training", pools.train), ("test", pools.test)))
@@ -62,7 +63,7 @@ def make_draw(pools: DigitPools, *, seed: int, n_pairs: int = 1000) -> Draw:
     )
 
 
-def draw_training_pairs(pools: DigitPools, *, seed: int, n_pairs: int = 1000) -> PairSet:
+def draw_training_pairs(pools: DigitPools, *, seed: int, n_pairs: int = DEFAULT_N_PAIRS) -> PairSet:
     """The training pairs of `make_draw(pools, seed=seed, n_pairs=n_pairs)`, without touching the test pool:
     what model selection may see."""
     _check_seed(seed, n_pairs)

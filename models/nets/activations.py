@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from models.errors import ConfigError
+
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -25,4 +27,4 @@ def make_activation(name: str, alpha: float | None = None) -> nn.Module:
         return nn.ELU(alpha=alpha)
     if name == "leaky_relu":
         return nn.LeakyReLU(negative_slope=alpha)
-    raise ValueError(f"activation {name!r} takes no alpha, but got alpha={alpha!r}.")
+    raise ConfigError(f"activation {name!r} takes no alpha, but got alpha={alpha!r}.")

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from models.errors import ConfigError
 from models.nets.activations import make_activation
 from models.nets.configs import NetConfig
 from models.nets.heads import HEADS, as_log_probs, pair_width
@@ -74,7 +75,7 @@ class ConvStack(nn.Module):
             if i == last and cfg.dropout_at == "last_conv" and cfg.dropout > 0:
                 layers.append(nn.Dropout(cfg.dropout))
             if size < 1:
-                raise ValueError(f"conv {i} leaves no pixels of the 14x14 digit; use fewer valid convs or pools.")
+                raise ConfigError(f"conv {i} leaves no pixels of the 14x14 digit; use fewer valid convs or pools.")
             blocks.append(nn.Sequential(*layers))
             self.shapes.append((out, size))
             channels = out

@@ -1,7 +1,7 @@
 """`search`, the command line: each command parses its options, calls one library function and prints.
 
-The library raises `SearchError` / `ModelsError`; only the CLI turns them into one red line on stderr
-and exit code 1 (`search.cli.common.user_errors`). This module holds the app and the search's own
+The library raises `DigitPairError` (`SearchError`, `ModelsError`); only the CLI turns it into one red
+line on stderr and exit code 1 (`search.cli.common.user_errors`). This module holds the app and the search's own
 commands (run, studies, show, speed, dashboard, proxy); the commands that train and read results
 live in `search.cli.results` and are registered here; what commands share is in `search.cli.common`.
 """

@@ -20,11 +20,16 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from models.errors import ModelsError
 from search.cli.display import console, err_console
-from search.errors import SearchError, one_line
+from search.errors import DigitPairError, one_line
+from search.evaluation.evaluate import MAX_DRAWS
 from search.run.interrupts import is_interrupt, mark_began, raise_if_interrupted
-from search.storage.studies import DEFAULT_GRACE_PERIOD, DEFAULT_HEARTBEAT_INTERVAL
+from search.storage.studies import (
+    DEFAULT_GRACE_PERIOD,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_STORAGE_URL,
+    STORAGE_ENVVAR,
+)
 
 if TYPE_CHECKING:
     from search.describe import TextTable
@@ -35,9 +40,9 @@ StorageOption = Annotated[
     Optional[str],
     typer.Option(
         "--storage",
-        envvar="SEARCH_STORAGE",
+        envvar=STORAGE_ENVVAR,
         help="Optuna storage URL (sqlite:///file.db, postgresql+psycopg://user:pw@host/db, grpc://host:port); "
-        "default sqlite:///search.db in the current directory.",
+        f"default {DEFAULT_STORAGE_URL} in the current directory.",
         show_default=False,
     ),
 ]
@@ -49,7 +54,10 @@ StudyOption = Annotated[
 
 
 DrawsOption = Annotated[
-    int, typer.Option("--draws", help="Fresh draws (new train/test pairs and initialisation) per configuration, 1-100.")
+    int,
+    typer.Option(
+        "--draws", help=f"Fresh draws (new train/test pairs and initialisation) per configuration, 1-{MAX_DRAWS}."
+    ),
 ]
 
 
@@ -108,7 +116,7 @@ def user_errors() -> Iterator[None]:
     """Turn the library's deliberate errors into one red line on stderr and exit code 1 (no traceback)."""
     try:
         yield
-    except (SearchError, ModelsError) as exc:
+    except DigitPairError as exc:
         line = one_line(exc)
         err_console.print(Text.assemble(("error: ", "bold red"), (line, "red")), soft_wrap=True)
         raise typer.Exit(1) from None

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from models.data.draws import DEFAULT_N_PAIRS
 from search.cli.common import (
     DataDirOption,
     DrawsOption,
@@ -31,14 +32,16 @@ from search.cli.common import (
 )
 from search.cli.display import console, err_console
 from search.errors import EvaluationError
+from search.evaluation.evaluate import DEFAULT_DRAWS
 from search.evaluation.selection import DEFAULT_FINALISTS, DEFAULT_REPEATS
+from search.reproduction.reproduce import DEFAULT_PRESET_DRAWS
 
 
 def evaluate_best(
     study: StudyOption,
     storage: StorageOption = None,
     top: Annotated[int, typer.Option("--top", help="How many of the best complete trials to evaluate.")] = 1,
-    draws: DrawsOption = 25,
+    draws: DrawsOption = DEFAULT_DRAWS,
     epochs: Annotated[
         Optional[int],
         typer.Option(
@@ -172,7 +175,7 @@ def reproduce(
         Optional[str],
         typer.Option("--report", help="One source report's rows (000-004, or 3) or 'all'.", show_default=False),
     ] = None,
-    draws: DrawsOption = 10,
+    draws: DrawsOption = DEFAULT_PRESET_DRAWS,
     presets: Annotated[
         Optional[str],
         typer.Option("--presets", help="Comma-separated preset names (seedNNN/row); default all.", show_default=False),
@@ -182,8 +185,11 @@ def reproduce(
     data_dir: DataDirOption = None,
     workers: WorkersOption = None,
     pairs: Annotated[
-        int, typer.Option("--pairs", help="Training pairs (and test pairs) per draw; the reports used 1,000.")
-    ] = 1000,
+        int,
+        typer.Option(
+            "--pairs", help=f"Training pairs (and test pairs) per draw; the reports used {DEFAULT_N_PAIRS:,}."
+        ),
+    ] = DEFAULT_N_PAIRS,
     as_json: JsonOption = False,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the tables as Markdown (for a README or a report).")
@@ -313,7 +319,7 @@ def lr_find(
 
     with user_errors():
         chosen = select_presets([preset])[0]
-        pairs = make_draw(load_pools(data_dir), seed=0, n_pairs=1000).train
+        pairs = make_draw(load_pools(data_dir), seed=0).train  # DEFAULT_N_PAIRS pairs, as the reports trained on
         finding = find_lr(chosen.net, chosen.train, pairs, rounds=rounds, span=LRRange(lr_min, lr_max, steps))
     for r in finding.rounds:
         console.print(f"round {r.seed}: lowest loss {min(r.losses):.4f} at lr {r.best_lr:.4g}", highlight=False)

@@ -24,6 +24,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from models.data.draws import DEFAULT_N_PAIRS
 from models.nets.configs import NetConfig, TrainConfig, check_compatible
 from search.errors import EvaluationError, check_at_least
 from search.evaluation.claims import Claims
@@ -50,8 +51,8 @@ logger = logging.getLogger(__name__)
 
 DRAW_SEED_BASE = 1000  # draw r uses seed DRAW_SEED_BASE + r: fixed, and apart from the studies' data seeds
 MAX_DRAWS = 100  # more would take hours on a CPU; 10-25 is the usual range
+DEFAULT_DRAWS = 25  # fresh draws per configuration evaluate-best trains
 DRAWS_PER_CHUNK = 5  # draws trained batched at once, and committed together
-DEFAULT_N_PAIRS = 1000  # training and test pairs per draw, as in the published reports
 CLAIM_POLL = 5.0  # seconds between looks at the database while other processes train the remaining draws
 
 Progress = Callable[[int, int], None]  # (draws trained so far, draws to train in this run)
@@ -67,7 +68,7 @@ def evaluate_best(
     *,
     storage_url: str | None = None,
     top: int = 1,
-    draws: int = 25,
+    draws: int = DEFAULT_DRAWS,
     epochs: int | None = None,
     data_dir: Path | None = None,
     workers: int | None = None,

@@ -377,12 +377,12 @@ def train_repeat(
 
     from models.data.draws import draw_training_pairs
     from models.data.pools import load_pools
-    from models.training.fast import fit_many
+    from models.training.fast import fit_many, fold_seeds
 
     if threads is not None:
         torch.set_num_threads(threads)
     pairs = draw_training_pairs(load_pools(data_dir), seed=seed, n_pairs=n_pairs)
     folds = KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.arange(len(pairs)))
     jobs = [(pairs.subset(fit), pairs.subset(validation)) for fit, validation in folds]
-    results = fit_many(net, train, jobs, seeds=[seed * 1000 + k for k in range(len(jobs))])
+    results = fit_many(net, train, jobs, seeds=fold_seeds(seed, len(jobs)))
     return [r.accuracy if r.status == "completed" else None for r in results]

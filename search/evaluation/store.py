@@ -37,6 +37,7 @@ from search.evaluation.results import (
 from search.evaluation.stats import summarize
 from search.storage.studies import open_storage
 from search.storage.urls import direct_database_url
+from search.variants import MAX_NAME
 
 __all__ = [
     "EvaluationRow",
@@ -66,7 +67,9 @@ class EvaluationRow(_Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_name: Mapped[str | None] = mapped_column(String(512))  # the Optuna study; None on a preset's row
     trial_number: Mapped[int | None]  # the first trial seen with this configuration; None for a preset
-    preset: Mapped[str | None] = mapped_column(String(128))  # a search.reproduction.presets name; None on a study's row
+    preset: Mapped[str | None] = mapped_column(
+        String(MAX_NAME)
+    )  # a preset's or a variant's name; None on a study's row
     config_key: Mapped[str] = mapped_column(String(64))  # config_key(net, train)
     config_json: Mapped[str] = mapped_column(Text)  # {"net": NetConfig.to_dict(), "train": TrainConfig.to_dict()}
     draw_seed: Mapped[int]

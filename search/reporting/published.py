@@ -25,7 +25,8 @@ from search.evaluation.results import ConfigurationResult, EvaluationSummary
 from search.evaluation.stats import Summary, fresh_pairs_pvalue, gap_in_standard_errors, sampling_floor
 from search.evaluation.store import load_evaluations
 from search.reporting.tables import confidence, draw_count, mean_std, setting_note
-from search.reproduction.presets import FIGURES, PRESETS, REPORTS, Preset, base_name, variant_order, varied_fields
+from search.reproduction.presets import FIGURES, PRESETS, REPORTS, Preset
+from search.variants import base_name, order_key, varied_fields
 
 REPORT_PAIRS = 1000  # pairs a run of the reports scores at most: a test set (report 001: its 4 folds together)
 REPORT_POOL_FRACTION = 0.2  # 1,000 test pairs take 2,000 of MNIST's 10,000 test digits (lowers the floor)
@@ -177,7 +178,7 @@ def _grouped(summary: EvaluationSummary) -> dict[str, list[ConfigurationResult]]
         if result.candidate.preset is not None:
             ours.setdefault(base_name(result.candidate.preset), []).append(result)
     for results in ours.values():
-        results.sort(key=lambda r: variant_order(r.candidate.preset))
+        results.sort(key=lambda r: order_key(r.candidate.preset))
     return ours
 
 

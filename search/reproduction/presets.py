@@ -12,13 +12,13 @@ measure: a test mean over fresh draws, a validation figure, a maximum over epoch
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from models.errors import ConfigError
 from models.nets.configs import NetConfig, TrainConfig
+from search import variants
 
 FIGURES = {
     "test": "mean test accuracy over fresh draws",
@@ -29,7 +29,6 @@ FIGURES = {
     "unstated_runs": "test accuracy, number of runs unstated",
 }
 SCORINGS = ("final", "max_over_epochs")
-MAX_NAME = 128  # characters of a preset's (or a variant's) name, as the evaluations table stores it
 
 
 @dataclass(frozen=True)
@@ -779,7 +778,7 @@ def select_presets(names: Sequence[str] | None = None, *, report: str | None = N
 def vary(preset: Preset, changes: Mapping[str, Any]) -> Preset:
     """The preset with some of its NetConfig/TrainConfig fields changed: one factor at a time, to test
     what explains a gap to the published figure. The variant is named `name [field=value, ...]` and
-    keeps the published figure it is compared with."""
+    keeps the published figure it is compared with (search.variants writes and reads the name)."""
     if not changes:
         return preset
     net_fields = {f.name for f in dataclasses.fields(NetConfig)}
@@ -791,31 +790,5 @@ def vary(preset: Preset, changes: Mapping[str, Any]) -> Preset:
         )
     net = NetConfig.from_dict({**preset.net.to_dict(), **{k: v for k, v in changes.items() if k in net_fields}})
     train = TrainConfig.from_dict({**preset.train.to_dict(), **{k: v for k, v in changes.items() if k in train_fields}})
-    label = ", ".join(f"{key}={_short(value)}" for key, value in changes.items())
-    name = f"{preset.name} [{label}]"
-    if len(name) > MAX_NAME:
-        raise ConfigError(f"The variant name {name!r} is longer than {MAX_NAME} characters; vary fewer fields at once.")
+    name = variants.format(preset.name, changes)
     return dataclasses.replace(preset, name=name, net=net, train=train)
-
-
-def base_name(name: str) -> str:
-    """The preset a variant's name comes from: 'seed003/sgd [momentum=0.9]' -> 'seed003/sgd'."""
-    return name.split(" [", 1)[0]
-
-
-def variant_order(name: str) -> tuple[bool, tuple[str | float, ...]]:
-    """A sort key: the preset first, then its variants with their values in numeric order (gamma 0.9 before 0.93)."""
-    parts = re.split(r"(\d+(?:\.\d+)?)", name)  # text at even places, numbers at odd ones
-    return name != base_name(name), tuple(float(p) if i % 2 else p for i, p in enumerate(parts))
-
-
-def varied_fields(name: str) -> set[str]:
-    """The fields a variant's name says it changed: 'seed003/sgd [head=prob, lr=0.05]' -> {'head', 'lr'}."""
-    _, _, changes = name.partition(" [")
-    return {change.split("=", 1)[0] for change in changes.removesuffix("]").split(", ") if change}
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "-".join(map(str, value)) if value else "[]"  # an empty one, e.g. no pooling: not an empty name
-    return f"{value:g}" if isinstance(value, float) else str(value)

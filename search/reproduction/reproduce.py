@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from models.data.draws import DEFAULT_N_PAIRS
 from search.evaluation.evaluate import (
-    DEFAULT_N_PAIRS,
     ConfigurationDone,
     Progress,
     check_counts,
@@ -19,7 +19,9 @@ from search.evaluation.store import database_url
 from search.reproduction.presets import select_presets, vary
 from search.run.speed import run_layout
 
-__all__ = ["reproduce"]
+__all__ = ["DEFAULT_PRESET_DRAWS", "reproduce"]
+
+DEFAULT_PRESET_DRAWS = 10  # fresh draws per preset: its table's figures, a few minutes a row on a CPU
 
 
 def reproduce(
@@ -27,7 +29,7 @@ def reproduce(
     *,
     report: str | None = None,
     storage_url: str | None = None,
-    draws: int = 10,
+    draws: int = DEFAULT_PRESET_DRAWS,
     epochs: int | None = None,
     data_dir: Path | None = None,
     workers: int | None = None,

@@ -35,7 +35,7 @@ from models.data.draws import PairSet, make_draw
 from models.data.pools import load_pools
 from models.errors import ModelsError
 from models.nets.configs import NetConfig, TrainConfig
-from models.training.fast import fit_many
+from models.training.fast import fit_many, fold_seeds
 from models.training.train import EpochStats, Speed, TrainResult
 from search.describe import fmt_number
 from search.study.space import suggest_configs
@@ -124,8 +124,7 @@ class Objective:
         net, train = suggest_configs(trial, self.definition)
         pairs = self.training_pairs()
         jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.folds()]
-        # The same model seeds for every trial: configurations are compared on equal terms.
-        seeds = [self.definition.seed * 1000 + fold for fold in range(len(jobs))]
+        seeds = fold_seeds(self.definition.seed, len(jobs))  # the same for every trial
         can_prune = self.n_objectives == 1  # Optuna cannot prune multi-objective trials
         stop_reason: str | None = None
         report_seconds = 0.0

@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from models.data.draws import PairSet
 from models.errors import ModelsError
 from models.training.train import Speed
-from search.errors import SearchError, StorageOutage
+from search.errors import DigitPairError, SearchError, StorageOutage
 from search.run.interrupts import interrupted as startup_interrupted
 from search.run.memory import limit_kernel_caches, release_memory
 from search.run.objective import Objective, TrialInterrupted
@@ -126,6 +126,8 @@ def _trial_loop(
         before_each_trial()
         finished: list[FrozenTrial] = []
         try:
+            # A ModelsError is the trial's own (its configuration or data): Optuna fails that trial and the
+            # worker goes on; any other DigitPairError (a storage outage, say) stops the worker.
             study.optimize(
                 objective, n_trials=1, catch=(ModelsError,), callbacks=[lambda _, t, into=finished: into.append(t)]
             )
@@ -217,7 +219,7 @@ def worker_main(job: WorkerJob, shared: Shared) -> None:
             rejoin=True,
         )
         _work(job, shared, storage=storage)
-    except (SearchError, ModelsError) as error:
+    except DigitPairError as error:
         shared.messages.put(("error", error))
         raise SystemExit(1) from None
     except KeyboardInterrupt:

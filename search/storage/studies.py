@@ -219,7 +219,7 @@ def _parse_db_url(url: str) -> sqlalchemy.engine.URL:
         parsed = sqlalchemy.engine.make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError) as error:
         raise StorageError(
-            f"Malformed storage URL {mask_url(url)!r}: expected e.g. sqlite:///search.db, "
+            f"Malformed storage URL {mask_url(url)!r}: expected e.g. {DEFAULT_STORAGE_URL}, "
             "postgresql+psycopg://user:password@host:5432/db or grpc://host:port."
         ) from error
     backend = parsed.get_backend_name()
@@ -245,7 +245,7 @@ def _prepare_sqlite_file(url: str, parsed: sqlalchemy.engine.URL, *, reading: bo
     if database in ("", ":memory:") or database.startswith("file::memory:"):
         raise StorageError(
             f"The storage {mask_url(url)!r} is an in-memory SQLite database that other processes cannot share; "
-            "name a file, e.g. sqlite:///search.db."
+            f"name a file, e.g. {DEFAULT_STORAGE_URL}."
         )
     path = Path(database).expanduser()
     directory = path.parent.resolve()
@@ -258,7 +258,7 @@ def _prepare_sqlite_file(url: str, parsed: sqlalchemy.engine.URL, *, reading: bo
         raise StorageError(f"Cannot use the SQLite storage {path}: it is a directory; name a file inside it.")
     if reading and not path.exists():
         raise StorageMissing(
-            f"There is no SQLite storage at {path}: the file does not exist. Check --storage (or $SEARCH_STORAGE), "
+            f"There is no SQLite storage at {path}: the file does not exist. Check --storage (or ${STORAGE_ENVVAR}), "
             "or create it with `search run`."
         )
     if reading and os.access(path, os.R_OK) and not (os.access(path, os.W_OK) and os.access(directory, os.W_OK)):

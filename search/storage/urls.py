@@ -24,7 +24,7 @@ STORAGE_ENVVAR = "SEARCH_STORAGE"
 
 
 def resolve_storage_url(url: str | None) -> str:
-    """The storage URL to use: the flag, else $SEARCH_STORAGE, else sqlite:///search.db in the cwd."""
+    """The storage URL to use: the flag, else $SEARCH_STORAGE, else DEFAULT_STORAGE_URL (a file in the cwd)."""
     for candidate in (url, os.environ.get(STORAGE_ENVVAR)):
         if candidate is not None and candidate.strip():
             return candidate.strip()

@@ -8,7 +8,8 @@ One file per named study; every key is optional unless marked:
     [search]
     n_folds = 5                       # required: K of the K-fold cross-validation, 2 to 20
     epochs = 20                       # required: training epochs of every fold
-    n_pairs = 1000                    # training pairs, drawn once per study with data_seed
+    n_pairs = 500                     # training pairs, drawn once per study with data_seed (default
+                                      # models.data.draws.DEFAULT_N_PAIRS)
     data_seed = 0
     seed = 0                          # sampler seed (and the objective's training seeds)
     directions = ["maximize"]         # or ["maximize", "minimize"]: accuracy, then parameter count
@@ -55,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import studies
+from models.data.draws import DEFAULT_N_PAIRS
 from search.errors import DefinitionError
 from search.study import sampling, space
 from search.study import toml_tables as tables
@@ -176,7 +178,7 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
         description=description.strip(),
         n_folds=search["n_folds"],
         epochs=search["epochs"],
-        n_pairs=search.get("n_pairs", 1000),
+        n_pairs=search.get("n_pairs", DEFAULT_N_PAIRS),
         data_seed=tables.integer(src, "data_seed", search.get("data_seed", 0), minimum=0),
         seed=tables.integer(src, "seed", search.get("seed", 0), minimum=0),
         directions=tuple(directions),

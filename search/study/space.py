@@ -96,7 +96,7 @@ def _union_members(kind: Any) -> tuple[Any, ...]:
 def coerce(name: str, value: Any) -> Any:
     """Check `value` against the type of field/derived parameter `name`; lists become tuples, ints floats.
 
-    Raises ValueError with the rule and the value (the configs compare without type checks, so a
+    Raises ConfigError with the rule and the value (the configs compare without type checks, so a
     string dropout would otherwise surface as a TypeError deep inside a trial).
     """
     kind = value_type(name)
@@ -104,7 +104,7 @@ def coerce(name: str, value: Any) -> Any:
         ok, coerced = _coerced(member, value)
         if ok:
             return coerced
-    raise ValueError(f"{name} takes {type_name(kind)}, but got {value!r}")
+    raise ConfigError(f"{name} takes {type_name(kind)}, but got {value!r}")
 
 
 def _coerced(kind: Any, value: Any) -> tuple[bool, Any]:

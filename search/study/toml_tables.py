@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from models.errors import ConfigError
 from search.errors import DefinitionError
 from search.study import space
 from search.study.specs import ParamSpec
@@ -124,7 +125,7 @@ def _settable(src: str, where: str, key: str) -> None:
 def _coerce(src: str, where: str, key: str, value: Any) -> Any:
     try:
         return space.coerce(key, value)
-    except ValueError as exc:
+    except ConfigError as exc:
         raise fail(src, f"{where} {exc}.") from None
 
 
@@ -303,7 +304,7 @@ def _parse_when(src: str, where: str, when: Any, earlier: list[ParamSpec]) -> tu
         for value in values:
             try:
                 value = space.coerce(categorical[ref].field, value)
-            except ValueError:
+            except ConfigError:
                 pass  # reported just below, with the values that would do
             if not any(type(value) is type(c) and value == c for c in choices):
                 raise fail(

@@ -87,9 +87,10 @@ def test_the_definition_data_is_a_leaf() -> None:
 
 
 # search/'s layers, lowest first: a module imports its own layer and those below it, never one above.
-# errors and describe (the error base, number formats and the plain table) serve every layer.
+# errors, describe and variants (the error base, number formats and the plain table, the variant-name
+# grammar) serve every layer.
 SEARCH_LAYERS = (
-    ("errors", "describe"),
+    ("errors", "describe", "variants"),
     ("study",),
     ("storage",),
     ("run",),

@@ -12,6 +12,7 @@ import pytest
 from search.evaluation.stats import summarize
 from search.reporting.published import counted_gap, load_results
 from search.reproduction.presets import PRESETS
+from search.variants import base_name
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "benchmarks" / "bench_recipe_fit.py"
@@ -44,7 +45,7 @@ def test_a_recipe_search_scores_every_row_on_its_figure_and_continues_where_it_s
     assert trial["sum"] == pytest.approx(sum(trial["gaps"].values()), abs=0.01)
     # The gaps are on the report's own figure, the maximum over epochs: ours, best over epochs, as stored.
     (stored,) = load_results(storage)
-    best = {r.candidate.label.split(" [")[0]: r.best_epoch_accuracy.mean for r in stored.configurations}
+    best = {base_name(r.candidate.label): r.best_epoch_accuracy.mean for r in stored.configurations}
     for name, gap in trial["gaps"].items():
         assert gap == pytest.approx(100 * abs(best[name] - PRESETS[name].published_mean), abs=0.006)
 
@@ -64,7 +65,7 @@ def test_a_recipe_search_can_fit_one_architectures_rows_alone(tmp_path):
 
     assert sorted(fitted["rows"]) == fc and sorted(fitted["trials"][0]["gaps"]) == fc
     (stored,) = load_results(storage)
-    assert sorted(r.candidate.label.split(" [")[0] for r in stored.configurations) == fc
+    assert sorted(base_name(r.candidate.label) for r in stored.configurations) == fc
     wrong = _run(storage, 1, "--rows", "seed004/resnet")
     assert wrong.returncode != 0 and wrong.stderr.strip().splitlines() == [
         f"--rows seed004/resnet: no row of report 004 matches; its rows: {', '.join(p for p in PRESETS if p.startswith('seed004/'))}."

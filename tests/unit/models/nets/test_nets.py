@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from models.errors import ConfigError
-from models.nets.activations import ACTIVATIONS
+from models.nets.activations import ACTIVATIONS, make_activation
 from models.nets.configs import NetConfig, TrainConfig, check_compatible
 from models.nets.families import FAMILIES, build_net, count_parameters
 from models.nets.heads import DigitSoftmax, ProbHead, as_log_probs
@@ -163,10 +163,16 @@ def test_valid_convolutions_and_pool_positions_give_the_reports_sizes():
     )
     assert count_parameters(branched) - count_parameters(deep) == (1600 * 128 + 128) + (128 * 2 + 2)
     assert count_parameters(deep) == 355_490
-    with pytest.raises(ValueError, match="leaves no pixels"):
+    with pytest.raises(ConfigError, match="leaves no pixels"):
         build_net(
             NetConfig(family="cnn2ch", conv_channels=(8, 8, 8, 8), padding="valid", kernel_size=5, pool_after=(1, 2))
         )
+
+
+def test_an_alpha_for_an_activation_without_one_is_a_config_error():
+    assert make_activation("elu", 0.5).alpha == 0.5
+    with pytest.raises(ConfigError, match="activation 'relu' takes no alpha, but got alpha=0.5"):
+        make_activation("relu", 0.5)
 
 
 def test_batch_norm_on_convolutions_only_and_dropout_once():

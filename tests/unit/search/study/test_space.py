@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 import pytest
 
+from models.errors import ConfigError
 from models.nets.configs import NetConfig, TrainConfig, check_compatible
 from search.study.definitions import ParamSpec, StudyDefinition, load_definition, with_overrides
 from search.study.space import DERIVED, coerce, configs_for_point, suggest_configs
@@ -191,5 +192,5 @@ def test_coerce_accepts(name: str, value: Any, expected: Any) -> None:
     ],
 )  # fmt: skip (a table of cases, several to a line)
 def test_coerce_rejects(name: str, value: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         coerce(name, value)
