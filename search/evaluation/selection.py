@@ -32,6 +32,7 @@ from search.errors import EvaluationError
 from search.evaluation.claims import Claims
 from search.evaluation.stats import behind_pvalue
 from search.run.process_pool import run_jobs
+from search.study.record import TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -328,8 +329,7 @@ def stored_selection(study: optuna.Study) -> Selection | None:
 
 
 def _configs(trial: FrozenTrial, epochs: int | None) -> tuple[NetConfig, TrainConfig]:
-    net = NetConfig.from_dict(trial.user_attrs["net_config"])
-    train = TrainConfig.from_dict(trial.user_attrs["train_config"])
+    net, train = TrialRecord.from_trial(trial).configs()
     return net, train if epochs is None else dataclasses.replace(train, epochs=epochs)
 
 
