@@ -1,8 +1,8 @@
 """The K-fold cross-validation objective: one trial = one configuration trained on K folds at once.
 
-Every trial of a study sees the same training pairs (the draw `data_seed` of `n_pairs`) and the same
-folds (scikit-learn's `KFold(shuffle=True, random_state=data_seed)`), so trials differ only by their
-configuration. The test pairs of the draw are never touched while searching. The
+Every trial of a study sees the same training pairs (the draw `data_seed` of `n_pairs`), the same
+folds and the same fold models' seeds (`search.run.folds`, seeded with `data_seed` and `seed`), so trials
+differ only by their configuration. The test pairs of the draw are never touched while searching. The
 K fold models train together (`models.training.fast.fit_many`); after each epoch their mean validation accuracy
 is reported so the pruner can stop a bad trial early. With `screen_folds` (S of the K folds) only the first S
 train while the pruner may stop the trial, and their mean is reported; the other K - S folds train only for a
@@ -36,6 +36,7 @@ from models.nets.configs import NetConfig, TrainConfig
 from models.training.fast import fit_many
 from models.training.train import EpochStats, Speed, TrainResult
 from search.describe import fmt_number
+from search.run.folds import fold_seeds, split_folds
 from search.study.record import TrialRecord
 from search.study.space import suggest_configs
 from search.study.specs import StudyDefinition
@@ -97,16 +98,14 @@ class Objective:
         return {"data_source": pools.source, "data_sha256": digest.hexdigest()}
 
     def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(fit, validation) positions in the training pairs: scikit-learn's shuffled `KFold`.
+        """(fit, validation) positions in the training pairs: `search.run.folds.split_folds`.
 
         Folds follow data_seed, not seed: they are part of the data every trial of the study shares
         (the definition's fingerprint covers data_seed; a new seed only adds samples to the same study).
         """
         if not self._folds:
-            from sklearn.model_selection import KFold  # here, not at the top: see the class docstring
-
-            splitter = KFold(n_splits=self.definition.n_folds, shuffle=True, random_state=self.definition.data_seed)
-            self._folds = list(splitter.split(np.arange(len(self.training_pairs()))))
+            n_pairs = len(self.training_pairs())
+            self._folds = split_folds(n_pairs, n_folds=self.definition.n_folds, seed=self.definition.data_seed)
         return self._folds
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
@@ -124,7 +123,7 @@ class Objective:
         pairs = self.training_pairs()
         jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.folds()]
         # The same model seeds for every trial: configurations are compared on equal terms.
-        seeds = [self.definition.seed * 1000 + fold for fold in range(len(jobs))]
+        seeds = fold_seeds(self.definition.seed, len(jobs))
         can_prune = self.n_objectives == 1  # Optuna cannot prune multi-objective trials
         stop_reason: str | None = None
         report_seconds = 0.0
