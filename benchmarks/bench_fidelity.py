@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from reference import machine_info, machine_line
 from scipy.stats import spearmanr
-from sklearn.model_selection import KFold
 
 from models.data.draws import make_draw
 from models.data.pools import load_pools
 from models.nets.configs import NetConfig, TrainConfig
-from models.training.fast import fit_many, fold_seeds
+from models.training.fast import fit_many
+from search.run.folds import fold_score, fold_seeds, split_folds
 from search.study.definitions import load_definition
 from search.study.space import configs_for_point
 
@@ -52,15 +52,13 @@ def main() -> None:
     definition = load_definition(args.study)
     short, long = definition.epochs, definition.evaluate_epochs or 2 * definition.epochs
     pairs = make_draw(load_pools(), seed=definition.data_seed, n_pairs=definition.n_pairs).train
-    folds = KFold(n_splits=definition.n_folds, shuffle=True, random_state=definition.data_seed).split(
-        np.arange(len(pairs))
-    )
+    folds = split_folds(len(pairs), n_folds=definition.n_folds, seed=definition.data_seed)
     jobs = [(pairs.subset(fit), pairs.subset(val)) for fit, val in folds]
     seeds = fold_seeds(definition.seed, len(jobs))
 
     def cv(net: NetConfig, train: TrainConfig) -> float:
         results = fit_many(net, train, jobs, seeds=seeds)
-        return float(np.mean([r.accuracy if r.accuracy is not None else 0.5 for r in results]))
+        return float(np.mean([fold_score(r.accuracy) for r in results]))
 
     variants = [
         {**definition.enqueue[0], "schedule": "geometric", "decay_to": float(decay), "rotate": rotate, "scale": scale}

@@ -77,6 +77,7 @@ from search.run.runner import RunProgress, run_study
 from search.run.speed import study_layout
 from search.storage.studies import mask_url, open_storage
 from search.study.definitions import StudyDefinition, load_definition, with_overrides
+from search.study.record import TrialRecord
 
 TARGET_TRIALS = 200
 TARGET_MINUTES = 20.0
@@ -361,19 +362,22 @@ def _by_worker(trials: list[FrozenTrial]) -> dict[int, list[FrozenTrial]]:
     """Finished trials that recorded their worker, per worker pid, in the order they ran."""
     runs: dict[int, list[FrozenTrial]] = defaultdict(list)
     for trial in sorted(trials, key=lambda t: t.datetime_start):
-        if trial.state in FINISHED and "worker_pid" in trial.user_attrs:
-            runs[trial.user_attrs["worker_pid"]].append(trial)
+        pid = TrialRecord.from_trial(trial).worker_pid
+        if trial.state in FINISHED and pid is not None:
+            runs[pid].append(trial)
     return runs
 
 
 def _trial_costs(trials: list[FrozenTrial]) -> dict[str, Any]:
     """Time outside training per trial (storage, plus the sampler), and between a worker's trials."""
-    timed = [t for t in trials if t.state in FINISHED and t.datetime_complete and "train_seconds" in t.user_attrs]
+    finished = [(t, TrialRecord.from_trial(t)) for t in trials if t.state in FINISHED and t.datetime_complete]
+    timed = [t for t, record in finished if record.train_seconds is not None]
+    records = [record for _, record in finished if record.train_seconds is not None]
     if not timed:
         return {"n_trials": 0}
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in timed]
-    reports = [t.user_attrs.get("report_seconds", 0.0) for t in timed]
-    training = [t.user_attrs["train_seconds"] - r for t, r in zip(timed, reports, strict=True)]
+    reports = [r.report_seconds if r.report_seconds is not None else 0.0 for r in records]
+    training = [r.train_seconds - report for r, report in zip(records, reports, strict=True)]
     overhead = [d - f for d, f in zip(durations, training, strict=True)]
     gaps = [
         (after.datetime_start - before.datetime_complete).total_seconds()
@@ -396,10 +400,11 @@ def _worker_memory(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
     """Each worker's peak RSS, and its growth from its RSS_REFERENCE_TRIAL-th trial (or its middle one) to its last."""
     memory = []
     for pid, runs in sorted(_by_worker(trials).items()):
-        rss = [t.user_attrs["worker_rss_mib"] for t in runs]
+        records = [TrialRecord.from_trial(t) for t in runs]
+        rss = [r.worker_rss_mib for r in records]
         reference = min(RSS_REFERENCE_TRIAL - 1, (len(rss) - 1) // 2)
         growth = rss[-1] - rss[reference]
-        retained = [t.user_attrs.get("worker_rss_start_mib") for t in runs]
+        retained = [r.worker_rss_start_mib for r in records]
         retained_growth = (
             round(100 * (retained[-1] - retained[reference]) / retained[reference], 2)
             if None not in (retained[-1], retained[reference])

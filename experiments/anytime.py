@@ -19,11 +19,13 @@ import optuna
 from matplotlib.figure import Figure
 from optuna.trial import TrialState
 
+from search.study.record import TrialRecord
+
 
 def fold_epochs(trial: optuna.trial.FrozenTrial, screen_folds: int | None) -> int:
     """The fold-epochs a finished trial trained: its screening folds for every reported epoch, the other
     folds for the full length once it completed (all folds for every epoch without screening)."""
-    folds = len(trial.user_attrs.get("fold_accuracies") or []) or 1
+    folds = len(TrialRecord.from_trial(trial).fold_accuracies or ()) or 1
     epochs = len(trial.intermediate_values)
     if screen_folds is None:
         return folds * epochs

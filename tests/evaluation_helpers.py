@@ -12,6 +12,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from models.nets.configs import NetConfig, TrainConfig
 from search.run.runner import prepare_study
 from search.storage.studies import open_storage
+from search.study.record import TrialRecord
 from search.study.specs import StudyDefinition
 
 N_PAIRS = 100  # pairs per draw in the library tests (the CLI always uses 1,000)
@@ -66,7 +67,9 @@ def add_trials(
                 distributions={key: distributions[key] for key in params},
                 values=spec["values"] if "values" in spec else None,
                 value=spec.get("value"),
-                user_attrs={"net_config": net.to_dict(), "train_config": train.to_dict(), "n_params": 1000},
+                user_attrs=TrialRecord(
+                    n_params=1000, net_config=net.to_dict(), train_config=train.to_dict()
+                ).to_user_attrs(),
                 intermediate_values=spec.get("curve"),
             )
         )

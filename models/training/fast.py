@@ -45,14 +45,6 @@ from models.training.train import (
 from models.training.trained import TrainedModel
 
 STRATEGIES = ("auto", "lockstep", "stacked")
-SEEDS_PER_RUN = 1000  # model seeds of one K-fold run: runs with other seeds share none (K is at most 20)
-
-
-def fold_seeds(seed: int, n_folds: int) -> list[int]:
-    """The model seed of each fold of a K-fold run with `seed` (a search's trials, a selection stage's
-    repeat): fold k trains from seed * SEEDS_PER_RUN + k, the same for every configuration, so that
-    configurations are compared on equal terms."""
-    return [seed * SEEDS_PER_RUN + fold for fold in range(n_folds)]
 
 
 def fit_many(

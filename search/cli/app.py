@@ -202,23 +202,25 @@ def show(
     from search.evaluation.selection import stored_selection
     from search.reporting.tables import selection_table
     from search.storage.studies import best_trials, load_study
+    from search.study.record import TrialRecord
 
     with user_errors():
         name = study_name_arg(study)
         rows = best_trials(storage, name, top=top)
         selection = stored_selection(load_study(storage, name))
+    records = [TrialRecord.from_trial(t) for t in rows]
     if as_json:
         trials = [
             {
                 "number": t.number,
                 "values": t.values,
-                "fold_std": t.user_attrs.get("fold_std"),
-                "n_params": t.user_attrs.get("n_params"),
+                "fold_std": r.fold_std,
+                "n_params": r.n_params,
                 "params": t.params,
-                "net_config": t.user_attrs.get("net_config"),
-                "train_config": t.user_attrs.get("train_config"),
+                "net_config": r.net_config,
+                "train_config": r.train_config,
             }
-            for t in rows
+            for t, r in zip(rows, records, strict=True)
         ]
         console.print_json(
             data={"study": name, "best_trials": trials, "selection": selection.to_dict() if selection else None}
@@ -227,13 +229,13 @@ def show(
     table = Table(title=f"best trials of {name}")
     for column in ("trial", "value", "fold std", "n_params", "params"):
         table.add_column(column, justify="left" if column == "params" else "right")
-    for trial in rows:
+    for trial, record in zip(rows, records, strict=True):
         params = ", ".join(f"{key}={_fmt_param(value)}" for key, value in sorted(trial.params.items()))
         table.add_row(
             str(trial.number),
             ", ".join(fmt_number(v) for v in trial.values),
-            fmt_number(trial.user_attrs.get("fold_std")),
-            str(trial.user_attrs.get("n_params", "-")),
+            fmt_number(record.fold_std),
+            str(record.n_params) if record.n_params is not None else "-",
             params,
         )
     console.print(table)

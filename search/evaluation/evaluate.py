@@ -25,7 +25,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from models.data.draws import DEFAULT_N_PAIRS
-from models.nets.configs import NetConfig, TrainConfig, check_compatible
+from models.nets.configs import TrainConfig, check_compatible
 from search.errors import EvaluationError, check_at_least
 from search.evaluation.claims import Claims
 from search.evaluation.draw_training import train_chunks
@@ -45,6 +45,7 @@ from search.run.speed import run_layout
 from search.storage.artifacts import upload_files
 from search.storage.studies import best_trials, load_study
 from search.study.cells import cell_label, in_cell
+from search.study.record import TrialRecord
 from search.study.specs import stored_definition
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def evaluate_best(
     ranked = best_trials(
         storage_url, study_name, top=sys.maxsize if cells else max(top, finalists) if selection_stage else top
     )
-    ranked = [t for t in ranked if {"net_config", "train_config"} <= t.user_attrs.keys()]
+    ranked = [t for t in ranked if TrialRecord.from_trial(t).has_configs]
     if not ranked:
         raise EvaluationError(
             f"The study {study_name!r} has no completed trial with a stored configuration to evaluate; "
@@ -187,8 +188,8 @@ def with_epochs(train: TrainConfig, epochs: int | None) -> TrainConfig:
 def _trial_candidate(
     trial: FrozenTrial, epochs: int | None, *, label: str | None = None, cell: Mapping[str, Any] | None = None
 ) -> Candidate:
-    net = NetConfig.from_dict(trial.user_attrs["net_config"])
-    train = with_epochs(TrainConfig.from_dict(trial.user_attrs["train_config"]), epochs)
+    net, train = TrialRecord.from_trial(trial).configs()
+    train = with_epochs(train, epochs)
     return Candidate(
         label=label or f"trial {trial.number}",
         net=net,

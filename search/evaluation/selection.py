@@ -31,7 +31,9 @@ from models.nets.configs import NetConfig, TrainConfig
 from search.errors import EvaluationError
 from search.evaluation.claims import Claims
 from search.evaluation.stats import behind_pvalue
+from search.run.folds import fold_score, fold_seeds, split_folds
 from search.run.process_pool import run_jobs
+from search.study.record import TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ DEFAULT_FINALISTS = 10
 DEFAULT_REPEATS = 3
 RACE_SIGNIFICANCE = 0.05  # one-sided paired p below which a finalist is behind the leader and drops out
 MIN_REPEATS = 2  # the floor: the race ends early only once its last finalist has run this many repeats
-DIVERGED_SCORE = 0.5  # a diverged fold counts as chance, so a configuration that diverges never wins
 SELECTION_ATTR = "selection"
 _RUN_ATTR = (
     "selection_run"  # one study attribute per (trial, draw seed, epochs, folds, pairs, digits): its fold accuracies
@@ -63,8 +64,8 @@ class FinalistScore:
 
     @property
     def scored_folds(self) -> list[float]:
-        """The fold accuracies with a diverged fold counted as chance (0.5)."""
-        return [DIVERGED_SCORE if a is None else a for a in self.fold_accuracies]
+        """The fold accuracies with a diverged fold counted as chance (`search.run.folds.fold_score`)."""
+        return [fold_score(a) for a in self.fold_accuracies]
 
     @property
     def n_diverged(self) -> int:
@@ -72,7 +73,7 @@ class FinalistScore:
 
     @property
     def mean(self) -> float:
-        """Mean over the folds; a diverged fold counts as chance (0.5), so a configuration that diverges never wins."""
+        """Mean over the folds; a diverged fold counts as chance, so a configuration that diverges never wins."""
         return statistics.fmean(self.scored_folds)
 
     @property
@@ -328,8 +329,7 @@ def stored_selection(study: optuna.Study) -> Selection | None:
 
 
 def _configs(trial: FrozenTrial, epochs: int | None) -> tuple[NetConfig, TrainConfig]:
-    net = NetConfig.from_dict(trial.user_attrs["net_config"])
-    train = TrainConfig.from_dict(trial.user_attrs["train_config"])
+    net, train = TrialRecord.from_trial(trial).configs()
     return net, train if epochs is None else dataclasses.replace(train, epochs=epochs)
 
 
@@ -371,18 +371,16 @@ def train_repeat(
 
     Returns each fold's validation accuracy (None where the model diverged).
     """
-    import numpy as np
     import torch
-    from sklearn.model_selection import KFold
 
     from models.data.draws import draw_training_pairs
     from models.data.pools import load_pools
-    from models.training.fast import fit_many, fold_seeds
+    from models.training.fast import fit_many
 
     if threads is not None:
         torch.set_num_threads(threads)
     pairs = draw_training_pairs(load_pools(data_dir), seed=seed, n_pairs=n_pairs)
-    folds = KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.arange(len(pairs)))
+    folds = split_folds(len(pairs), n_folds=n_folds, seed=seed)
     jobs = [(pairs.subset(fit), pairs.subset(validation)) for fit, validation in folds]
     results = fit_many(net, train, jobs, seeds=fold_seeds(seed, len(jobs)))
     return [r.accuracy if r.status == "completed" else None for r in results]

@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial
 from models.data.pools import describe_source
 from search.evaluation.results import EvaluationSummary
 from search.storage.studies import maximizes
+from search.study.record import TrialRecord
 
 MAX_CURVES = 6  # learning curves drawn in one plot
 
@@ -60,10 +61,11 @@ def plot_importances(study: optuna.Study, complete: Sequence[FrozenTrial]) -> Fi
 
 
 def plot_alpha(complete: Sequence[FrozenTrial]) -> Figure | str:
+    records = [(t, TrialRecord.from_trial(t)) for t in complete]
     points = [
-        (t.user_attrs["train_config"]["alpha"], t.values[0], t.user_attrs.get("net_config", {}).get("weight_sharing"))
-        for t in complete
-        if t.user_attrs.get("train_config", {}).get("aux_loss") == "alpha"
+        (r.train_config["alpha"], t.values[0], (r.net_config or {}).get("weight_sharing"))
+        for t, r in records
+        if r.train_config is not None and r.train_config.get("aux_loss") == "alpha"
     ]
     if not points:
         return "no complete trial trained with the alpha-weighted auxiliary loss."

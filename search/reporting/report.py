@@ -19,7 +19,6 @@ import optuna
 from matplotlib.figure import Figure
 from optuna.trial import FrozenTrial, TrialState
 
-from models.nets.configs import NetConfig, TrainConfig
 from search.describe import TextTable, describe, percent
 from search.errors import EvaluationError, SearchError
 from search.evaluation.results import EvaluationSummary, compare_all
@@ -31,6 +30,7 @@ from search.reporting.tables import comparison_table, configuration_table, selec
 from search.storage.artifacts import upload_files
 from search.storage.studies import best_trials, load_study, mask_url, resolve_storage_url
 from search.study.cells import cell_label, cell_of, same_cell
+from search.study.record import TrialRecord
 from search.study.specs import stored_definition
 
 logger = logging.getLogger(__name__)
@@ -203,21 +203,18 @@ def _overview(study: optuna.Study, trials: Mapping[int, FrozenTrial], storage_ur
 def _leaders_table(leaders: Sequence[FrozenTrial]) -> TextTable:
     rows = []
     for trial in leaders:
+        record = TrialRecord.from_trial(trial)
         rows.append(
             (
                 str(trial.number),
                 ", ".join(percent(v) if i == 0 else f"{v:g}" for i, v in enumerate(trial.values)),
-                percent(trial.user_attrs.get("fold_std")),
-                f"{trial.user_attrs['n_params']:,}" if "n_params" in trial.user_attrs else "-",
-                "-" if "net_config" not in trial.user_attrs else describe(*_configs(trial)),
+                percent(record.fold_std),
+                f"{record.n_params:,}" if record.n_params is not None else "-",
+                describe(*record.configs()) if record.has_configs else "-",
             )
         )
     headers = ("trial", "CV accuracy (%)", "fold std (points)", "params", "configuration")
     return TextTable("cross-validation leaders (training pairs of the study's draw)", headers, rows)
-
-
-def _configs(trial: FrozenTrial) -> tuple[NetConfig, TrainConfig]:
-    return NetConfig.from_dict(trial.user_attrs["net_config"]), TrainConfig.from_dict(trial.user_attrs["train_config"])
 
 
 def _with_trial_info(

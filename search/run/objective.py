@@ -1,18 +1,16 @@
 """The K-fold cross-validation objective: one trial = one configuration trained on K folds at once.
 
-Every trial of a study sees the same training pairs (the draw `data_seed` of `n_pairs`) and the same
-folds (scikit-learn's `KFold(shuffle=True, random_state=data_seed)`), so trials differ only by their
-configuration. The test pairs of the draw are never touched while searching. The
+Every trial of a study sees the same training pairs (the draw `data_seed` of `n_pairs`), the same
+folds and the same fold models' seeds (`search.run.folds`, seeded with `data_seed` and `seed`), so trials
+differ only by their configuration. The test pairs of the draw are never touched while searching. The
 K fold models train together (`models.training.fast.fit_many`); after each epoch their mean validation accuracy
 is reported so the pruner can stop a bad trial early. With `screen_folds` (S of the K folds) only the first S
 train while the pruner may stop the trial, and their mean is reported; the other K - S folds train only for a
 trial that reaches the last epoch, so a pruned trial costs S/K of its epochs. A finished trial's value is the
 mean over all K folds either way: the same models, trained with the same seeds.
 
-Besides its scores a trial records how it ran, for benchmarks/bench_search.py: `train_seconds` (wall
-time of the K-fold training), `report_seconds` (the part of it spent reporting to the pruner: storage
-reads and writes), `worker_pid`, `worker_rss_mib` (the worker process's peak RSS so far) and
-`worker_rss_start_mib` (its resident memory when the trial started: what earlier trials left behind).
+Besides its scores a trial records how it ran, for benchmarks/bench_search.py: its training and
+reporting time and its worker's pid and memory (the fields of `search.study.record.TrialRecord`).
 """
 
 from __future__ import annotations
@@ -35,9 +33,11 @@ from models.data.draws import PairSet, make_draw
 from models.data.pools import load_pools
 from models.errors import ModelsError
 from models.nets.configs import NetConfig, TrainConfig
-from models.training.fast import fit_many, fold_seeds
+from models.training.fast import fit_many
 from models.training.train import EpochStats, Speed, TrainResult
 from search.describe import fmt_number
+from search.run.folds import fold_seeds, split_folds
+from search.study.record import TrialRecord
 from search.study.space import suggest_configs
 from search.study.specs import StudyDefinition
 
@@ -98,23 +98,21 @@ class Objective:
         return {"data_source": pools.source, "data_sha256": digest.hexdigest()}
 
     def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(fit, validation) positions in the training pairs: scikit-learn's shuffled `KFold`.
+        """(fit, validation) positions in the training pairs: `search.run.folds.split_folds`.
 
         Folds follow data_seed, not seed: they are part of the data every trial of the study shares
         (the definition's fingerprint covers data_seed; a new seed only adds samples to the same study).
         """
         if not self._folds:
-            from sklearn.model_selection import KFold  # here, not at the top: see the class docstring
-
-            splitter = KFold(n_splits=self.definition.n_folds, shuffle=True, random_state=self.definition.data_seed)
-            self._folds = list(splitter.split(np.arange(len(self.training_pairs()))))
+            n_pairs = len(self.training_pairs())
+            self._folds = split_folds(n_pairs, n_folds=self.definition.n_folds, seed=self.definition.data_seed)
         return self._folds
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         try:
             return self._evaluate(trial)
         except ModelsError as error:  # e.g. a configuration the network cannot train with: this trial fails
-            trial.set_user_attr("failure_reason", f"{type(error).__name__}: {error}")
+            TrialRecord(failure_reason=f"{type(error).__name__}: {error}").write(trial)
             raise
 
     def _evaluate(self, trial: optuna.Trial) -> float | tuple[float, float]:
@@ -124,7 +122,8 @@ class Objective:
         net, train = suggest_configs(trial, self.definition)
         pairs = self.training_pairs()
         jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.folds()]
-        seeds = fold_seeds(self.definition.seed, len(jobs))  # the same for every trial
+        # The same model seeds for every trial: configurations are compared on equal terms.
+        seeds = fold_seeds(self.definition.seed, len(jobs))
         can_prune = self.n_objectives == 1  # Optuna cannot prune multi-objective trials
         stop_reason: str | None = None
         report_seconds = 0.0
@@ -157,16 +156,17 @@ class Objective:
             )
         seconds = time.perf_counter() - started
 
-        self._record(trial, net, train, results, seconds, report_seconds)
-        trial.set_user_attr("worker_rss_start_mib", round(rss_at_start, 1))
+        self._record(
+            trial, net, train, results, seconds=seconds, report_seconds=report_seconds, rss_at_start=rss_at_start
+        )
         diverged = [(k, r) for k, r in enumerate(results) if r.status == "diverged"]
         if diverged:
             fold, result = diverged[0]
             reason = f"diverged: fold {fold} of {len(results)}: {result.message}"
-            trial.set_user_attr("failure_reason", reason)
+            TrialRecord(failure_reason=reason).write(trial)
             raise optuna.TrialPruned(reason)
         if stop_reason == "interrupted":
-            trial.set_user_attr("failure_reason", "interrupted: the run was stopped while this trial trained")
+            TrialRecord(failure_reason="interrupted: the run was stopped while this trial trained").write(trial)
             raise TrialInterrupted(f"trial {trial.number} interrupted")
         if stop_reason == "pruned":
             raise optuna.TrialPruned(f"pruned after {len(results[0].curves)} epochs of {len(results)} fold(s)")
@@ -183,23 +183,28 @@ class Objective:
         net: NetConfig,
         train: TrainConfig,
         results: list[TrainResult],
+        *,
         seconds: float,
         report_seconds: float,
+        rss_at_start: float,
     ) -> None:
-        """The user attrs other modules read back (see the module contract)."""
+        """Write the trial's record (search.study.record) and log each fold's outcome."""
         fold_accuracies = [r.accuracy for r in results]
         digit = [r.digit_accuracy for r in results if r.digit_accuracy is not None]
         known = [a for a in fold_accuracies if a is not None]
-        trial.set_user_attr("fold_accuracies", fold_accuracies)
-        trial.set_user_attr("fold_std", float(np.std(known)) if known else None)
-        trial.set_user_attr("digit_accuracy", float(np.mean(digit)) if digit else None)
-        trial.set_user_attr("n_params", int(results[0].n_params))
-        trial.set_user_attr("train_seconds", round(seconds, 3))
-        trial.set_user_attr("report_seconds", round(report_seconds, 3))
-        trial.set_user_attr("worker_pid", os.getpid())
-        trial.set_user_attr("worker_rss_mib", round(_peak_rss_mib(), 1))
-        trial.set_user_attr("net_config", net.to_dict())
-        trial.set_user_attr("train_config", train.to_dict())
+        TrialRecord(
+            fold_accuracies=tuple(fold_accuracies),
+            fold_std=float(np.std(known)) if known else None,
+            digit_accuracy=float(np.mean(digit)) if digit else None,
+            n_params=int(results[0].n_params),
+            train_seconds=round(seconds, 3),
+            report_seconds=round(report_seconds, 3),
+            worker_pid=os.getpid(),
+            worker_rss_mib=round(_peak_rss_mib(), 1),
+            net_config=net.to_dict(),
+            train_config=train.to_dict(),
+            worker_rss_start_mib=round(rss_at_start, 1),
+        ).write(trial)
         for fold, result in enumerate(results):
             logger.info(
                 "trial %d fold %d/%d: %s, accuracy %s, digit accuracy %s, %d epochs",

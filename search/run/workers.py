@@ -42,6 +42,7 @@ from search.run.recovery import retry_abandoned
 from search.run.tickets import STOP_POLL_SECONDS, Shared
 from search.storage.leases import LeaseKeeper, fail_expired_leases, has_heartbeat
 from search.storage.studies import check_heartbeat, open_storage
+from search.study.record import TrialRecord
 from search.study.sampling import study_pruner, study_sampler
 from search.study.specs import StudyDefinition
 
@@ -153,7 +154,8 @@ def _trial_loop(
         if state in (TrialState.COMPLETE, TrialState.PRUNED):
             failures_in_a_row = 0
             continue
-        reason = trial.user_attrs.get("failure_reason", "unknown error") if trial is not None else "unknown error"
+        stored = TrialRecord.from_trial(trial).failure_reason if trial is not None else None
+        reason = stored if stored is not None else "unknown error"
         logger.warning("trial %s failed: %s", trial.number if trial is not None else "?", reason)
         failures_in_a_row += 1
         if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:

@@ -19,6 +19,8 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from search.study.record import TrialRecord
+
 __all__ = ["LEASE_ATTR", "LeaseKeeper", "fail_and_retry", "fail_expired_leases", "has_heartbeat"]
 
 logger = logging.getLogger(__name__)
@@ -92,7 +94,8 @@ def fail_and_retry(study: optuna.Study, trial_id: int, why: str, *, retry: bool)
     try:
         if storage.get_trial(trial_id).state != TrialState.RUNNING:
             return False
-        storage.set_trial_user_attr(trial_id, "failure_reason", f"abandoned: {why}")
+        for key, value in TrialRecord(failure_reason=f"abandoned: {why}").to_user_attrs().items():
+            storage.set_trial_user_attr(trial_id, key, value)
         if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
             return False
     except optuna.exceptions.UpdateFinishedTrialError:  # another worker's check was first

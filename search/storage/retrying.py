@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import StorageError, StorageOutage, one_line
 from search.storage.urls import mask_url
+from search.study.record import TrialRecord
 
 logger = logging.getLogger("search.storage.studies")  # the storage's records, under the name users and log filters know
 
@@ -45,13 +46,13 @@ def retry_delay(attempt: int) -> float:
 def worker_identity() -> dict[str, Any]:
     """The user attrs that say which process runs a trial, written when it starts running (by the storage
     `open_storage` returns): a run on the same host fails at once a trial whose process is gone."""
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
+    return TrialRecord(worker_host=socket.gethostname(), worker_pid=os.getpid()).to_user_attrs()
 
 
 def trial_worker(trial: FrozenTrial) -> tuple[str | None, int | None]:
     """(host, pid) of the process that runs `trial`, as `worker_identity` recorded them; None when unknown."""
-    pid = trial.user_attrs.get("worker_pid")
-    return trial.user_attrs.get("worker_host"), pid if isinstance(pid, int) else None
+    record = TrialRecord.from_trial(trial)
+    return record.worker_host, record.worker_pid if isinstance(record.worker_pid, int) else None
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from search.study.record import TrialRecord, enqueued_params
+
 __all__ = ["cell_index", "cell_label", "cell_of", "in_cell", "matches", "same_cell", "same_value", "trial_values"]
 
 
@@ -37,8 +39,7 @@ def cell_index(cells: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) ->
 def trial_values(trial: FrozenTrial) -> dict[str, Any]:
     """What a trial set: its configuration (stored by the objective), overridden by the parameters it was
     enqueued with and by its own parameters (the cell parameters are trial params)."""
-    config = {**trial.user_attrs.get("net_config", {}), **trial.user_attrs.get("train_config", {})}
-    return {**config, **trial.system_attrs.get("fixed_params", {}), **trial.params}
+    return {**TrialRecord.from_trial(trial).config_values(), **enqueued_params(trial), **trial.params}
 
 
 def in_cell(trial: FrozenTrial, cell: Mapping[str, Any]) -> bool:

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import DefinitionError
 from search.study.cells import cell_index
+from search.study.record import enqueued_params
 from search.study.specs import StudyDefinition
 
 __all__ = [
@@ -184,7 +185,7 @@ class _Cells:
         self.names = set(self.cells[0]) if self.cells else set()
 
     def index(self, trial: FrozenTrial) -> int:
-        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        params = {**enqueued_params(trial), **trial.params}
         index = cell_index(self.cells, params)
         return trial.number % len(self.cells) if index is None else index
 

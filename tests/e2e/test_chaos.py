@@ -26,6 +26,8 @@ import sqlalchemy
 from optuna.trial import TrialState
 from processes import SEARCH, alive, descendants
 
+from search.study.record import TrialRecord
+
 PG_CLUSTER = ("15", "main")  # the cluster .ci/run starts (pg_ctlcluster VERSION NAME)
 FINISHED = ("COMPLETE", "PRUNED")
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -91,7 +93,8 @@ def _counts(url: str) -> dict[str, int]:
 def _running_worker(url: str) -> int | None:
     """The PID of a worker that runs a trial now, as the trial records it when it starts; None if none does."""
     trials = optuna.load_study(study_name="smoke", storage=url).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return next((t.user_attrs["worker_pid"] for t in trials if "worker_pid" in t.user_attrs), None)
+    pids = (TrialRecord.from_trial(t).worker_pid for t in trials)
+    return next((pid for pid in pids if pid is not None), None)
 
 
 def _finished(url: str) -> int:

@@ -15,6 +15,7 @@ from ports import free_port
 from processes import SEARCH, search_server
 
 from search.reporting.dashboard import exposure_warning, is_loopback
+from search.study.record import TrialRecord
 
 STUDY = "dashboard-check"
 
@@ -28,8 +29,7 @@ def _make_study(path: Path) -> str:
         trial = study.ask()
         trial.suggest_float("lr", 1e-4, 1e-1, log=True)
         trial.suggest_categorical("family", ["siamese", "cnn2ch"])
-        trial.set_user_attr("fold_std", 0.01 * (number + 1))
-        trial.set_user_attr("n_params", 70_000 + number)
+        TrialRecord(fold_std=0.01 * (number + 1), n_params=70_000 + number).write(trial)
         study.tell(trial, value)
     return url
 

@@ -18,6 +18,7 @@ from processes import SEARCH, search_server
 from search.errors import SearchError
 from search.storage.leases import LEASE_ATTR
 from search.storage.proxy import serve_proxy
+from search.study.record import TrialRecord
 
 
 def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
@@ -52,7 +53,7 @@ def test_worker_through_proxy_writes_to_the_database(tmp_path: Path) -> None:
     trials = optuna.load_study(study_name="smoke", storage=database).get_trials(deepcopy=False)
     assert len(trials) == 2
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    assert all("net_config" in t.user_attrs for t in trials)
+    assert all(TrialRecord.from_trial(t).has_configs for t in trials)
 
 
 def test_proxy_refuses_a_grpc_url() -> None:
@@ -103,7 +104,7 @@ def test_a_worker_killed_behind_the_proxy_has_its_trial_failed_and_retried(pg_ur
         # The proxy fails it once its lease is older than the grace period, and queues its parameters again.
         failed = _wait_for(lambda: _state(pg_url, running) == TrialState.FAIL or None, timeout=30, what="the fail")
         study = optuna.load_study(study_name="smoke", storage=pg_url)
-        assert failed and "lease" in study.trials[running].user_attrs["failure_reason"]
+        assert failed and "lease" in TrialRecord.from_trial(study.trials[running]).failure_reason
         (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == running]
         assert retry.state == TrialState.WAITING and retry.params == study.trials[running].params
 

@@ -30,6 +30,7 @@ from search.run.runner import OPTUNA_MAJOR_ATTR, prepare_study, run_study
 from search.run.speed import run_layout
 from search.storage.studies import open_storage
 from search.study.definitions import load_definition, with_overrides
+from search.study.record import TrialRecord
 from search.study.specs import DEFINITION_ATTR, stored_definition
 
 SMOKE = load_definition("smoke")
@@ -51,15 +52,9 @@ def test_smoke_study_completes_then_resumes(sqlite_url: str) -> None:
     for trial in study.trials:
         assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
         assert 0.0 <= trial.value <= 1.0
-        assert {
-            "fold_accuracies",
-            "fold_std",
-            "digit_accuracy",
-            "n_params",
-            "train_seconds",
-            "net_config",
-            "train_config",
-        } <= set(trial.user_attrs)
+        record = TrialRecord.from_trial(trial)
+        assert record.fold_accuracies is not None and record.fold_std is not None and record.digit_accuracy is not None
+        assert record.n_params is not None and record.train_seconds is not None and record.has_configs
 
     second = run_study(SMOKE, storage_url=sqlite_url, n_trials=1, n_workers=1, threads=1)
     assert (second.n_added, second.n_finished_total) == (1, 3)
@@ -207,7 +202,7 @@ def test_sigint_stops_cleanly_and_leaves_nothing_running(sqlite_url: str, tmp_pa
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states
     assert states.count(TrialState.FAIL) <= workers  # at most the trials that were training
     failed = [t for t in optuna.load_study(study_name="smoke", storage=sqlite_url).trials if t.state == TrialState.FAIL]
-    assert all(t.user_attrs.get("failure_reason", "").startswith("interrupted") for t in failed)
+    assert all((TrialRecord.from_trial(t).failure_reason or "").startswith("interrupted") for t in failed)
 
 
 def test_timeout_stops_starting_trials(sqlite_url: str) -> None:
@@ -242,10 +237,11 @@ def test_a_trial_whose_worker_process_is_gone_is_failed_and_retried_at_once(sqli
     run_study(SMOKE, storage_url=sqlite_url, n_trials=1, n_workers=1, threads=1)
     study = optuna.load_study(study_name="smoke", storage=sqlite_url)
     [done] = study.get_trials(deepcopy=False)
-    assert done.user_attrs["worker_host"] == socket.gethostname() and done.user_attrs["worker_pid"] != os.getpid()
+    worker = TrialRecord.from_trial(done)
+    assert worker.worker_host == socket.gethostname() and worker.worker_pid != os.getpid()
     gone = subprocess.Popen(["true"])
     gone.wait()  # its PID now names no process
-    identity = {"worker_host": socket.gethostname(), "worker_pid": gone.pid}
+    identity = TrialRecord(worker_host=socket.gethostname(), worker_pid=gone.pid).to_user_attrs()
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.RUNNING, params=done.params, distributions=done.distributions, user_attrs=identity
@@ -258,7 +254,7 @@ def test_a_trial_whose_worker_process_is_gone_is_failed_and_retried_at_once(sqli
     trials = {t.number: t for t in optuna.load_study(study_name="smoke", storage=sqlite_url).get_trials(deepcopy=False)}
     assert trials[orphan.number].state == TrialState.FAIL
     assert (
-        trials[orphan.number].user_attrs["failure_reason"]
+        TrialRecord.from_trial(trials[orphan.number]).failure_reason
         == f"abandoned: its worker process {gone.pid} on {socket.gethostname()} is gone"
     )
     [retry] = [t for t in trials.values() if t.number > orphan.number]

@@ -11,7 +11,7 @@ from models.data.draws import make_draw
 from models.data.pools import load_pools
 from models.errors import ConfigError
 from models.nets.configs import NetConfig, TrainConfig
-from models.training.fast import fit_many, fold_seeds
+from models.training.fast import fit_many
 from models.training.train import Speed, fit
 
 torch.set_num_threads(1)
@@ -60,12 +60,6 @@ def test_on_epoch_sees_every_model_and_can_stop_all(draws):
 def test_one_seed_per_job(draws):
     with pytest.raises(ConfigError, match="one seed per job"):
         fit_many(NET, TRAIN, [(draws[0].train, None)], seeds=[1, 2])
-
-
-def test_fold_seeds_are_the_runs_seed_then_the_fold_and_never_shared_between_runs():
-    assert fold_seeds(3, 4) == [3000, 3001, 3002, 3003]
-    assert fold_seeds(0, 5) == [0, 1, 2, 3, 4]
-    assert not set(fold_seeds(0, 20)) & set(fold_seeds(1, 20))
 
 
 def test_stacked_batched_models_match_the_reference(draws):

@@ -14,6 +14,7 @@ from models.data.draws import make_draw
 from models.data.pools import load_pools
 from search.run.objective import Objective, TrialInterrupted
 from search.study.definitions import StudyDefinition, load_definition
+from search.study.record import TrialRecord
 
 TINY = """
 name = "{name}"
@@ -58,18 +59,18 @@ def test_a_smoke_trial_scores_and_records_its_user_attrs() -> None:
     trial = run_one(Objective(definition), direction="maximize")
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert 0.0 <= trial.value <= 1.0
-    attrs = trial.user_attrs
-    assert len(attrs["fold_accuracies"]) == definition.n_folds
-    assert trial.value == pytest.approx(np.mean(attrs["fold_accuracies"]))
-    assert attrs["fold_std"] == pytest.approx(np.std(attrs["fold_accuracies"]))
-    assert 0.0 <= attrs["digit_accuracy"] <= 1.0  # the smoke net is siamese: it predicts digits
-    assert attrs["n_params"] > 0 and attrs["train_seconds"] > 0
-    assert attrs["net_config"]["family"] == "siamese"
-    assert attrs["train_config"]["epochs"] == definition.epochs
+    record = TrialRecord.from_trial(trial)
+    assert record.fold_accuracies is not None and len(record.fold_accuracies) == definition.n_folds
+    assert trial.value == pytest.approx(np.mean(record.fold_accuracies))
+    assert record.fold_std == pytest.approx(np.std(record.fold_accuracies))
+    assert 0.0 <= record.digit_accuracy <= 1.0  # the smoke net is siamese: it predicts digits
+    assert record.n_params > 0 and record.train_seconds > 0
+    net, train = record.configs()
+    assert net.family == "siamese" and train.epochs == definition.epochs
     assert sorted(trial.intermediate_values) == list(range(definition.epochs))  # one report per epoch
-    assert attrs["worker_pid"] == os.getpid() and attrs["worker_rss_mib"] > 0
-    assert 0 < attrs["worker_rss_start_mib"] <= attrs["worker_rss_mib"]  # resident at the start <= peak so far
-    assert 0 <= attrs["report_seconds"] <= attrs["train_seconds"]
+    assert record.worker_pid == os.getpid() and record.worker_rss_mib > 0 and record.failure_reason is None
+    assert 0 < record.worker_rss_start_mib <= record.worker_rss_mib  # resident at the start <= peak so far
+    assert 0 <= record.report_seconds <= record.train_seconds
 
 
 def test_training_pairs_are_the_draws_training_pairs_and_folds_are_stable(tmp_path: Path) -> None:
@@ -98,7 +99,7 @@ def test_a_diverging_trial_is_pruned_with_its_reason(tmp_path: Path) -> None:
     definition = tiny_definition(tmp_path, lr=1e30)
     trial = run_one(Objective(definition), direction="maximize")
     assert trial.state == optuna.trial.TrialState.PRUNED
-    assert trial.user_attrs["failure_reason"].startswith("diverged: fold ")
+    assert TrialRecord.from_trial(trial).failure_reason.startswith("diverged: fold ")
 
 
 def test_two_objectives_return_accuracy_and_parameter_count(tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ def test_two_objectives_return_accuracy_and_parameter_count(tmp_path: Path) -> N
     trial = run_one(Objective(definition), directions=["maximize", "minimize"])
     accuracy, n_params = trial.values
     assert 0.0 <= accuracy <= 1.0
-    assert n_params == trial.user_attrs["n_params"] > 0
+    assert n_params == TrialRecord.from_trial(trial).n_params > 0
     assert trial.intermediate_values == {}  # multi-objective trials cannot be pruned: nothing reported
 
 
@@ -114,7 +115,7 @@ def test_a_stop_request_fails_the_trial_as_interrupted(tmp_path: Path) -> None:
     definition = tiny_definition(tmp_path, epochs=3)
     trial = run_one(Objective(definition, should_stop=lambda: True), direction="maximize")
     assert trial.state == optuna.trial.TrialState.FAIL
-    assert trial.user_attrs["failure_reason"].startswith("interrupted")
+    assert TrialRecord.from_trial(trial).failure_reason.startswith("interrupted")
 
 
 def _screening_definition(tmp_path: Path, screen_folds: int | None) -> StudyDefinition:
@@ -143,9 +144,9 @@ def test_screening_reports_the_first_fold_and_finishes_with_the_mean_of_all(tmp_
     screened = run_one(Objective(_screening_definition(tmp_path, 1)), direction="maximize")
 
     assert screened.state == every.state == optuna.trial.TrialState.COMPLETE
-    folds = screened.user_attrs["fold_accuracies"]
+    folds = TrialRecord.from_trial(screened).fold_accuracies
     assert len(folds) == 4 and screened.value == pytest.approx(np.mean(folds))  # all four folds, trained last
-    assert folds == pytest.approx(every.user_attrs["fold_accuracies"], abs=0.05)  # the same fold models
+    assert folds == pytest.approx(TrialRecord.from_trial(every).fold_accuracies, abs=0.05)  # the same fold models
     assert screened.intermediate_values[2] != pytest.approx(every.intermediate_values[2])  # one fold, not the mean
 
 
@@ -153,7 +154,7 @@ def test_a_trial_pruned_while_screening_trains_no_other_fold(tmp_path: Path) -> 
     trial = run_one(Objective(_screening_definition(tmp_path, 1)), direction="maximize", pruner=_PruneAt(1))
 
     assert trial.state == optuna.trial.TrialState.PRUNED
-    assert len(trial.user_attrs["fold_accuracies"]) == 1 and sorted(trial.intermediate_values) == [0, 1]
+    assert len(TrialRecord.from_trial(trial).fold_accuracies) == 1 and sorted(trial.intermediate_values) == [0, 1]
 
 
 def test_screen_folds_must_leave_folds_to_train_later(tmp_path: Path) -> None:

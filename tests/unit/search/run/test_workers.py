@@ -21,6 +21,7 @@ from search.run.runner import prepare_study
 from search.run.tickets import Outcomes, Shared
 from search.storage.studies import open_storage
 from search.study.definitions import load_definition
+from search.study.record import TrialRecord
 
 SMOKE = load_definition("smoke")
 PARAMS = {"lr": 0.01}
@@ -43,7 +44,7 @@ def _shared(n_trials: int = 3) -> Shared:
 
 
 def _add(study: optuna.Study, state: TrialState, pid: int, value: float | None = None) -> int:
-    identity = {"worker_host": socket.gethostname(), "worker_pid": pid}
+    identity = TrialRecord(worker_host=socket.gethostname(), worker_pid=pid).to_user_attrs()
     study.add_trial(
         optuna.trial.create_trial(
             state=state, params=PARAMS, distributions=DISTRIBUTIONS, user_attrs=identity, value=value
@@ -66,7 +67,7 @@ def test_a_worker_killed_before_it_named_its_running_trial_has_that_trial_found_
 
     trial = study._storage.get_trial(trial_id)
     assert trial.state == TrialState.FAIL
-    assert trial.user_attrs["failure_reason"] == "abandoned: its worker exited with code -9"
+    assert TrialRecord.from_trial(trial).failure_reason == "abandoned: its worker exited with code -9"
     assert len(_waiting(study)) == queued + 1 and _waiting(study)[-1].params == PARAMS  # its retry
     assert (shared.tickets.value, shared.outcomes()) == (
         3,

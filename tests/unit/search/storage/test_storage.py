@@ -29,6 +29,7 @@ from search.storage.studies import (
     open_storage,
     resolve_storage_url,
 )
+from search.study.record import TrialRecord
 
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # studies built with ask/tell
 
@@ -39,7 +40,7 @@ def _add_trials(url: str, name: str, values: list[float | None], *, direction: s
     for value in values:
         trial = study.ask()
         trial.suggest_float("lr", 0.01, 0.1)
-        trial.set_user_attr("fold_std", 0.01)
+        TrialRecord(fold_std=0.01).write(trial)
         if value is None:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:

@@ -6,6 +6,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 
 from search.study.cells import cell_index, cell_label, cell_of, in_cell, same_cell, same_value
+from search.study.record import TrialRecord
 
 CELLS = (
     {"weight_sharing": False, "n_conv": 1},
@@ -19,7 +20,7 @@ def _trial(params: dict, *, config: dict | None = None) -> optuna.trial.FrozenTr
         name: CategoricalDistribution([True, False, 0, 1]) if name == "weight_sharing" else IntDistribution(0, 3)
         for name in params
     }
-    attrs = {"net_config": config or {}, "train_config": {}}
+    attrs = TrialRecord(net_config=config or {}, train_config={}).to_user_attrs()
     return optuna.trial.create_trial(params=params, distributions=distributions, user_attrs=attrs, value=0.5)
 
 
