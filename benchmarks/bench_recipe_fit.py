@@ -16,7 +16,8 @@ statistics, or the raw 0..255 pixels). It prints one line per trial, then the be
 the search never saw (the seeds after its own) and prints each row there, gap and gap in standard errors
 with the report's shared set counted: a recipe chosen on the published figures is judged on fresh draws. `--rows PATTERN` fits only the rows whose preset name PATTERN matches from its start (a regular
 expression: `seed004/fc`, one architecture's rows; `seed004/deep(?!-sigmoid)`, the Deep ReLU rows), for a
-report whose recipe may have differed between its architectures.
+report whose recipe may have differed between its architectures. `--min-epochs`/`--max-epochs` bound the
+epochs, `--pairs` the pairs per draw (the tests run it small; the figures use the defaults).
 
     python benchmarks/bench_recipe_fit.py --report 004 --trials 40 --draws 3 [--rows PATTERN] [--data-dir DIR]
         [--holdout R] [--storage URL] [--json]
@@ -35,6 +36,7 @@ from typing import Any
 import optuna
 from reference import machine_info, machine_line
 
+from models.data.draws import DEFAULT_N_PAIRS
 from search.evaluation.evaluate import DRAW_SEED_BASE
 from search.evaluation.results import ConfigurationResult
 from search.evaluation.stats import summarize
@@ -48,7 +50,7 @@ LR_RANGES = {"adam": (1e-4, 1e-2), "sgd": (1e-3, 0.3)}
 CHANCE = 0.5  # the score of a row whose every draw diverged
 
 
-def sample_recipe(trial: optuna.Trial, max_epochs: int = 50) -> dict[str, Any]:
+def sample_recipe(trial: optuna.Trial, max_epochs: int = 50, min_epochs: int = 10) -> dict[str, Any]:
     """One point of the unstated-recipe space, as `vary` changes (field -> value)."""
     optimizer = trial.suggest_categorical("optimizer", ["adam", "sgd"])
     low, high = LR_RANGES[optimizer]
@@ -57,7 +59,7 @@ def sample_recipe(trial: optuna.Trial, max_epochs: int = 50) -> dict[str, Any]:
     if optimizer == "sgd":
         recipe["momentum"] = trial.suggest_categorical("momentum", [0.0, 0.9])
     recipe["batch_size"] = trial.suggest_categorical("batch_size", list(BATCH_SIZES))
-    recipe["epochs"] = trial.suggest_int("epochs", 10, max_epochs, step=5)
+    recipe["epochs"] = trial.suggest_int("epochs", min_epochs, max_epochs, step=5)
     recipe["normalisation"] = trial.suggest_categorical("normalisation", ["scalar", "none"])
     return recipe
 
@@ -79,7 +81,11 @@ def main() -> None:
     parser.add_argument(
         "--rows", default="", help="only the rows whose preset name this regular expression matches from its start"
     )
-    parser.add_argument("--max-epochs", type=int, default=50, help="the space's longest training (from 10)")
+    parser.add_argument("--max-epochs", type=int, default=50, help="the space's longest training")
+    parser.add_argument("--min-epochs", type=int, default=10, help="the space's shortest training")
+    parser.add_argument(
+        "--pairs", type=int, default=DEFAULT_N_PAIRS, help="training (and test) pairs per draw, as the reports drew"
+    )
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="the four MNIST IDX files (default: embedded digits)"
     )
@@ -105,6 +111,8 @@ def main() -> None:
     rows = chosen
     study = optuna.create_study(
         study_name=f"recipe-fit-{args.report}-{args.draws}-draws-{args.max_epochs}-epochs"
+        + (f"-from-{args.min_epochs}" if args.min_epochs != 10 else "")
+        + (f"-{args.pairs}-pairs" if args.pairs != DEFAULT_N_PAIRS else "")
         + (f"-rows-{args.rows}" if args.rows else "")
         + ("" if args.data_dir is None else f"-{args.data_dir.resolve()}"),
         storage=args.storage,
@@ -114,11 +122,12 @@ def main() -> None:
     began = time.perf_counter()
 
     def objective(trial: optuna.Trial) -> float:
-        recipe = sample_recipe(trial, args.max_epochs)
+        recipe = sample_recipe(trial, args.max_epochs, args.min_epochs)
         summary = reproduce(
             rows,
             storage_url=args.storage,
             draws=args.draws,
+            n_pairs=args.pairs,
             data_dir=args.data_dir,
             workers=args.workers,
             changes=recipe,
@@ -172,6 +181,7 @@ def held_out(rows: list[str], recipe: dict[str, Any], args: argparse.Namespace) 
         rows,
         storage_url=args.storage,
         draws=args.draws + args.holdout,
+        n_pairs=args.pairs,
         data_dir=args.data_dir,
         workers=args.workers,
         changes=recipe,

@@ -16,12 +16,14 @@ from search.variants import base_name
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "benchmarks" / "bench_recipe_fit.py"
+EPOCHS = 3  # the mechanics at a small fidelity: the figures are the benchmark's own run (docs/reproduction.md)
 
 
 def _run(storage: str, trials: int, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(SCRIPT), "--report", "004", "--trials", str(trials), "--draws", "1"]
-        + ["--max-epochs", "10", "--storage", storage, "--json", *extra],
+        + ["--min-epochs", str(EPOCHS), "--max-epochs", str(EPOCHS), "--pairs", "200"]
+        + ["--storage", storage, "--json", *extra],
         capture_output=True,
         text=True,
         timeout=600,
@@ -41,7 +43,7 @@ def test_a_recipe_search_scores_every_row_on_its_figure_and_continues_where_it_s
     first = _fit(storage, 1)
 
     (trial,) = first["trials"]
-    assert sorted(trial["gaps"]) == rows and trial["recipe"]["epochs"] == 10
+    assert sorted(trial["gaps"]) == rows and trial["recipe"]["epochs"] == EPOCHS
     assert trial["sum"] == pytest.approx(sum(trial["gaps"].values()), abs=0.01)
     # The gaps are on the report's own figure, the maximum over epochs: ours, best over epochs, as stored.
     (stored,) = load_results(storage)
