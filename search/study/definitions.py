@@ -39,6 +39,9 @@ One file per named study; every key is optional unless marked:
     [[enqueue]]                       # starting points: trials run first with these param values (the rest
     conv_width = 32                   # sampled); not with [[cells]], which decide each trial's cell values
 
+Every key with its type, default and allowed values: docs/study-definition.md, which
+search.study.reference renders from this code (`search studies --reference`).
+
 Every error is one line naming the file, the key, what was received and what is allowed. On load
 the space is checked corner by corner (`space.check_space`) so that a trial can never be handed
 configs the models reject. The definition's data lives in `search.study.specs`; this module reads files.
