@@ -35,6 +35,99 @@ NORMALISATION_NAMES = ("scalar", "pixel", "none")  # models.data.draws.NORMALISA
 BATCH_NORM_PLACES = ("conv", "activation")  # models.nets.families.ConvStack
 
 
+@dataclass(frozen=True)
+class Interval:
+    """The numbers a field accepts. `describe` words the rule once, for the error a config raises and for the
+    study-definition reference (docs/study-definition.md), so the two cannot say different things."""
+
+    low: float
+    high: float | None = None  # None: no upper bound
+    open_low: bool = False  # low itself is excluded
+    open_high: bool = False  # high itself is excluded
+    unit: str = ""  # said after a closed range: "between 0 and 3 pixels"
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return False
+        above = value > self.low if self.open_low else value >= self.low
+        below = self.high is None or (value < self.high if self.open_high else value <= self.high)
+        return above and below
+
+    def describe(self) -> str:
+        """'>= 1', '> 0', 'in [0, 1)', 'in (0, 1]' or 'between 0 and 45 degrees'."""
+        if self.high is None:
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        if not (self.open_low or self.open_high):
+            return f"between {self.low:g} and {self.high:g}" + (f" {self.unit}" if self.unit else "")
+        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+
+
+@dataclass(frozen=True)
+class Widths:
+    """A tuple field's lengths: min_len to max_len integers >= 1 (layer widths, kernel sizes)."""
+
+    min_len: int
+    max_len: int
+    single: bool = False  # a bare integer stands for a one-element tuple (fc_width = 128)
+
+    def describe(self) -> str:
+        """'1 to 6 integers >= 1', with ', or one integer' where a bare integer is accepted."""
+        return f"{self.min_len} to {self.max_len} integers >= 1" + (", or one integer" if self.single else "")
+
+
+# The rules of single fields, checked by both configs' __post_init__ (`_check_fields`) and listed by the
+# study-definition reference. Rules that involve another field (a kernel size per convolution, staged
+# epochs below epochs) stay in __post_init__ and `check_compatible`.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "family": FAMILY_NAMES,
+    "activation": ACTIVATION_NAMES,
+    "batch_norm_at": BATCH_NORM_PLACES,
+    "dropout_at": DROPOUT_PLACES,
+    "tower": TOWER_NAMES,
+    "padding": PADDING_NAMES,
+    "fusion": FUSION_NAMES,
+    "head": HEAD_NAMES,
+    "head_input": HEAD_INPUT_NAMES,
+    "digit_output": DIGIT_OUTPUT_NAMES,
+    "pair_output": PAIR_OUTPUT_NAMES,
+    "optimizer": OPTIMIZER_NAMES,
+    "schedule": SCHEDULE_NAMES,
+    "aux_loss": AUX_LOSS_NAMES,
+    "digit_loss": DIGIT_LOSS_NAMES,
+    "staged_second": STAGED_SECOND_NAMES,
+    "tta": TTA_NAMES,
+    "normalisation": NORMALISATION_NAMES,
+    "bn_scoring": BN_SCORING_NAMES,
+}
+INTERVALS: dict[str, Interval] = {  # a tuple's every element; None (unset) passes
+    "activation_alpha": Interval(0.0, open_low=True),
+    "dropout": Interval(0.0, 1.0, open_high=True),
+    "kernel_size": Interval(2, 7),
+    "intermediate_after": Interval(1),
+    "head_hidden": Interval(1),
+    "lr": Interval(0.0, open_low=True),
+    "momentum": Interval(0.0, 1.0, open_high=True),
+    "weight_decay": Interval(0.0),
+    "gamma": Interval(0.0, 1.0, open_low=True),
+    "decay_to": Interval(0.0, 1.0, open_low=True),
+    "batch_size": Interval(1),
+    "epochs": Interval(1),
+    "alpha": Interval(0.0),
+    "ratio": Interval(0.0, open_low=True),
+    "shift": Interval(0, 3, unit="pixels"),
+    "rotate": Interval(0.0, 45.0, unit="degrees"),
+    "scale": Interval(0.0, 0.5, open_high=True),
+    "staged_epochs": Interval(0),
+}
+WIDTHS: dict[str, Widths] = {
+    "hidden": Widths(1, 6),
+    "conv_channels": Widths(2, 4),
+    "fc_width": Widths(0, 4, single=True),
+    "intermediate_hidden": Widths(0, 3),
+    "aux_hidden": Widths(0, 3),
+}
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
@@ -55,6 +148,24 @@ def _widths(field: str, value: tuple[int, ...], *, min_len: int, max_len: int) -
     )
 
 
+def _check_fields(config: NetConfig | TrainConfig) -> None:
+    """Each field against its rule in CHOICES, WIDTHS and INTERVALS, in field order."""
+    for field in dataclasses.fields(config):
+        name, value = field.name, getattr(config, field.name)
+        if name in CHOICES:
+            _choice(name, value, CHOICES[name])
+        if name in WIDTHS:
+            widths = WIDTHS[name]
+            single = widths.single and isinstance(value, int) and not isinstance(value, bool)
+            _widths(name, (value,) if single else value, min_len=widths.min_len, max_len=widths.max_len)
+        if name in INTERVALS and value is not None:
+            interval = INTERVALS[name]
+            _require(
+                all(v in interval for v in (value if isinstance(value, tuple) else (value,))),
+                f"{name} must be {interval.describe()}, but got {value!r}.",
+            )
+
+
 @dataclass(frozen=True)
 class NetConfig:
     """The network: one family from the registry in `models.nets.families`, with its options.
@@ -62,20 +173,22 @@ class NetConfig:
     The defaults are the product's own networks; the other values exist so that every published
     model of the five source reports can be written down as it was described (search.reproduction.presets)."""
 
-    family: str = "siamese"  # mlp | cnn2ch | siamese
-    activation: str = "relu"  # relu | leaky_relu | elu | selu | sigmoid | tanh
-    activation_alpha: float | None = None  # ELU alpha / LeakyReLU negative slope; None: torch's default (1.0 / 0.01)
+    family: str = (
+        "siamese"  # mlp: both digits flattened | cnn2ch: the digits as two channels | siamese: a tower per digit
+    )
+    activation: str = "relu"  # the nonlinearity after every hidden layer (identity: none)
+    activation_alpha: float | None = None  # ELU alpha / LeakyReLU negative slope; unset: torch's default (1.0 / 0.01)
     batch_norm: bool = False  # BatchNorm after every conv (and every hidden Linear, see batch_norm_dense)
     batch_norm_dense: bool = True  # with batch_norm: also after hidden Linear layers (False: convolutions only)
     # with batch_norm, where a conv block's BatchNorm sits: conv (conv -> BN -> pool -> act) | activation (conv ->
     # pool -> act -> BN); the same parameters either way
     batch_norm_at: str = "conv"
-    dropout: float = 0.0  # dropout rate, in [0, 1), placed by dropout_at
+    dropout: float = 0.0  # dropout rate, placed by dropout_at
     dropout_at: str = "dense"  # dense: before every Linear of a dense stack | last_conv: once, after the last conv
     hidden: tuple[int, ...] = (128,)  # mlp family: hidden widths; siamese fc tower: its hidden widths
     tower: str = "conv"  # siamese: conv (CNN per digit) | fc (MLP per digit)
-    conv_channels: tuple[int, ...] = (32, 64)  # cnn2ch and conv towers: 2-4 conv layers, their channels
-    kernel_size: int | tuple[int, ...] = 3  # conv kernel: one size for all, or one per conv (2-7)
+    conv_channels: tuple[int, ...] = (32, 64)  # cnn2ch and conv towers: the channels of each conv layer
+    kernel_size: int | tuple[int, ...] = 3  # conv kernel: one size for all, or one per conv
     padding: str = "same"  # same: size-preserving convolutions | valid: unpadded (each conv shrinks the map)
     pool_after: tuple[int, ...] = (1, 2)  # a 2x2 max-pool after these convolutions (1-based; () = none)
     fc_width: int | tuple[int, ...] = 128  # conv nets: hidden Linear width(s) after the convs; () = none
@@ -83,16 +196,19 @@ class NetConfig:
         False  # cnn2ch: no Linear; the last conv's maps averaged (1 map: one logit; 2: two; else a 1x1 conv to 2 first)
     )
     intermediate_head: bool = False  # cnn2ch: GoogLeNet-style extra pair head (its loss weighted by alpha)
-    intermediate_after: int = 1  # the conv (1-based) whose output (after its pool, if any) the extra head reads
+    intermediate_after: int = (
+        1  # the conv (1-based, before the last) whose output (after its pool, if any) the extra head reads
+    )
     intermediate_pool: bool = False  # the extra head's own 2x2 max-pool before its Linear layers
     intermediate_hidden: tuple[int, ...] = ()  # the extra head's hidden widths
     # cnn2ch: the classifier ends in 20 logits, both digits' classes read from the two channels together, and
     # the comparison head (head, head_hidden) compares them; the auxiliary loss trains those digits
     predict_digits: bool = False
     weight_sharing: bool = True  # siamese: one tower for both digits (True) or two towers of one shape
-    fusion: str = "digits"  # siamese: digits (towers end in 10 logits, the head compares them) | features (see below)
-    # fusion = "features" (report 001): the towers are the conv block alone; their flattened features,
-    # concatenated, go through a classifier of fc_width hidden Linears; digits come from a separate classifier.
+    # siamese: digits (towers end in 10 logits, the head compares them) | features (report 001: the towers are the
+    # conv block alone; their flattened features, concatenated, go through a classifier of fc_width hidden
+    # Linears, and the digits come from a separate classifier)
+    fusion: str = "digits"
     aux_classifier: bool = False  # features fusion: a 10-way classifier on each digit's features (aux loss only)
     aux_hidden: tuple[int, ...] = ()  # that classifier's hidden widths
     head: str = "mlp"  # siamese comparison head on the digit logits: mlp | linear | prob (P(d1 <= d2))
@@ -108,38 +224,18 @@ class NetConfig:
     digit_activation: bool = False
 
     def __post_init__(self) -> None:
-        _choice("family", self.family, FAMILY_NAMES)
-        _choice("activation", self.activation, ACTIVATION_NAMES)
-        _choice("tower", self.tower, TOWER_NAMES)
-        _choice("head", self.head, HEAD_NAMES)
-        _choice("head_input", self.head_input, HEAD_INPUT_NAMES)
-        _choice("digit_output", self.digit_output, DIGIT_OUTPUT_NAMES)
-        _choice("fusion", self.fusion, FUSION_NAMES)
-        _choice("padding", self.padding, PADDING_NAMES)
-        _choice("dropout_at", self.dropout_at, DROPOUT_PLACES)
-        _choice("pair_output", self.pair_output, PAIR_OUTPUT_NAMES)
-        _choice("batch_norm_at", self.batch_norm_at, BATCH_NORM_PLACES)
-        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), but got {self.dropout!r}.")
+        _check_fields(self)
         _require(
-            self.activation_alpha is None or (self.activation in ("elu", "leaky_relu") and self.activation_alpha > 0),
-            f"activation_alpha applies to elu and leaky_relu and must be > 0, but got {self.activation_alpha!r} "
+            self.activation_alpha is None or self.activation in ("elu", "leaky_relu"),
+            f"activation_alpha applies to elu and leaky_relu, but got {self.activation_alpha!r} "
             f"with activation {self.activation!r}.",
         )
-        _widths("hidden", self.hidden, min_len=1, max_len=6)
-        _widths("conv_channels", self.conv_channels, min_len=2, max_len=4)
         _widths("kernel_size", self.kernels, min_len=len(self.conv_channels), max_len=len(self.conv_channels))
-        _require(
-            all(2 <= k <= 7 for k in self.kernels),
-            f"kernel_size must be between 2 and 7, but got {self.kernel_size!r}.",
-        )
         n_convs = len(self.conv_channels)
         _require(
             all(isinstance(i, int) and 1 <= i <= n_convs for i in self.pool_after),
             f"pool_after must name convolutions 1 to {n_convs}, but got {self.pool_after!r}.",
         )
-        _widths("fc_width", self.fc_widths, min_len=0, max_len=4)
-        _widths("intermediate_hidden", self.intermediate_hidden, min_len=0, max_len=3)
-        _widths("aux_hidden", self.aux_hidden, min_len=0, max_len=3)
         _require(
             1 <= self.intermediate_after < n_convs,
             f"intermediate_after must name a convolution before the last (1 to {n_convs - 1}), "
@@ -163,7 +259,6 @@ class NetConfig:
             not self.predict_digits or (self.family == "cnn2ch" and not self.pure_conv and not self.intermediate_head),
             "predict_digits is for a cnn2ch with Linear layers (not pure_conv) and no intermediate_head.",
         )
-        _require(self.head_hidden >= 1, f"head_hidden must be >= 1, but got {self.head_hidden!r}.")
         _require(
             not (self.fusion == "features" and self.tower != "conv"),
             "fusion 'features' needs tower 'conv' (its towers are the conv block alone).",
@@ -215,7 +310,7 @@ class TrainConfig:
     lr: float = 0.1  # learning rate at epoch 0
     momentum: float = 0.9  # sgd and rmsprop momentum
     weight_decay: float = 0.0  # L2 penalty in the optimizer
-    gamma: float = 1.0  # per-epoch exponential learning-rate decay, in (0, 1]
+    gamma: float = 1.0  # exponential schedule: the factor the lr falls by per epoch
     schedule: str = "exponential"  # exponential: lr * gamma**epoch | cosine: lr annealed to 0 over the epochs | geometric: lr * decay_to**(epoch/epochs)
     decay_to: float = 0.01  # geometric schedule: the factor the lr falls by over the whole run, whatever its length
     batch_size: int = 100  # pairs per step
@@ -227,7 +322,7 @@ class TrainConfig:
     shift: int = 0  # augmentation: random shift of each digit by up to this many pixels (0 = off)
     rotate: float = 0.0  # augmentation: random rotation of each digit by up to this many degrees (0 = off)
     scale: float = 0.0  # augmentation: random zoom of each digit by a factor in [1 - scale, 1 + scale] (0 = off)
-    staged_epochs: int = 0  # staged scheme: train on the digit loss alone for this many epochs first
+    staged_epochs: int = 0  # staged scheme: train on the digit loss alone for this many epochs first (below epochs)
     staged_second: str = (
         "all"  # after the staged epochs: all parameters | head: the comparison head alone (towers frozen)
     )
@@ -236,26 +331,7 @@ class TrainConfig:
     bn_scoring: str = "running"  # batch norm when scoring: running (the averages kept in training, model.eval()) | batch (each chunk of scored pairs by its own statistics, as a loop that never calls model.eval() scores)
 
     def __post_init__(self) -> None:
-        _choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
-        _choice("aux_loss", self.aux_loss, AUX_LOSS_NAMES)
-        _choice("digit_loss", self.digit_loss, DIGIT_LOSS_NAMES)
-        _choice("schedule", self.schedule, SCHEDULE_NAMES)
-        _choice("tta", self.tta, TTA_NAMES)
-        _choice("bn_scoring", self.bn_scoring, BN_SCORING_NAMES)
-        _choice("normalisation", self.normalisation, NORMALISATION_NAMES)
-        _choice("staged_second", self.staged_second, STAGED_SECOND_NAMES)
-        _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, but got {self.lr!r}.")
-        _require(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), but got {self.momentum!r}.")
-        _require(self.weight_decay >= 0, f"weight_decay must be >= 0, but got {self.weight_decay!r}.")
-        _require(0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1], but got {self.gamma!r}.")
-        _require(0.0 < self.decay_to <= 1.0, f"decay_to must be in (0, 1], but got {self.decay_to!r}.")
-        _require(self.batch_size >= 1, f"batch_size must be >= 1, but got {self.batch_size!r}.")
-        _require(self.epochs >= 1, f"epochs must be >= 1, but got {self.epochs!r}.")
-        _require(self.alpha >= 0, f"alpha must be >= 0, but got {self.alpha!r}.")
-        _require(self.ratio > 0, f"ratio must be > 0, but got {self.ratio!r}.")
-        _require(0 <= self.shift <= 3, f"shift must be between 0 and 3 pixels, but got {self.shift!r}.")
-        _require(0.0 <= self.rotate <= 45.0, f"rotate must be between 0 and 45 degrees, but got {self.rotate!r}.")
-        _require(0.0 <= self.scale < 0.5, f"scale must be in [0, 0.5), but got {self.scale!r}.")
+        _check_fields(self)
         _require(
             0 <= self.staged_epochs < self.epochs,
             f"staged_epochs must be >= 0 and below epochs ({self.epochs}), but got {self.staged_epochs!r}.",

@@ -156,12 +156,27 @@ def run(
 
 
 @app.command()
-def studies(storage: StorageOption = None, as_json: JsonOption = False) -> None:
+def studies(
+    storage: StorageOption = None,
+    as_json: JsonOption = False,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference",
+            help="Print the study-definition reference instead: every key a definition accepts, with its type, "
+            "default and allowed values, as Markdown (docs/study-definition.md is this output).",
+        ),
+    ] = False,
+) -> None:
     """List the study definitions shipped with the tool, and the studies in a storage (none before the first run)."""
     from search.errors import StorageMissing
     from search.storage.studies import list_studies
     from search.study.definitions import available_definitions
+    from search.study.reference import render_reference
 
+    if reference:
+        console.out(render_reference(), highlight=False, end="")
+        return
     missing = None
     with user_errors():
         names = available_definitions()

@@ -40,6 +40,9 @@ One file per named study; every key is optional unless marked:
     [[enqueue]]                       # starting points: trials run first with these param values (the rest
     conv_width = 32                   # sampled); not with [[cells]], which decide each trial's cell values
 
+Every key with its type, default and allowed values: docs/study-definition.md, which
+search.study.reference renders from this code (`search studies --reference`).
+
 Every error is one line naming the file, the key, what was received and what is allowed. On load
 the space is checked corner by corner (`space.check_space`) so that a trial can never be handed
 configs the models reject. The definition's data lives in `search.study.specs`; this module reads files.
@@ -52,6 +55,7 @@ import logging
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,17 +71,64 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["STUDIES_DIR", "ParamSpec", "StudyDefinition", "available_definitions", "load_definition", "with_overrides"]
+__all__ = [
+    "DIRECTIONS",
+    "NAME_PATTERN",
+    "SEARCH_INTEGERS",
+    "STUDIES_DIR",
+    "TOP_KEYS",
+    "ParamSpec",
+    "SearchInteger",
+    "StudyDefinition",
+    "available_definitions",
+    "load_definition",
+    "with_overrides",
+]
 
 logger = logging.getLogger(__name__)
 
 # The `studies` package holds the shipped definitions: the checkout's studies/ folder, and the same files
 # inside an installed wheel (package data), so `--study siamese` resolves either way.
 STUDIES_DIR = Path(studies.__file__).resolve().parent
-DIRECTIONS = (("maximize",), ("maximize", "minimize"))
-_TOP_KEYS = ("name", "description", "search", "sampler", "pruner", "fixed", "params", "cells", "enqueue")
-_SEARCH_KEYS = ("n_folds", "epochs", "n_pairs", "data_seed", "seed", "directions", "evaluate_epochs", "screen_folds")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DIRECTIONS = (("maximize",), ("maximize", "minimize"))  # [search] directions: accuracy, then parameter count
+TOP_KEYS = ("name", "description", "search", "sampler", "pruner", "fixed", "params", "cells", "enqueue")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class SearchInteger:
+    """An integer key of [search]: the loader takes its default and bounds from here, the reference its meaning."""
+
+    name: str
+    meaning: str
+    minimum: int
+    maximum: int | None = None
+    default: int | None = None  # None: required, or left unset when not `required`
+    required: bool = False
+
+
+SEARCH_INTEGERS = (
+    SearchInteger("n_folds", "K of the K-fold cross-validation", minimum=2, maximum=20, required=True),
+    SearchInteger("epochs", "training epochs of every fold", minimum=1, required=True),
+    SearchInteger(
+        "n_pairs",
+        "training pairs, drawn once per study with data_seed; at least 10 per fold",
+        minimum=1,
+        default=DEFAULT_N_PAIRS,
+    ),
+    SearchInteger("data_seed", "seed of the draw of training pairs", minimum=0, default=0),
+    SearchInteger("seed", "sampler seed (and the objective's training seeds)", minimum=0, default=0),
+    SearchInteger(
+        "evaluate_epochs", "`search evaluate-best` retrains this long; unset: each trial's own epochs", minimum=1
+    ),
+    SearchInteger(
+        "screen_folds",
+        "folds trained while the pruner may stop a trial, below n_folds; the other folds train only for a trial "
+        "that survives every rung. Unset: every fold from the first epoch. Not with two directions",
+        minimum=1,
+    ),
+)
+_SEARCH_KEYS = (*(key.name for key in SEARCH_INTEGERS), "directions")
 
 
 def available_definitions() -> list[str]:
@@ -129,9 +180,9 @@ def with_overrides(
 
 
 def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
-    tables.check_keys(src, "top level:", data, _TOP_KEYS)
+    tables.check_keys(src, "top level:", data, TOP_KEYS)
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise tables.fail(src, f"name must be letters, digits, '_', '-' or '.', but got {name!r}.")
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -139,10 +190,10 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
 
     search = tables.as_table(src, "search", data.get("search", {}))
     tables.check_keys(src, "[search]", search, _SEARCH_KEYS)
-    for key in ("n_folds", "epochs"):
-        if key not in search:
-            raise tables.fail(src, f"[search] {key} is required.")
-    directions = search.get("directions", ["maximize"])
+    for key in SEARCH_INTEGERS:
+        if key.required and key.name not in search:
+            raise tables.fail(src, f"[search] {key.name} is required.")
+    directions = search.get("directions", list(DIRECTIONS[0]))
     if not isinstance(directions, list) or tuple(directions) not in DIRECTIONS:
         raise tables.fail(
             src,
@@ -166,21 +217,16 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
         )
 
     sampler, sampler_options = tables.parse_choice(
-        src, "sampler", data.get("sampler", {}), sampling.SAMPLER_OPTIONS, "tpe"
+        src, "sampler", data.get("sampler", {}), sampling.SAMPLER_OPTIONS, sampling.DEFAULT_SAMPLER
     )
-    default_pruner = "median" if len(directions) == 1 else "none"
     pruner, pruner_options = tables.parse_choice(
-        src, "pruner", data.get("pruner", {}), sampling.PRUNER_OPTIONS, default_pruner
+        src, "pruner", data.get("pruner", {}), sampling.PRUNER_OPTIONS, sampling.default_pruner(len(directions))
     )
     return StudyDefinition(
         name=name,
         path=path,
         description=description.strip(),
-        n_folds=search["n_folds"],
-        epochs=search["epochs"],
-        n_pairs=search.get("n_pairs", DEFAULT_N_PAIRS),
-        data_seed=tables.integer(src, "data_seed", search.get("data_seed", 0), minimum=0),
-        seed=tables.integer(src, "seed", search.get("seed", 0), minimum=0),
+        **{key.name: search.get(key.name, key.default) for key in SEARCH_INTEGERS},
         directions=tuple(directions),
         sampler=sampler,
         sampler_options=sampler_options,
@@ -190,21 +236,15 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
         fixed=fixed,
         cells=tuple(cells),
         enqueue=tables.parse_enqueue(src, data.get("enqueue", []), specs, cells),
-        evaluate_epochs=tables.integer(src, "evaluate_epochs", search["evaluate_epochs"], minimum=1)
-        if "evaluate_epochs" in search
-        else None,
-        screen_folds=tables.integer(src, "screen_folds", search["screen_folds"], minimum=1)
-        if "screen_folds" in search
-        else None,
     )
 
 
 def _check(definition: StudyDefinition, src: str) -> None:
     """Rules that need the whole definition: fidelity, sampler/pruner fit, and every corner of the space."""
     d = definition
-    tables.integer(src, "n_folds", d.n_folds, minimum=2, maximum=20)
-    tables.integer(src, "epochs", d.epochs, minimum=1)
-    tables.integer(src, "n_pairs", d.n_pairs, minimum=1)
+    for key in SEARCH_INTEGERS:
+        if (value := getattr(d, key.name)) is not None:
+            tables.integer(src, key.name, value, minimum=key.minimum, maximum=key.maximum)
     if d.n_pairs < 10 * d.n_folds:
         raise tables.fail(
             src,

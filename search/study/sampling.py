@@ -25,11 +25,13 @@ from search.study.record import enqueued_params
 from search.study.specs import StudyDefinition
 
 __all__ = [
+    "DEFAULT_SAMPLER",
     "MULTI_OBJECTIVE_SAMPLERS",
     "PRUNER_OPTIONS",
     "SAMPLER_OPTIONS",
     "CellPruner",
     "CellSampler",
+    "default_pruner",
     "grid_search_space",
     "plain_sampler",
     "study_pruner",
@@ -65,6 +67,7 @@ SAMPLER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "swapping_prob": (float, int),
     },
 }
+DEFAULT_SAMPLER = "tpe"
 MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "grid", "nsga2")
 PRUNER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "median": {"n_startup_trials": (int,), "n_warmup_steps": (int,), "interval_steps": (int,), "n_min_trials": (int,)},
@@ -83,6 +86,11 @@ PRUNER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "none": {},
 }
 _MAX_GRID = 1_000_000
+
+
+def default_pruner(n_directions: int) -> str:
+    """The pruner of a definition without a [pruner] type: median, or none where Optuna cannot prune (two objectives)."""
+    return "median" if n_directions == 1 else "none"
 
 
 def study_sampler(definition: StudyDefinition, *, seed: int | None = None) -> BaseSampler:

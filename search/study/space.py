@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DERIVED",
+    "DERIVED_DEFAULTS",
     "FIELDS",
     "check_space",
     "clash",
@@ -61,6 +62,13 @@ DERIVED: dict[str, str] = {
     "hidden_width": "hidden",
 }
 _DEFAULT_NET = NetConfig()
+# derived parameter -> its value when left out: its part of NetConfig's default shape
+DERIVED_DEFAULTS: dict[str, int] = {
+    "n_conv": len(_DEFAULT_NET.conv_channels),
+    "conv_width": _DEFAULT_NET.conv_channels[0],
+    "n_hidden": len(_DEFAULT_NET.hidden),
+    "hidden_width": _DEFAULT_NET.hidden[0],
+}
 _MAX_CORNERS = 200_000  # categorical combinations checked on load; beyond that the check is skipped
 
 
@@ -138,12 +146,12 @@ def configs_from_settings(settings: Mapping[str, Any], *, epochs: int) -> tuple[
     """Configs from plain field (or derived parameter) -> value; the rest keep their defaults. Raises ConfigError."""
     settings = dict(settings)
     if "n_conv" in settings or "conv_width" in settings:
-        n = settings.pop("n_conv", len(_DEFAULT_NET.conv_channels))
-        width = settings.pop("conv_width", _DEFAULT_NET.conv_channels[0])
+        n = settings.pop("n_conv", DERIVED_DEFAULTS["n_conv"])
+        width = settings.pop("conv_width", DERIVED_DEFAULTS["conv_width"])
         settings["conv_channels"] = tuple(width * 2**i for i in range(n))
     if "n_hidden" in settings or "hidden_width" in settings:
-        n = settings.pop("n_hidden", len(_DEFAULT_NET.hidden))
-        width = settings.pop("hidden_width", _DEFAULT_NET.hidden[0])
+        n = settings.pop("n_hidden", DERIVED_DEFAULTS["n_hidden"])
+        width = settings.pop("hidden_width", DERIVED_DEFAULTS["hidden_width"])
         settings["hidden"] = (width,) * n
     net = NetConfig(**{k: v for k, v in settings.items() if FIELDS[k][0] is NetConfig})
     train = TrainConfig(epochs=epochs, **{k: v for k, v in settings.items() if FIELDS[k][0] is TrainConfig})
@@ -158,8 +166,19 @@ def clash(a: str, b: str) -> bool:
 
 def check_space(d: StudyDefinition, src: str) -> None:
     """Every value of the space on its own, then every corner (each combination of categorical choices, the
-    numbers at their low and at their high ends) builds valid configs; DefinitionError naming `src` if not."""
-    # each value on its own, so that a bad bound is reported with its key
+    numbers at their low and at their high ends) builds valid configs; DefinitionError naming `src` if not.
+
+    "On its own" means beside [fixed]: a value that needs another field (predict_digits needs family "cnn2ch")
+    is valid when [fixed] sets that field, and an error names the key that is wrong on its own where there is one.
+    """
+    together = _config_error(d.fixed, d.epochs)
+    for key, value in d.fixed.items():
+        alone = _config_error({key: value}, d.epochs)
+        if alone is not None and together is not None:
+            raise _fail(src, f"[fixed] {key} = {value!r}: {alone}")
+    if together is not None:
+        raise _fail(src, f"[fixed] the values together give invalid configs: {together}")
+    # each value of [params] beside [fixed], so that a bad bound is reported with its key
     for spec in d.params:
         probes = (
             [("choice", c) for c in spec.choices]
@@ -167,15 +186,9 @@ def check_space(d: StudyDefinition, src: str) -> None:
             else [("low", spec.low), ("high", spec.high)]
         )
         for which, value in probes:
-            try:
-                configs_from_settings({spec.field: value}, epochs=d.epochs)
-            except ConfigError as exc:
-                raise _fail(src, f"[params.{spec.name}] {which} {value!r}: {exc}") from None
-    for key, value in d.fixed.items():
-        try:
-            configs_from_settings({key: value}, epochs=d.epochs)
-        except ConfigError as exc:
-            raise _fail(src, f"[fixed] {key} = {value!r}: {exc}") from None
+            error = _config_error({**d.fixed, spec.field: value}, d.epochs)
+            if error is not None:
+                raise _fail(src, f"[params.{spec.name}] {which} {value!r}: {error}")
     # then every combination of categorical choices, with the numbers at both ends
     field_of = {spec.name: spec.field for spec in d.params}
     active: set[str] = set()
@@ -232,6 +245,15 @@ def corners(d: StudyDefinition) -> Iterator[dict[str, Any]]:
 
     for cell in d.cells or ({},):
         yield from walk(0, dict(cell))
+
+
+def _config_error(settings: Mapping[str, Any], epochs: int) -> ConfigError | None:
+    """Why `settings` give no valid configs, or None when they do."""
+    try:
+        configs_from_settings(settings, epochs=epochs)
+    except ConfigError as exc:
+        return exc
+    return None
 
 
 def _describe_corner(values: Mapping[str, Any]) -> str:

@@ -16,6 +16,7 @@ from search.study import space
 from search.study.specs import ParamSpec
 
 __all__ = [
+    "PARAM_KEYS",
     "PARAM_TYPES",
     "cell_specs",
     "check_keys",
@@ -27,10 +28,11 @@ __all__ = [
     "parse_fixed",
     "parse_param",
     "as_table",
+    "search_types",
 ]
 
 PARAM_TYPES = ("float", "int", "categorical")
-_PARAM_KEYS = {
+PARAM_KEYS = {  # type -> the keys a [params.NAME] table of that type holds beside type, field and when
     "float": ("low", "high", "log", "step"),
     "int": ("low", "high", "log", "step"),
     "categorical": ("choices",),
@@ -183,6 +185,19 @@ def cell_specs(cells: list[dict[str, Any]]) -> list[ParamSpec]:
     ]
 
 
+def search_types(field: str) -> tuple[str, ...]:
+    """The [params.NAME] types that can search a field or derived parameter: () for a tuple field."""
+    value_type = space.searchable_type(field)
+    if value_type is None:
+        return ()
+    return {
+        bool: ("categorical",),
+        str: ("categorical",),
+        int: ("int", "categorical"),
+        float: ("float", "categorical"),
+    }[value_type]
+
+
 def _derived_of(field: str) -> str:
     return ", ".join(name for name, target in space.DERIVED.items() if target == field)
 
@@ -198,7 +213,7 @@ def parse_param(
     kind = table.get("type")
     if kind not in PARAM_TYPES:
         raise fail(src, f"{where} type must be one of {', '.join(PARAM_TYPES)}, but got {kind!r}.")
-    check_keys(src, where, table, ("type", "field", "when", *_PARAM_KEYS[kind]))
+    check_keys(src, where, table, ("type", "field", "when", *PARAM_KEYS[kind]))
     field = table.get("field", name)
     if not isinstance(field, str):
         raise fail(src, f"{where} field must be a string, but got {field!r}.")
@@ -228,12 +243,7 @@ def parse_param(
             src,
             f"{where} {field} is a tuple field and cannot be searched directly; search {_derived_of(field)} instead, or fix it in [fixed].",
         )
-    allowed_kinds = {
-        bool: ("categorical",),
-        str: ("categorical",),
-        int: ("int", "categorical"),
-        float: ("float", "categorical"),
-    }[value_type]
+    allowed_kinds = search_types(field)
     if kind not in allowed_kinds:
         raise fail(
             src,

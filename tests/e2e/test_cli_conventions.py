@@ -1,10 +1,14 @@
-"""The CLI's conventions, through the installed executable: --version, -h, --json, a fresh directory, delete."""
+"""The CLI's conventions, through the installed executable: --version, -h, --json, a fresh directory, delete,
+and `studies --reference`, which prints docs/study-definition.md."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from evaluation_helpers import add_trials
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_version_and_short_help(run_search):
@@ -24,6 +28,12 @@ def test_studies_in_a_fresh_directory_lists_the_definitions(run_search):
     assert "siamese" in listed.stdout and "no studies yet" in listed.stdout
     data = json.loads(run_search("studies", "--json").stdout)
     assert {"siamese", "smoke"} <= set(data["definitions"]) and data["studies"] == []
+
+
+def test_studies_reference_prints_the_study_definition_page(run_search):
+    printed = run_search("studies", "--reference")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == (ROOT / "docs" / "study-definition.md").read_text(encoding="utf-8")
 
 
 def test_show_and_presets_print_json(sqlite_url, run_search):

@@ -257,6 +257,10 @@ REJECTS = {
         BASE + "[fixed]\nstaged_epochs = 2\n",
         r"\[fixed\] staged_epochs = 2: staged_epochs must be >= 0 and below epochs \(2\)",
     ),
+    "fixed values invalid together": (
+        BASE + '[fixed]\nfamily = "mlp"\naux_loss = "alpha"\n',
+        r"bad\.toml: \[fixed\] the values together give invalid configs: aux_loss='alpha' needs digit outputs",
+    ),
     "fixed and searched": (
         BASE + "[fixed]\nlr = 0.1\n",
         r"\[params\.lr\] sets lr, which \[fixed\] lr also sets; search it or fix it, not both",
@@ -370,6 +374,9 @@ ACCEPTS = {
     "two objectives": BASE.replace("n_pairs = 200", 'n_pairs = 200\ndirections = ["maximize", "minimize"]')
     + '[sampler]\ntype = "nsga2"\npopulation_size = 8\n',
     "staged epochs below epochs": BASE + "[fixed]\nstaged_epochs = 1\n",
+    "a fixed value beside the fixed field it needs": BASE + '[fixed]\nfamily = "cnn2ch"\npredict_digits = true\n',
+    "a searched value beside the fixed field it needs": BASE
+    + '[fixed]\nfamily = "cnn2ch"\n[params.predict_digits]\ntype = "categorical"\nchoices = [true, false]\n',
     "auto min_resource": BASE + '[pruner]\ntype = "successive_halving"\nmin_resource = "auto"\nreduction_factor = 3\n',
     "starting points": BASE + "[[enqueue]]\nlr = 0.05\n[[enqueue]]\nlr = 0.02\n",
 }
