@@ -23,8 +23,8 @@ from torch import Tensor
 
 from models.nets.configs import NetConfig, TrainConfig
 from models.training.trained import Prediction, TrainedModel
-from search.errors import EvaluationError
-from search.evaluation.results import Candidate, DrawResult
+from search.errors import DigitPairError, EvaluationError
+from search.evaluation.results import Candidate, DrawResult, config_key
 
 __all__ = ["INDEX", "ModelFolder", "SavedModels", "load_models"]
 
@@ -56,7 +56,7 @@ class ModelFolder:
             "train": candidate.train.to_dict(),
             "draws": {},
         }
-        if self.index.get("config_key") != candidate.key:
+        if _stored_key(self.index) != candidate.key:
             raise EvaluationError(
                 f"--save {self.directory}: it holds the models of another configuration "
                 f"({self.index.get('label')}); choose an empty directory."
@@ -149,3 +149,12 @@ def load_models(directory: str | Path) -> SavedModels:
         raise EvaluationError(f"{path}: not a model folder of format {FORMAT!r}, or it holds no draw yet.")
     models = {int(seed): TrainedModel.load(directory / entry["file"]) for seed, entry in index["draws"].items()}
     return SavedModels(directory=directory, index=index, models=models)
+
+
+def _stored_key(index: dict[str, Any]) -> str | None:
+    """The key of the configuration a folder's index names, as this version computes keys (an index
+    written before keys hashed only non-default fields holds another key for the same configuration)."""
+    try:
+        return config_key(NetConfig.from_dict(index["net"]), TrainConfig.from_dict(index["train"]))
+    except (KeyError, TypeError, ValueError, DigitPairError):
+        return None

@@ -32,8 +32,15 @@ __all__ = [
 
 
 def config_key(net: NetConfig, train: TrainConfig) -> str:
-    """A stable hash of the full configuration: equal configurations share their evaluation rows."""
-    return hashlib.sha256(config_json(net, train).encode()).hexdigest()[:24]
+    """A hash of the fields set away from their defaults: equal configurations share their evaluation
+    rows, and a field added later with a default that keeps the old behaviour leaves every key as it was."""
+    changed = {"net": _non_defaults(net), "train": _non_defaults(train)}
+    return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _non_defaults(config: NetConfig | TrainConfig) -> dict[str, Any]:
+    defaults = type(config)().to_dict()
+    return {name: value for name, value in config.to_dict().items() if defaults.get(name) != value}
 
 
 def config_json(net: NetConfig, train: TrainConfig) -> str:

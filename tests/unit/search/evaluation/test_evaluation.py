@@ -394,11 +394,13 @@ def test_a_preset_variant_changes_one_factor_and_is_stored_beside_its_preset(sql
 
 
 def _as_stored_by_an_older_version(url: str, row_id: int, *, created_at: str | None = None) -> str:
-    """Rewrite a row as a version without TrainConfig.decay_to stored it (same configuration, other key)."""
+    """Rewrite a row as a version without TrainConfig.decay_to, which hashed every field and recorded no
+    schema version, stored it (same configuration, other key)."""
     import hashlib
 
-    engine = sqlalchemy.create_engine(url)  # not open_evaluations: it would re-key what this writes
+    engine = sqlalchemy.create_engine(url)  # not open_evaluations: it would migrate what this writes
     with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DELETE FROM search_schema_versions"))
         text = connection.scalar(select(EvaluationRow.config_json).where(EvaluationRow.id == row_id))
         data = json.loads(text)
         del data["train"]["decay_to"]
