@@ -38,7 +38,7 @@ from reference import machine_info, machine_line
 from scipy import stats
 
 from search.evaluation.selection import DEFAULT_FINALISTS
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 
 SEARCH = Path(sys.executable).with_name("search")
 TARGET_EACH, TARGET_MEAN = 0.989, 0.990

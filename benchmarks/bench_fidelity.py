@@ -36,7 +36,7 @@ from models.data.pools import load_pools
 from models.nets.configs import NetConfig, TrainConfig
 from models.training.fast import fit_many
 from search.run.folds import fold_score, fold_seeds, split_folds
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 from search.study.space import configs_for_point
 
 

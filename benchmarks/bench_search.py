@@ -76,7 +76,7 @@ from search.errors import SearchError
 from search.run.runner import RunProgress, run_study
 from search.run.speed import study_layout
 from search.storage.studies import mask_url, open_storage
-from search.study.definitions import StudyDefinition, load_definition, with_overrides
+from search.study.loader import StudyDefinition, load_definition, with_overrides
 from search.study.record import TrialRecord
 
 TARGET_TRIALS = 200

@@ -1,1 +1,1 @@
-"""The shipped study definitions, one TOML file per named study (read by `search.study.definitions`)."""
+"""The shipped study definitions, one TOML file per named study (read by `search.study.loader`)."""

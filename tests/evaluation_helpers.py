@@ -12,8 +12,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from models.nets.configs import NetConfig, TrainConfig
 from search.run.runner import prepare_study
 from search.storage.studies import open_storage
+from search.study.definition import StudyDefinition
 from search.study.record import TrialRecord
-from search.study.specs import StudyDefinition
 
 N_PAIRS = 100  # pairs per draw in the library tests (the CLI always uses 1,000)
 
@@ -79,7 +79,7 @@ def add_trials(
 def own_ablation(directory: Path) -> StudyDefinition:
     """The user's own definition under a shipped name: `smoke` renamed "ablation", with two cells of its own
     (weight sharing on and off, where studies/ablation.toml has four) and evaluate_epochs = 2 (none there)."""
-    from search.study.definitions import STUDIES_DIR, load_definition
+    from search.study.loader import STUDIES_DIR, load_definition
 
     text = (STUDIES_DIR / "smoke.toml").read_text()
     searched = '[params.weight_sharing]\ntype = "categorical"\nchoices = [true, false]\n'

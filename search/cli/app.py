@@ -171,7 +171,7 @@ def studies(
     """List the study definitions shipped with the tool, and the studies in a storage (none before the first run)."""
     from search.errors import StorageMissing
     from search.storage.studies import list_studies
-    from search.study.definitions import available_definitions
+    from search.study.loader import available_definitions
     from search.study.reference import render_reference
 
     if reference:

@@ -209,7 +209,7 @@ def progress_bars(
 
 
 def definition_from_args(study: str, *, epochs: int | None = None, folds: int | None = None):
-    from search.study.definitions import load_definition, with_overrides
+    from search.study.loader import load_definition, with_overrides
 
     return with_overrides(load_definition(study), epochs=epochs, n_folds=folds)
 
@@ -226,7 +226,7 @@ def stored_definition_from_args(study: str, storage: str | None, *, epochs: int 
 
 def study_name_arg(study: str) -> str:
     """`--study` of a reading command: a definition name/path gives its name; any other text is taken as a study name."""
-    from search.study.definitions import available_definitions
+    from search.study.loader import available_definitions
 
     if study.endswith(".toml") or study in available_definitions():
         return definition_from_args(study).name

@@ -45,8 +45,8 @@ from search.run.speed import run_layout
 from search.storage.artifacts import upload_files
 from search.storage.studies import best_trials, load_study
 from search.study.cells import cell_label, in_cell
+from search.study.definition import stored_definition
 from search.study.record import TrialRecord
-from search.study.specs import stored_definition
 
 logger = logging.getLogger(__name__)
 

@@ -100,14 +100,14 @@ def published_figure(preset: Preset) -> str:
     return text if p.figure == "test" else f"{text} ({p.figure.replace('_', ' ')})"
 
 
-def inside(summary: Summary | None, value: float) -> str:
+def in_ci_cell(summary: Summary | None, value: float) -> str:
     """Whether `value` lies inside the summary's 95 % interval: yes / no / - (fewer than 2 draws)."""
     if summary is None or summary.n < 2:
         return "-"
     return "yes" if summary.ci_low <= value <= summary.ci_high else "no"
 
 
-def gap(summary: Summary | None, value: float) -> str:
+def gap_cell(summary: Summary | None, value: float) -> str:
     return "-" if summary is None or summary.n == 0 else f"{100 * (summary.mean - value):+.2f}"
 
 
@@ -227,12 +227,12 @@ def _row(preset: Preset, result: ConfigurationResult, best_over_epochs: bool, co
         mean_std(accuracy),
         confidence(accuracy),
         draw_count(result),
-        gap(accuracy, value),
-        inside(accuracy, value),
+        gap_cell(accuracy, value),
+        in_ci_cell(accuracy, value),
     )
     if best_over_epochs:
         best = result.best_epoch_accuracy
-        row += (mean_std(best) if best else "-", gap(best, value), inside(best, value))
+        row += (mean_std(best) if best else "-", gap_cell(best, value), in_ci_cell(best, value))
     if counted:
         like = like_the_report(preset, result)
         z = counted_gap(preset, like) if like else math.nan

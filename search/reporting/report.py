@@ -30,8 +30,8 @@ from search.reporting.tables import comparison_table, configuration_table, selec
 from search.storage.artifacts import upload_files
 from search.storage.studies import best_trials, load_study, mask_url, resolve_storage_url
 from search.study.cells import cell_label, cell_of, same_cell
+from search.study.definition import stored_definition
 from search.study.record import TrialRecord
-from search.study.specs import stored_definition
 
 logger = logging.getLogger(__name__)
 

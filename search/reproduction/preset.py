@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from models.nets.configs import NetConfig, TrainConfig
 
-__all__ = ["FIGURES", "REPORTS", "REPORT_RUNS", "SCORINGS", "Preset", "Published", "error_pct", "pct"]
+__all__ = ["FIGURES", "REPORTS", "REPORT_RUNS", "Preset", "Published", "error_pct", "pct"]
 
 FIGURES = {
     "test": "mean test accuracy over fresh draws",
@@ -17,7 +17,6 @@ FIGURES = {
     "approximate": "approximate ('close to 95%'), no exact figure",
     "unstated_runs": "test accuracy, number of runs unstated",
 }
-SCORINGS = ("final", "max_over_epochs")
 
 
 @dataclass(frozen=True)

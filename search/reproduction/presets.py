@@ -18,7 +18,7 @@ from typing import Any
 from models.errors import ConfigError
 from models.nets.configs import NetConfig, TrainConfig
 from search import variants
-from search.reproduction.preset import FIGURES, REPORT_RUNS, REPORTS, SCORINGS, Preset, Published
+from search.reproduction.preset import FIGURES, REPORT_RUNS, REPORTS, Preset, Published
 from search.reproduction.reports import seed000, seed001, seed002, seed003, seed004
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "PRESETS",
     "REPORTS",
     "REPORT_RUNS",
-    "SCORINGS",
     "Preset",
     "Published",
     "report_key",

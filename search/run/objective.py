@@ -37,9 +37,9 @@ from models.training.fast import fit_many
 from models.training.train import EpochStats, Speed, TrainResult
 from search.describe import fmt_number
 from search.run.folds import fold_seeds, split_folds
+from search.study.definition import StudyDefinition
 from search.study.record import TrialRecord
 from search.study.space import suggest_configs
-from search.study.specs import StudyDefinition
 
 logger = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ import optuna
 import psutil
 from optuna.trial import FrozenTrial, TrialState
 
-from search.run.tickets import Shared
+from search.run.tickets import RunState
 from search.storage.leases import fail_and_retry
 from search.storage.retrying import trial_worker
 
 logger = logging.getLogger(__name__)
 
 
-def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str, *, pid: int | None = None) -> None:
+def retry_abandoned(study: optuna.Study, shared: RunState, worker: int, why: str, *, pid: int | None = None) -> None:
     """A worker died holding a ticket: fail its trial now and queue the retry, as a stale heartbeat would.
 
     The study, not the worker's last word, says what became of the ticket. The worker may have died
@@ -33,10 +33,10 @@ def retry_abandoned(study: optuna.Study, shared: Shared, worker: int, why: str, 
         fail_and_retry(study, trial._trial_id, why, retry=not shared.stop.is_set())
         trial = study._storage.get_trial(trial._trial_id)
     if trial is None:
-        shared.settle(worker, None, None)
+        shared.release_dead_worker(worker, None, None)
     else:
         value = trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None
-        shared.settle(worker, trial.state, value)
+        shared.release_dead_worker(worker, trial.state, value)
 
 
 def _abandoned_trial(study: optuna.Study, trial_id: int, pid: int | None) -> FrozenTrial | None:
@@ -63,7 +63,7 @@ def fail_dead_trials(study: optuna.Study) -> None:
             fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
 
 
-def fail_leftovers(study: optuna.Study, shared: Shared) -> None:
+def fail_leftovers(study: optuna.Study, shared: RunState) -> None:
     """Fail any trial this run's workers left RUNNING (a second Ctrl-C, a crash): nothing stays RUNNING."""
     for worker in range(len(shared.current)):
         retry_abandoned(study, shared, worker, "the run stopped during this trial")

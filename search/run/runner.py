@@ -28,7 +28,7 @@ from search.errors import SearchError, StorageError, StorageOutage, check_at_lea
 from search.run.objective import Objective
 from search.run.recovery import fail_dead_trials, fail_leftovers
 from search.run.speed import run_layout, study_speed
-from search.run.tickets import RunProgress, Shared
+from search.run.tickets import RunProgress, RunState
 from search.run.workers import WorkerJob, process_context, run_processes, start_helper_processes, stop_on_sigint
 from search.storage.leases import fail_expired_leases
 from search.storage.studies import (
@@ -39,7 +39,7 @@ from search.storage.studies import (
     rank_trials,
     resolve_storage_url,
 )
-from search.study.specs import DEFINITION_ATTR, StudyDefinition
+from search.study.definition import DEFINITION_ATTR, StudyDefinition
 
 __all__ = ["RunProgress", "RunSummary", "prepare_study", "run_study"]
 
@@ -132,7 +132,7 @@ def run_study(
 
     ctx = process_context()
     start_helper_processes(ctx)
-    shared = Shared(
+    shared = RunState(
         ctx,
         n_trials=n_trials,
         n_workers=n_workers,
@@ -285,7 +285,7 @@ def _best_value(study: optuna.Study) -> float | None:
 
 
 def _summary(
-    study: optuna.Study, url: str, shared: Shared, n_trials: int | None, elapsed: float, interrupted: bool
+    study: optuna.Study, url: str, shared: RunState, n_trials: int | None, elapsed: float, interrupted: bool
 ) -> RunSummary:
     ranked = rank_trials(study, top=1)
     outcomes = shared.outcomes()

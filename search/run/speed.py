@@ -24,8 +24,8 @@ from models.training.layout import (
 )
 from models.training.speed import CANDIDATES, RECIPE_NET, RECIPE_TRAIN, SpeedChoice, choose_speed, label
 from models.training.train import Speed
+from search.study.definition import StudyDefinition
 from search.study.space import configs_for_point
-from search.study.specs import StudyDefinition
 
 if TYPE_CHECKING:
     from search.describe import TextTable

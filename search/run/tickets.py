@@ -53,7 +53,7 @@ class Outcomes:
     failed: int
 
 
-class Shared:
+class RunState:
     """Counters in shared memory: tickets left, outcomes, the best value, each worker's current trial.
 
     `n_trials` None is a run bounded by its timeout alone: every claim gets a ticket until the deadline.
@@ -114,14 +114,14 @@ class Shared:
     def held(self, worker: int) -> tuple[bool, int]:
         """Whether `worker` holds a ticket, and the id of the trial it said it trains (-1: none).
 
-        A dead worker's ticket stays held until `settle` says what became of its trial: the worker
+        A dead worker's ticket stays held until `release_dead_worker` says what became of its trial: the worker
         may have died before its trial started (before `current` was set), or after the trial's end
         was recorded; meanwhile the other workers wait for it (see `claim`).
         """
         with self.lock:
             return bool(self.claimed[worker]), self.current[worker]
 
-    def settle(self, worker: int, state: TrialState | None, value: float | None) -> None:
+    def release_dead_worker(self, worker: int, state: TrialState | None, value: float | None) -> None:
         """Release a dead worker's ticket: a finished trial counts, anything else gives the ticket back
         (None: no trial was started with it, so nothing failed either)."""
         with self.lock:

@@ -39,12 +39,12 @@ from search.run.interrupts import interrupted as startup_interrupted
 from search.run.memory import limit_kernel_caches, release_memory
 from search.run.objective import Objective, TrialInterrupted
 from search.run.recovery import retry_abandoned
-from search.run.tickets import STOP_POLL_SECONDS, Shared
+from search.run.tickets import STOP_POLL_SECONDS, RunState
 from search.storage.leases import LeaseKeeper, fail_expired_leases, has_heartbeat
 from search.storage.studies import check_heartbeat, open_storage
+from search.study.definition import StudyDefinition
 from search.study.record import TrialRecord
 from search.study.sampling import study_pruner, study_sampler
-from search.study.specs import StudyDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class WorkerJob:
     max_outage: float | None = None  # seconds a lost database connection is retried (search.storage.studies)
 
 
-def _work(job: WorkerJob, shared: Shared, *, storage: BaseStorage) -> None:
+def _work(job: WorkerJob, shared: RunState, *, storage: BaseStorage) -> None:
     """One worker's loop: claim a ticket, run one trial, record its outcome; until no ticket is left."""
     import torch
 
@@ -117,7 +117,7 @@ def _work(job: WorkerJob, shared: Shared, *, storage: BaseStorage) -> None:
 
 def _trial_loop(
     job: WorkerJob,
-    shared: Shared,
+    shared: RunState,
     study: optuna.Study,
     objective: Callable[[optuna.Trial], Any],
     before_each_trial: Callable[[], None],
@@ -202,7 +202,7 @@ def start_helper_processes(ctx: Any) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def worker_main(job: WorkerJob, shared: Shared) -> None:
+def worker_main(job: WorkerJob, shared: RunState) -> None:
     """Entry point of a worker process: the parent alone handles Ctrl-C."""
     _exit_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -263,7 +263,7 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
 
 
 def run_processes(
-    ctx: Any, jobs: list[WorkerJob], shared: Shared, study: optuna.Study, report: Callable[[], None]
+    ctx: Any, jobs: list[WorkerJob], shared: RunState, study: optuna.Study, report: Callable[[], None]
 ) -> None:
     processes = [ctx.Process(target=worker_main, args=(job, shared), name=f"search-worker-{job.index}") for job in jobs]
     for process in processes:
@@ -333,7 +333,7 @@ def _outage(errors: list[BaseException]) -> bool:
     return bool(errors) and isinstance(errors[0], StorageOutage)
 
 
-def _drain(shared: Shared, errors: list[BaseException]) -> None:
+def _drain(shared: RunState, errors: list[BaseException]) -> None:
     while True:
         try:
             kind, payload = shared.messages.get_nowait()
@@ -346,7 +346,7 @@ def _drain(shared: Shared, errors: list[BaseException]) -> None:
 
 
 @contextmanager
-def stop_on_sigint(shared: Shared) -> Iterator[threading.Event]:
+def stop_on_sigint(shared: RunState) -> Iterator[threading.Event]:
     """First Ctrl-C: no new trials, running ones stop after their epoch. Second: KeyboardInterrupt."""
     interrupted = threading.Event()
     if threading.current_thread() is not threading.main_thread():

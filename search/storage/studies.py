@@ -45,7 +45,7 @@ from search.storage.retrying import (
     root_cause,
 )
 from search.storage.urls import DEFAULT_STORAGE_URL, STORAGE_ENVVAR, is_grpc_url, mask_url, resolve_storage_url
-from search.study.specs import StudyDefinition, stored_definition
+from search.study.definition import StudyDefinition, stored_definition
 
 __all__ = [
     "DEFAULT_STORAGE_URL",

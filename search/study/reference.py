@@ -1,7 +1,7 @@
 """The study-definition reference: every key a definition file accepts, with its type, default, allowed values
 and meaning, rendered as Markdown from the tables the loader checks against.
 
-The keys, defaults and bounds come from search.study (definitions, toml_tables, sampling, space), the fields'
+The keys, defaults and bounds come from search.study (loader, toml_tables, sampling, space), the fields'
 rules from the CHOICES, INTERVALS and WIDTHS of models.nets.configs, and their meanings from the comment beside
 each field. What this module writes itself is prose: what each table is for. `render_reference` fails when a
 key has no prose here, so a new key cannot go undocumented, and tests/unit/search/study/test_definition_reference.py fails
@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from models.nets.configs import CHOICES, INTERVALS, WIDTHS, NetConfig, TrainConfig
-from search.study import definitions, sampling, space
-from search.study import toml_tables as tables
-from search.study.specs import StudyDefinition
+from search.study import loader, sampling, space, toml_tables
+from search.study.definition import StudyDefinition
 
 __all__ = ["COMMAND", "PAGE", "field_comments", "render_reference", "toml_value"]
 
@@ -33,7 +32,7 @@ PAGE = "docs/study-definition.md"
 COMMAND = f"search studies --reference > {PAGE}"
 _UNSET = "unset"
 
-# What each top-level key holds; the keys must be exactly definitions.TOP_KEYS.
+# What each top-level key holds; the keys must be exactly loader.TOP_KEYS.
 _TOP_LEVEL = {
     "name": ("string", "the file's name without `.toml`", "the Optuna study name; a study stores and resumes under it"),
     "description": ("string", '`""`', "what the study searches, for people"),
@@ -162,28 +161,28 @@ _FIELD_COLUMNS = ("field", "type", "default", "allowed", "search as", "meaning")
 
 
 def _top_level_rows() -> list[tuple[str, ...]]:
-    _require_described("top-level key", definitions.TOP_KEYS, _TOP_LEVEL)
+    _require_described("top-level key", loader.TOP_KEYS, _TOP_LEVEL)
     rows = []
-    for key in definitions.TOP_KEYS:
+    for key in loader.TOP_KEYS:
         kind, default, meaning = _TOP_LEVEL[key]
         if key == "name":
-            meaning += f"; matches `{definitions.NAME_PATTERN.pattern}`"
+            meaning += f"; matches `{loader.NAME_PATTERN.pattern}`"
         rows.append((f"`{key}`", kind, default, meaning))
     return rows
 
 
 def _search_rows() -> list[tuple[str, ...]]:
     rows = []
-    for key in definitions.SEARCH_INTEGERS:
+    for key in loader.SEARCH_INTEGERS:
         default = "required" if key.required else _UNSET if key.default is None else f"`{key.default}`"
         allowed = f">= {key.minimum}" if key.maximum is None else f"between {key.minimum} and {key.maximum}"
         rows.append((f"`{key.name}`", "integer", default, allowed, key.meaning))
-    directions = " or ".join(f"`{toml_value(list(d))}`" for d in definitions.DIRECTIONS)
+    directions = " or ".join(f"`{toml_value(list(d))}`" for d in loader.DIRECTIONS)
     rows.append(
         (
             "`directions`",
             "array of strings",
-            f"`{toml_value(list(definitions.DIRECTIONS[0]))}`",
+            f"`{toml_value(list(loader.DIRECTIONS[0]))}`",
             directions,
             "what a trial's values mean: the mean validation accuracy, then the parameter count; "
             "two directions search the trade-off and cannot prune",
@@ -220,7 +219,7 @@ def _optuna_class(registry: Mapping[str, Any], kind: str) -> str:
         n_pairs=1000,
         data_seed=0,
         seed=0,
-        directions=definitions.DIRECTIONS[0],
+        directions=loader.DIRECTIONS[0],
         sampler=kind if is_sampler else sampling.DEFAULT_SAMPLER,
         sampler_options={},
         pruner="none" if is_sampler else kind,
@@ -242,14 +241,14 @@ def _option_type(types: tuple[type, ...]) -> str:
 
 def _param_rows() -> list[tuple[str, ...]]:
     typed = {
-        key: [kind for kind in tables.PARAM_TYPES if key in tables.PARAM_KEYS[kind]]
-        for keys in tables.PARAM_KEYS.values()
+        key: [kind for kind in toml_tables.PARAM_TYPES if key in toml_tables.PARAM_KEYS[kind]]
+        for keys in toml_tables.PARAM_KEYS.values()
         for key in keys
     }
     _require_described("[params.NAME] key", ("type", "field", "when", *typed), _PARAM_TABLE)
     rows = []
     for key, (default, meaning) in _PARAM_TABLE.items():
-        allowed = _codes(tables.PARAM_TYPES) if key == "type" else ""
+        allowed = _codes(toml_tables.PARAM_TYPES) if key == "type" else ""
         if key in typed:
             meaning = f"{' and '.join(typed[key])}: {meaning}"
         rows.append((f"`{key}`", _PARAM_KEY_TYPES[key], default, allowed, meaning))
@@ -317,7 +316,7 @@ def _takes_tuple(kind: Any) -> bool:
 
 
 def _search_as(name: str) -> str:
-    kinds = tables.search_types(name)
+    kinds = toml_tables.search_types(name)
     if kinds:
         return ", ".join(kinds)
     derived = [d for d, target in space.DERIVED.items() if target == name]

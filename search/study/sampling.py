@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import DefinitionError
 from search.study.cells import cell_index
+from search.study.definition import StudyDefinition
 from search.study.record import enqueued_params
-from search.study.specs import StudyDefinition
 
 __all__ = [
     "DEFAULT_SAMPLER",

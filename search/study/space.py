@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from models.errors import ConfigError
 from models.nets.configs import NetConfig, TrainConfig, check_compatible
 from search.errors import DefinitionError
-from search.study.specs import ParamSpec, StudyDefinition
+from search.study.definition import ParamSpec, StudyDefinition
 
 if TYPE_CHECKING:
     import optuna

@@ -1,5 +1,5 @@
 """The tables of a definition file, each parsed into plain specs: [fixed], [[cells]], [params.NAME],
-[[enqueue]], [sampler] and [pruner] (search.study.definitions reads the file and checks the whole).
+[[enqueue]], [sampler] and [pruner] (search.study.loader reads the file and checks the whole).
 
 Every error is one line naming the file (`src`), the key, what was received and what is allowed.
 """
@@ -13,7 +13,7 @@ from typing import Any
 from models.errors import ConfigError
 from search.errors import DefinitionError
 from search.study import space
-from search.study.specs import ParamSpec
+from search.study.definition import ParamSpec
 
 __all__ = [
     "PARAM_KEYS",

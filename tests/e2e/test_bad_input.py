@@ -23,7 +23,7 @@ from search.cli.app import app
 from search.run.objective import Objective
 from search.run.runner import prepare_study
 from search.storage.studies import open_storage
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 
 EXECUTABLE = "executable"  # also run through the installed console script
 RUN = ("run", "--study", "smoke", "--trials", "1", "--workers", "1")

@@ -9,7 +9,7 @@ from evaluation_helpers import add_trials
 from typer.testing import CliRunner
 
 from search.cli.app import app
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 
 torch.set_num_threads(1)
 

@@ -29,9 +29,9 @@ from search.run import runner
 from search.run.runner import OPTUNA_MAJOR_ATTR, prepare_study, run_study
 from search.run.speed import run_layout
 from search.storage.studies import open_storage
-from search.study.definitions import load_definition, with_overrides
+from search.study.definition import DEFINITION_ATTR, stored_definition
+from search.study.loader import load_definition, with_overrides
 from search.study.record import TrialRecord
-from search.study.specs import DEFINITION_ATTR, stored_definition
 
 SMOKE = load_definition("smoke")
 

@@ -61,8 +61,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_import_circle() -> None:
     graph = import_graph()
     assert {
-        "search.study.specs",
-        "search.study.definitions",
+        "search.study.definition",
+        "search.study.loader",
         "search.evaluation.evaluate",
         "models.nets.configs",
     } <= graph.keys()
@@ -82,8 +82,8 @@ def test_models_import_nothing_of_search() -> None:
 
 
 def test_the_definition_data_is_a_leaf() -> None:
-    """search.study.specs holds plain data: the builders and the loader stand above it, never below."""
-    assert import_graph()["search.study.specs"] == set()
+    """search.study.definition holds plain data: the builders and the loader stand above it, never below."""
+    assert import_graph()["search.study.definition"] == set()
 
 
 # search/'s layers, lowest first: a module imports its own layer and those below it, never one above.

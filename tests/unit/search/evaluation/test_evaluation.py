@@ -14,7 +14,7 @@ from search.evaluation.results import config_key
 from search.evaluation.store import EvaluationRow, load_evaluations, open_evaluations
 from search.reporting.published import load_results
 from search.reproduction.reproduce import reproduce
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 
 torch.set_num_threads(1)
 

@@ -11,7 +11,7 @@ from search.evaluation.stats import summarize
 from search.reporting.report import write_report
 from search.reporting.tables import configuration_table
 from search.reproduction.reproduce import reproduce
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 
 torch.set_num_threads(1)
 

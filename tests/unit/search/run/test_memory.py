@@ -23,7 +23,7 @@ from search.run.objective import Objective
 from search.run.runner import prepare_study
 from search.run.workers import WorkerJob
 from search.storage.studies import open_storage
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 
 HEAVY_MODULES = ("sklearn", "scipy", "pandas", "mlxtend", "matplotlib")  # ~110 MiB a worker does not need
 CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
@@ -74,11 +74,11 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
     out = _python(
         f"""
         import json, multiprocessing, os, pickle, sys
-        from search.run.tickets import Shared
+        from search.run.tickets import RunState
         from search.run.workers import worker_main
 
         job = pickle.loads(open("{tmp_path / "job.pickle"}", "rb").read())
-        shared = Shared(multiprocessing.get_context("spawn"), n_trials=2, n_workers=1, best=None, maximize=True)
+        shared = RunState(multiprocessing.get_context("spawn"), n_trials=2, n_workers=1, best=None, maximize=True)
         worker_main(job, shared)
         print(json.dumps({{
             "finished": shared.progress(0.0).n_done,

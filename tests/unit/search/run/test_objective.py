@@ -13,7 +13,7 @@ import torch
 from models.data.draws import make_draw
 from models.data.pools import load_pools
 from search.run.objective import Objective, TrialInterrupted
-from search.study.definitions import StudyDefinition, load_definition
+from search.study.loader import StudyDefinition, load_definition
 from search.study.record import TrialRecord
 
 TINY = """

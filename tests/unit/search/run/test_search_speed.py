@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from models.training.speed import CANDIDATES, RECIPE_NET, RECIPE_TRAIN, SpeedChoice, this_machine
 from search.run.speed import probe_configs, speed_table
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 
 
 def test_the_probe_is_the_studys_first_starting_point() -> None:

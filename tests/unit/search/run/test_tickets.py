@@ -9,12 +9,12 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from search.run.tickets import Outcomes, RunProgress, Shared
+from search.run.tickets import Outcomes, RunProgress, RunState
 
 
-def _shared(n_trials: int | None, timeout: float | None = None) -> Shared:
+def _shared(n_trials: int | None, timeout: float | None = None) -> RunState:
     ctx = multiprocessing.get_context("spawn")
-    return Shared(ctx, n_trials=n_trials, n_workers=1, best=None, maximize=True, timeout=timeout)
+    return RunState(ctx, n_trials=n_trials, n_workers=1, best=None, maximize=True, timeout=timeout)
 
 
 def test_a_counted_run_hands_out_its_tickets_and_takes_back_a_failed_ones():

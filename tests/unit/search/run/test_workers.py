@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 
 from search.run.recovery import retry_abandoned
 from search.run.runner import prepare_study
-from search.run.tickets import Outcomes, Shared
+from search.run.tickets import Outcomes, RunState
 from search.storage.studies import open_storage
-from search.study.definitions import load_definition
+from search.study.loader import load_definition
 from search.study.record import TrialRecord
 
 SMOKE = load_definition("smoke")
@@ -39,8 +39,8 @@ def _study(url: str) -> optuna.Study:
     return prepare_study(storage, SMOKE)
 
 
-def _shared(n_trials: int = 3) -> Shared:
-    return Shared(multiprocessing.get_context("spawn"), n_trials=n_trials, n_workers=2, best=None, maximize=True)
+def _shared(n_trials: int = 3) -> RunState:
+    return RunState(multiprocessing.get_context("spawn"), n_trials=n_trials, n_workers=2, best=None, maximize=True)
 
 
 def _add(study: optuna.Study, state: TrialState, pid: int, value: float | None = None) -> int:
@@ -117,7 +117,7 @@ def test_a_worker_that_held_no_ticket_changes_nothing_however_often_it_is_seen_d
     assert study._storage.get_trial(trial_id).state == TrialState.FAIL
 
 
-def _claim_in_a_thread(shared: Shared, worker: int) -> tuple[threading.Thread, list[bool]]:
+def _claim_in_a_thread(shared: RunState, worker: int) -> tuple[threading.Thread, list[bool]]:
     answer: list[bool] = []
     thread = threading.Thread(target=lambda: answer.append(shared.claim(worker, None)))
     thread.start()

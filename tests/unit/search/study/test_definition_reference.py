@@ -14,10 +14,9 @@ import pytest
 
 from models.nets.configs import CHOICES, INTERVALS, WIDTHS, NetConfig, TrainConfig
 from search.errors import DefinitionError
-from search.study import definitions, sampling, space
+from search.study import loader, sampling, space, toml_tables
 from search.study import reference as reference_module
-from search.study import toml_tables as tables
-from search.study.definitions import SEARCH_INTEGERS, load_definition
+from search.study.loader import SEARCH_INTEGERS, load_definition
 from search.study.reference import COMMAND, PAGE, field_comments, render_reference, toml_value
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -42,7 +41,7 @@ COMPANIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def load(tmp_path: Path, text: str) -> definitions.StudyDefinition:
+def load(tmp_path: Path, text: str) -> loader.StudyDefinition:
     path = tmp_path / "bad.toml"
     path.write_text(text)
     return load_definition(path)
@@ -98,12 +97,12 @@ def test_the_page_names_the_command_that_writes_it() -> None:
 def test_every_key_of_the_code_is_on_the_page() -> None:
     page = render_reference()
     keys = [
-        *definitions.TOP_KEYS,
+        *loader.TOP_KEYS,
         *(key.name for key in SEARCH_INTEGERS),
         "directions",
         *space.FIELDS,
         *space.DERIVED,
-        *(key for keys in tables.PARAM_KEYS.values() for key in keys),
+        *(key for keys in toml_tables.PARAM_KEYS.values() for key in keys),
         *sampling.SAMPLER_OPTIONS,
         *sampling.PRUNER_OPTIONS,
         *(option for options in sampling.SAMPLER_OPTIONS.values() for option in options),
@@ -113,7 +112,7 @@ def test_every_key_of_the_code_is_on_the_page() -> None:
 
 
 def test_a_key_the_reference_has_no_prose_for_fails_the_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(definitions, "TOP_KEYS", (*definitions.TOP_KEYS, "colour"))
+    monkeypatch.setattr(loader, "TOP_KEYS", (*loader.TOP_KEYS, "colour"))
     with pytest.raises(ValueError, match=r"describe \['colour'\]"):
         render_reference()
     monkeypatch.undo()
@@ -182,7 +181,7 @@ def test_a_fixed_field_of_another_type_gets_the_codes_line(tmp_path: Path, field
 @pytest.mark.parametrize("field", [*FIELDS, *space.DERIVED])
 def test_a_field_is_searched_as_documented(tmp_path: Path, field: str) -> None:
     """A field takes its documented value as a categorical choice, and the other types are refused."""
-    kinds = tables.search_types(field)
+    kinds = toml_tables.search_types(field)
     value = 3 if field in space.DERIVED else other_value(field)
     categorical = f'\n[params.{field}]\ntype = "categorical"\nchoices = [{toml_value(value)}]\n'
     companions = fixed(COMPANIONS[field]) if field in COMPANIONS else BASE
@@ -191,7 +190,7 @@ def test_a_field_is_searched_as_documented(tmp_path: Path, field: str) -> None:
             load(tmp_path, companions + categorical)
         return
     assert load(tmp_path, companions + categorical).params[-1].choices == (space.coerce(field, value),)
-    for kind in set(tables.PARAM_TYPES) - set(kinds):
+    for kind in set(toml_tables.PARAM_TYPES) - set(kinds):
         numeric = f'\n[params.{field}]\ntype = "{kind}"\nlow = 1\nhigh = 2\n'
         with pytest.raises(DefinitionError, match=rf"\[params\.{field}\] {field} takes .*, so type must be"):
             load(tmp_path, companions + numeric)
@@ -199,7 +198,7 @@ def test_a_field_is_searched_as_documented(tmp_path: Path, field: str) -> None:
 
 @pytest.mark.parametrize("key", SEARCH_INTEGERS, ids=lambda key: key.name)
 def test_a_search_integer_takes_a_documented_value_and_refuses_one_below_its_minimum(
-    tmp_path: Path, key: definitions.SearchInteger
+    tmp_path: Path, key: loader.SearchInteger
 ) -> None:
     value = key.minimum if key.minimum != key.default else key.minimum + 1
     if key.name == "n_pairs":
@@ -213,7 +212,7 @@ def test_a_search_integer_takes_a_documented_value_and_refuses_one_below_its_min
 
 
 def test_the_documented_directions_load(tmp_path: Path) -> None:
-    for directions in definitions.DIRECTIONS:
+    for directions in loader.DIRECTIONS:
         text = BASE.replace("[search]\n", f"[search]\ndirections = {toml_value(list(directions))}\n")
         loaded = load(tmp_path, text)
         assert loaded.directions == directions

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from search.errors import DefinitionError
 from search.study.cells import cell_index
-from search.study.definitions import StudyDefinition, load_definition
+from search.study.loader import StudyDefinition, load_definition
 from search.study.sampling import CellPruner, CellSampler, grid_search_space, study_pruner, study_sampler
 from search.study.space import suggest_configs
 

@@ -10,7 +10,7 @@ import pytest
 
 from models.errors import ConfigError
 from models.nets.configs import NetConfig, TrainConfig, check_compatible
-from search.study.definitions import ParamSpec, StudyDefinition, load_definition, with_overrides
+from search.study.loader import ParamSpec, StudyDefinition, load_definition, with_overrides
 from search.study.space import DERIVED, coerce, configs_for_point, suggest_configs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

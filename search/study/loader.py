@@ -45,7 +45,7 @@ search.study.reference renders from this code (`search studies --reference`).
 
 Every error is one line naming the file, the key, what was received and what is allowed. On load
 the space is checked corner by corner (`space.check_space`) so that a trial can never be handed
-configs the models reject. The definition's data lives in `search.study.specs`; this module reads files.
+configs the models reject. The definition's data lives in `search.study.definition`; this module reads files.
 """
 
 from __future__ import annotations
@@ -62,9 +62,8 @@ from typing import Any
 import studies
 from models.data.draws import DEFAULT_N_PAIRS
 from search.errors import DefinitionError
-from search.study import sampling, space
-from search.study import toml_tables as tables
-from search.study.specs import ParamSpec, StudyDefinition, display_path
+from search.study import sampling, space, toml_tables
+from search.study.definition import ParamSpec, StudyDefinition, display_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -180,46 +179,46 @@ def with_overrides(
 
 
 def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
-    tables.check_keys(src, "top level:", data, TOP_KEYS)
+    toml_tables.check_keys(src, "top level:", data, TOP_KEYS)
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise tables.fail(src, f"name must be letters, digits, '_', '-' or '.', but got {name!r}.")
+        raise toml_tables.fail(src, f"name must be letters, digits, '_', '-' or '.', but got {name!r}.")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise tables.fail(src, f"description must be a string, but got {description!r}.")
+        raise toml_tables.fail(src, f"description must be a string, but got {description!r}.")
 
-    search = tables.as_table(src, "search", data.get("search", {}))
-    tables.check_keys(src, "[search]", search, _SEARCH_KEYS)
+    search = toml_tables.as_table(src, "search", data.get("search", {}))
+    toml_tables.check_keys(src, "[search]", search, _SEARCH_KEYS)
     for key in SEARCH_INTEGERS:
         if key.required and key.name not in search:
-            raise tables.fail(src, f"[search] {key.name} is required.")
+            raise toml_tables.fail(src, f"[search] {key.name} is required.")
     directions = search.get("directions", list(DIRECTIONS[0]))
     if not isinstance(directions, list) or tuple(directions) not in DIRECTIONS:
-        raise tables.fail(
+        raise toml_tables.fail(
             src,
             f'[search] directions must be ["maximize"] or ["maximize", "minimize"] (accuracy, parameter count), but got {directions!r}.',
         )
 
-    fixed = tables.parse_fixed(src, tables.as_table(src, "fixed", data.get("fixed", {})))
-    cells = tables.parse_cells(src, data.get("cells", []), fixed)
-    specs = tables.cell_specs(cells)
-    params = tables.as_table(src, "params", data.get("params", {}))
+    fixed = toml_tables.parse_fixed(src, toml_tables.as_table(src, "fixed", data.get("fixed", {})))
+    cells = toml_tables.parse_cells(src, data.get("cells", []), fixed)
+    specs = toml_tables.cell_specs(cells)
+    params = toml_tables.as_table(src, "params", data.get("params", {}))
     for pname, table in params.items():
         specs.append(
-            tables.parse_param(
+            toml_tables.parse_param(
                 src,
                 pname,
-                tables.as_table(src, f"params.{pname}", table),
+                toml_tables.as_table(src, f"params.{pname}", table),
                 specs,
                 fixed,
                 list(cells[0]) if cells else [],
             )
         )
 
-    sampler, sampler_options = tables.parse_choice(
+    sampler, sampler_options = toml_tables.parse_choice(
         src, "sampler", data.get("sampler", {}), sampling.SAMPLER_OPTIONS, sampling.DEFAULT_SAMPLER
     )
-    pruner, pruner_options = tables.parse_choice(
+    pruner, pruner_options = toml_tables.parse_choice(
         src, "pruner", data.get("pruner", {}), sampling.PRUNER_OPTIONS, sampling.default_pruner(len(directions))
     )
     return StudyDefinition(
@@ -235,7 +234,7 @@ def _parse(data: dict[str, Any], path: Path, src: str) -> StudyDefinition:
         params=tuple(specs),
         fixed=fixed,
         cells=tuple(cells),
-        enqueue=tables.parse_enqueue(src, data.get("enqueue", []), specs, cells),
+        enqueue=toml_tables.parse_enqueue(src, data.get("enqueue", []), specs, cells),
     )
 
 
@@ -244,35 +243,35 @@ def _check(definition: StudyDefinition, src: str) -> None:
     d = definition
     for key in SEARCH_INTEGERS:
         if (value := getattr(d, key.name)) is not None:
-            tables.integer(src, key.name, value, minimum=key.minimum, maximum=key.maximum)
+            toml_tables.integer(src, key.name, value, minimum=key.minimum, maximum=key.maximum)
     if d.n_pairs < 10 * d.n_folds:
-        raise tables.fail(
+        raise toml_tables.fail(
             src,
             f"[search] n_pairs={d.n_pairs} leaves fewer than 10 pairs per fold with n_folds={d.n_folds}; use n_pairs >= {10 * d.n_folds}.",
         )
     if len(d.directions) > 1:
         if d.sampler not in sampling.MULTI_OBJECTIVE_SAMPLERS:
             allowed = ", ".join(sampling.MULTI_OBJECTIVE_SAMPLERS)
-            raise tables.fail(
+            raise toml_tables.fail(
                 src, f"[sampler] type {d.sampler!r} handles one objective; with two directions use {allowed}."
             )
         if d.pruner != "none":
-            raise tables.fail(
+            raise toml_tables.fail(
                 src, f'[pruner] type {d.pruner!r}: Optuna cannot prune trials with two objectives; use type = "none".'
             )
     if d.screen_folds is not None and d.screen_folds >= d.n_folds:
-        raise tables.fail(
+        raise toml_tables.fail(
             src,
             f"[search] screen_folds={d.screen_folds} must be below n_folds={d.n_folds}: it is how many folds train "
             "while the pruner may stop a trial; leave it out to train every fold at once.",
         )
     if d.screen_folds is not None and len(d.directions) > 1:
-        raise tables.fail(
+        raise toml_tables.fail(
             src,
             "[search] screen_folds needs a pruner, and Optuna cannot prune trials with two objectives; leave it out.",
         )
     if d.cells and d.pruner == "hyperband":
-        raise tables.fail(
+        raise toml_tables.fail(
             src,
             "[pruner] hyperband keeps brackets of its own and cannot prune per cell; with [[cells]] use median, successive_halving or none.",
         )
@@ -283,5 +282,5 @@ def _check(definition: StudyDefinition, src: str) -> None:
         try:
             build()
         except (ValueError, TypeError) as exc:
-            raise tables.fail(src, f"[{section}] Optuna rejects these options: {exc}") from None
+            raise toml_tables.fail(src, f"[{section}] Optuna rejects these options: {exc}") from None
     space.check_space(d, src)

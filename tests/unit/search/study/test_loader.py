@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from search.errors import DefinitionError
-from search.study.definitions import STUDIES_DIR, ParamSpec, available_definitions, load_definition, with_overrides
-from search.study.specs import DEFINITION_ATTR, stored_definition
+from search.study.definition import DEFINITION_ATTR, stored_definition
+from search.study.loader import STUDIES_DIR, ParamSpec, available_definitions, load_definition, with_overrides
 
 SHIPPED = ("ablation", "architecture", "baseline", "siamese", "smoke")
 
