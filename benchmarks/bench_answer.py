@@ -11,7 +11,7 @@ search CV, its selection CV, its test accuracy with a 95 % CI, and the CV-best t
 then the spread across runs and the targets: each run's chosen configuration >= 98.9 %, their mean
 >= 99.0 %.
 
-    python benchmarks/bench_answer.py [--runs 3] [--first-seed 0] [--trials 200] [--study siamese] [--draws 25]
+    python -m benchmarks.bench_answer [--runs 3] [--first-seed 0] [--trials 200] [--study siamese] [--draws 25]
         [--finalists 10] [--repeats 3] [--workers 2] [--epochs E] [--data-dir DIR] [--dir DIR] [--json]
 
 --dir keeps the study files (default a temporary directory). A run whose file already holds trials is
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
-from reference import machine_info, machine_line
 from scipy import stats
 
+from benchmarks.reference import machine_info, machine_line
 from search.evaluation.selection import DEFAULT_FINALISTS
 from search.study.loader import load_definition
 

@@ -14,7 +14,7 @@ This CPU's fp32 peak for one thread is taken as the rate of a large matrix produ
 Without a faster kind of arithmetic (bf16/AMX, which an AVX2-only CPU lacks) or less work per step, no
 implementation of the same step can beat the first bound.
 
-    python benchmarks/bench_roofline.py [--batch 100] [--steps 100] [--json]
+    python -m benchmarks.bench_roofline [--batch 100] [--steps 100] [--json]
 
 One thread, CPU time (other processes' load hardly moves it); prints the machine and the table.
 """
@@ -28,10 +28,10 @@ import statistics
 import time
 
 import torch
-from reference import machine_info, machine_line
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.reference import machine_info, machine_line
 from models.data.draws import PairSet
 from models.training.speed import RECIPE_NET, RECIPE_TRAIN, label
 from models.training.train import ModelTrainer, Speed

@@ -17,7 +17,7 @@ and thread settings never leak into the next) and each on a fresh study:
 Targets: 200 trials of `siamese` in <= 20 min at >= 98 % mean CV accuracy in the default layout (the
 fastest); storage overhead < 2 % of trial time; peak RSS <= 600 MiB per worker and flat (< 5 % growth).
 
-    python benchmarks/bench_search.py [--study siamese] [--trials 200] [--layouts 2x1,1x2 (default: all that fill the cores)]
+    python -m benchmarks.bench_search [--study siamese] [--trials 200] [--layouts 2x1,1x2 (default: all that fill the cores)]
         [--storage-check sqlite,postgresql] [--pg-url URL] [--overhead-trials 20] [--epochs E]
         [--seed S] [--data-dir DIR] [--json] [--out FILE] [--against REF [--rounds R]]
 
@@ -69,8 +69,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from reference import against, machine_info, machine_line, ratio
 
+from benchmarks.reference import against, machine_info, machine_line, ratio
 from models.training.layout import layout_candidates, usable_cores
 from search.errors import SearchError
 from search.run.runner import RunProgress, run_study

@@ -10,7 +10,7 @@ run's progress. Then it reports what the README quotes:
   queued for them with the same parameters; storage operations retried (the warnings logged);
 - wall time, the exit code, and whether the output held a traceback.
 
-    python benchmarks/bench_soak.py [--trials 200] [--workers 4] [--restarts 2] [--pg-url URL]
+    python -m benchmarks.bench_soak [--trials 200] [--workers 4] [--restarts 2] [--pg-url URL]
         [--cluster "15 main"] [--study smoke] [--json]
 
 Restarting the server interrupts every other client of it: run this on a server of your own.

@@ -9,7 +9,7 @@ schedule and test-time shifts: the second starting point of the `siamese` study.
 The fast path runs in the compute settings `models.training.speed` measures fastest on this machine (cached;
 `search speed` shows them); `--fp32` keeps bf16 autocast off whatever the measurement says.
 
-    python benchmarks/bench_training.py [--augmented] [--draws N] [--epochs E] [--data-dir DIR]
+    python -m benchmarks.bench_training [--augmented] [--draws N] [--epochs E] [--data-dir DIR]
                                         [--threads T] [--fp32] [--json] [--against REF [--rounds R]]
 
 Every run prints the machine (CPU model, avx2/avx512f/avx512_bf16/amx, torch) and the fast path's speed
@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 
 import torch
-from reference import against, machine_info, machine_line, ratio
 
+from benchmarks.reference import against, machine_info, machine_line, ratio
 from models.data.draws import make_draw
 from models.data.pools import load_pools
 from models.training.fast import fit_many

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import reference
+from models.training.speed import this_machine
+
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "benchmarks"))  # the benchmarks are scripts, run from their folder
-
-import reference  # noqa: E402  (needs the path above)
-
-from models.training.speed import this_machine  # noqa: E402
 
 
 def _worktrees() -> str:
@@ -69,7 +67,8 @@ def test_bench_training_against_head_prints_ratios() -> None:
     done = subprocess.run(
         [
             sys.executable,
-            "benchmarks/bench_training.py",
+            "-m",
+            "benchmarks.bench_training",
             "--draws",
             "1",
             "--epochs",

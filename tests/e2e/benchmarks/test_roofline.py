@@ -30,7 +30,7 @@ def recipe_step_flops(pairs: int) -> int:
 @pytest.mark.slow
 def test_the_roofline_counts_the_recipe_s_flops_and_bounds_the_speed_up() -> None:
     done = subprocess.run(
-        [sys.executable, "benchmarks/bench_roofline.py", "--batch", "20", "--steps", "10", "--json"],
+        [sys.executable, "-m", "benchmarks.bench_roofline", "--batch", "20", "--steps", "10", "--json"],
         cwd=REPO,
         capture_output=True,
         text=True,

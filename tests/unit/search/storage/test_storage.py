@@ -145,7 +145,8 @@ def test_a_stale_trial_is_failed_and_retried_once(sqlite_url: str) -> None:
 
     def go_stale(trial: optuna.Trial) -> None:
         """The trial's worker beat once, then died: its last heartbeat is older than the grace period."""
-        storage.record_heartbeat(trial._trial_id)
+        study_id = storage.get_study_id_from_name(study.study_name)
+        storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number))
         with engine.begin() as connection:
             connection.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = '2000-01-01 00:00:00'"))
         optuna.storages.fail_stale_trials(study)

@@ -19,7 +19,7 @@ expression: `seed004/fc`, one architecture's rows; `seed004/deep(?!-sigmoid)`, t
 report whose recipe may have differed between its architectures. `--min-epochs`/`--max-epochs` bound the
 epochs, `--pairs` the pairs per draw (the tests run it small; the figures use the defaults).
 
-    python benchmarks/bench_recipe_fit.py --report 004 --trials 40 --draws 3 [--rows PATTERN] [--data-dir DIR]
+    python -m experiments.recipe_fit --report 004 --trials 40 --draws 3 [--rows PATTERN] [--data-dir DIR]
         [--holdout R] [--storage URL] [--json]
 """
 
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from reference import machine_info, machine_line
 
+from benchmarks.reference import machine_info, machine_line
 from models.data.draws import DEFAULT_N_PAIRS
 from search.evaluation.evaluate import DRAW_SEED_BASE
 from search.evaluation.results import ConfigurationResult

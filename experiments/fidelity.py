@@ -14,7 +14,7 @@ the lr decays (--decays) and whether the digits are augmented (none, or +-10 deg
 It prints each configuration's three CV scores, the Spearman rank correlation of the 20-epoch scores
 with each 40-epoch column, and the mean 40-epoch score of each schedule. Only training pairs are used.
 
-    python benchmarks/bench_fidelity.py [--decays 0.03,0.3] [--study siamese] [--threads N] [--json]
+    python -m experiments.fidelity [--decays 0.03,0.3] [--study siamese] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import time
 
 import numpy as np
 import torch
-from reference import machine_info, machine_line
 from scipy.stats import spearmanr
 
+from benchmarks.reference import machine_info, machine_line
 from models.data.draws import make_draw
 from models.data.pools import load_pools
 from models.nets.configs import NetConfig, TrainConfig

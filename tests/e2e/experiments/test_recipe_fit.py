@@ -1,4 +1,4 @@
-"""benchmarks/bench_recipe_fit.py: a recipe search over one report's rows, stored, resumable, scored on the report's figure."""
+"""experiments/recipe_fit.py: a recipe search over one report's rows, stored, resumable, scored on the report's figure."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ from search.reproduction.presets import PRESETS
 from search.variants import base_name
 
 REPO = Path(__file__).resolve().parents[3]
-SCRIPT = REPO / "benchmarks" / "bench_recipe_fit.py"
+MODULE = ("-m", "experiments.recipe_fit")  # run from the repository's root, as its docstring says
 EPOCHS = 3  # the mechanics at a small fidelity: the figures are the benchmark's own run (docs/reproduction.md)
 
 
 def _run(storage: str, trials: int, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), "--report", "004", "--trials", str(trials), "--draws", "1"]
+        [sys.executable, *MODULE, "--report", "004", "--trials", str(trials), "--draws", "1"]
         + ["--min-epochs", str(EPOCHS), "--max-epochs", str(EPOCHS), "--pairs", "200"]
         + ["--storage", storage, "--json", *extra],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,
@@ -103,8 +104,9 @@ def test_the_best_recipe_is_judged_on_draws_the_search_never_saw(tmp_path):
 def test_a_recipe_search_rows_pattern_can_leave_out_an_architectures_variants():
     """The Deep ReLU rows alone: a prefix cannot say it, as every sigmoid row starts with `seed004/deep-`."""
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--report", "004", "--trials", "0", "--rows", "seed004/deep(?!-sigmoid)"]
+        [sys.executable, *MODULE, "--report", "004", "--trials", "0", "--rows", "seed004/deep(?!-sigmoid)"]
         + ["--storage", "sqlite:///:memory:", "--json"],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,

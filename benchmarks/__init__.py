@@ -1,0 +1,1 @@
+"""Benchmarks: each `python -m benchmarks.NAME` prints the machine, its figures and, with --json, one JSON line."""
