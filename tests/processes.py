@@ -76,3 +76,12 @@ def cli_rejection(argv: list[str]) -> str | None:
     except typer.TyperException as error:  # typer's (vendored) click usage errors derive from it
         return f"`{' '.join(argv)}` is rejected by the CLI: {error}"
     return None
+
+
+def one_error_line(result: subprocess.CompletedProcess[str] | object) -> str:
+    """The single `error: ...` line a failed command printed, checking it printed nothing else on stderr."""
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]

@@ -328,14 +328,23 @@ def proxy(
     """Serve the storage through Optuna's gRPC proxy; workers then run with --storage grpc://HOST:PORT."""
     from search.storage.proxy import serve_proxy
 
-    console.print(
-        f"gRPC storage proxy on {host}:{port}: workers use --storage grpc://{host}:{port} "
-        "(their trials' leases are checked here: a dead worker's trial is failed and retried). Ctrl-C to stop.",
-        soft_wrap=True,
-        highlight=False,
-    )
+    def ready() -> None:
+        console.print(
+            f"gRPC storage proxy on {host}:{port}: workers use --storage grpc://{host}:{port} "
+            "(their trials' leases are checked here: a dead worker's trial is failed and retried). Ctrl-C to stop.",
+            soft_wrap=True,
+            highlight=False,
+        )
+
     with user_errors(), contextlib.suppress(KeyboardInterrupt):
-        serve_proxy(storage, host=host, port=port, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+        serve_proxy(
+            storage,
+            host=host,
+            port=port,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            on_ready=ready,
+        )
 
 
 def _fmt_param(value: object) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections.abc import Callable
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
@@ -35,9 +36,11 @@ def serve_proxy(
     port: int = DEFAULT_PORT,
     heartbeat_interval: float | None = None,
     grace_period: float | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve the storage named by `storage_url` over gRPC on host:port; blocks until interrupted. Every
-    `heartbeat_interval` it fails and retries the trials whose workers' leases are older than `grace_period`."""
+    `heartbeat_interval` it fails and retries the trials whose workers' leases are older than `grace_period`.
+    `on_ready` is called once the arguments and the database have passed their checks, before serving."""
     if not 1 <= port <= 65535:
         raise SearchError(f"The proxy port must be between 1 and 65535, but got {port=}.")
     url = direct_database_url(storage_url, user="The gRPC proxy, which must sit in front of a database,")
@@ -50,6 +53,8 @@ def serve_proxy(
     )
     sweeper.start()
     logger.info("gRPC storage proxy on %s:%d", host, port)
+    if on_ready is not None:
+        on_ready()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # the proxy is "experimental" in Optuna 5

@@ -3,7 +3,6 @@
 import json
 import re
 
-import pytest
 import torch
 from evaluation_helpers import add_trials
 from typer.testing import CliRunner
@@ -188,46 +187,6 @@ def test_presets_lists_every_row_of_a_report_with_its_figure():
     assert result.exit_code == 0, result.output
     assert result.stdout.count("seed003/") == 19 and "seed002/" not in result.stdout
     assert "97.96" in result.stdout and "0.27 %" in result.stdout  # the final model, error 2.04 ± 0.27 %
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("evaluate-best", "--study", "nope"), "has no study 'nope'; it holds: empty, tiny"),
-        (("evaluate-best", "--study", "empty"), "'empty' has no completed trial"),
-        (("evaluate-best", "--study", "tiny", "--draws", "0"), "draws must be between 1 and 100, but got draws=0"),
-        (("reproduce", "--presets", "nope"), "Unknown preset(s) 'nope'; the presets are seedNNN/row"),
-        (("reproduce", "--report", "9"), "Unknown report '9'; the reports are 000, 001, 002, 003, 004 (or 'all')."),
-        (("reproduce", "--report", "3", "--presets", "seed003/sgd"), "Give preset names or a report, not both."),
-        (("reproduce", "--draws", "0"), "draws must be between 1 and 100"),
-        (("reproduce", "--presets", "seed003/sgd", "--vary", "momentum"), "--vary 'momentum' is not FIELD=VALUE"),
-        (("reproduce", "--presets", "seed003/sgd", "--vary", "momentum=3"), "momentum must be in [0, 1), but got 3."),
-        (("report", "--study", "nope", "--out", "x"), "has no study 'nope'"),
-        (("report", "--out", "x"), "holds no reproduced presets: run `search reproduce` first, or give --study"),
-    ],
-)
-def test_bad_input_gets_one_clear_line(sqlite_url, args, message):
-    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}])
-    add_trials(sqlite_url, "empty", [])
-
-    result = invoke(*args, "--storage", sqlite_url)
-
-    assert result.exit_code == 1
-    assert result.stdout == ""
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: ") and message in line
-
-
-def test_bad_input_from_the_installed_executable(sqlite_url, run_search):
-    add_trials(sqlite_url, "empty", [])
-
-    done = run_search("evaluate-best", "--study", "empty", "--storage", sqlite_url)
-
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.strip().splitlines() == [
-        "error: The study 'empty' has no completed trial with a stored configuration to evaluate; "
-        "run `search run --study empty --trials N` until one completes."
-    ]
 
 
 def test_lr_find_prints_each_round_and_the_mean():

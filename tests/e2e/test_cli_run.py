@@ -22,61 +22,12 @@ import optuna
 import pytest
 from evaluation_helpers import add_trials
 from optuna.trial import TrialState
-from processes import SEARCH
+from processes import SEARCH, one_error_line
 from typer.testing import CliRunner
 
 from search.cli.app import app
 
-
-def one_error_line(result: subprocess.CompletedProcess[str] | object) -> str:
-    """The single `error: ...` line a failed command printed, checking it printed nothing else on stderr."""
-    stderr = result.stderr  # type: ignore[attr-defined]
-    assert "Traceback" not in stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
-# --- argument checks (CliRunner) ---------------------------------------------------------------------
-
-
-def test_unknown_study_lists_the_known_ones(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app, ["run", "--study", "nope", "--trials", "1", "--storage", f"sqlite:///{tmp_path}/x.db"]
-    )
-    assert result.exit_code == 1
-    line = one_error_line(result)
-    assert "unknown study 'nope'" in line and "smoke" in line and "siamese" in line
-
-
-@pytest.mark.parametrize("trials", ["0", "-2"])
-def test_trials_below_one_are_refused(tmp_path: Path, trials: str) -> None:
-    result = CliRunner().invoke(
-        app, ["run", "--study", "smoke", "--trials", trials, "--storage", f"sqlite:///{tmp_path}/x.db"]
-    )
-    assert result.exit_code == 1
-    assert f"--trials must be at least 1 (new finished trials to add), but got {trials}." in one_error_line(result)
-    assert not (tmp_path / "x.db").exists()
-
-
-def test_a_definition_with_errors_is_rejected_with_its_file_and_key(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text(
-        'name = "bad"\n[search]\nn_folds = 2\nepochs = 1\n[params.learning_rate]\ntype = "float"\nlow = 0.1\nhigh = 0.01\n'
-    )
-    result = CliRunner().invoke(
-        app, ["run", "--study", str(bad), "--trials", "1", "--storage", f"sqlite:///{tmp_path}/x.db"]
-    )
-    assert result.exit_code == 1
-    line = one_error_line(result)
-    assert "bad.toml" in line and "learning_rate" in line
-
-
-def test_bad_heartbeat_pair_is_refused(tmp_path: Path) -> None:
-    args = ["run", "--study", "smoke", "--trials", "1", "--heartbeat-interval", "30", "--grace-period", "40"]
-    result = CliRunner().invoke(app, [*args, "--storage", f"sqlite:///{tmp_path}/x.db"])
-    assert result.exit_code == 1
-    assert "grace period must be more than twice the heartbeat interval" in one_error_line(result)
+# --- arguments (CliRunner) ----------------------------------------------------------------------------
 
 
 def test_run_help_lists_every_flag() -> None:
@@ -99,25 +50,6 @@ def test_run_help_lists_every_flag() -> None:
         "SEARCH_STORAGE",
     ):  # fmt: skip (the options, several to a line)
         assert flag in result.output
-
-
-# --- bad inputs through the installed executable -----------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("extra", "expected"),
-    [
-        (["--storage", "definitely not a url"], "Malformed storage URL"),
-        (["--storage", "sqlite:///no/such/dir/search.db"], "does not exist. Create it first or choose another path."),
-        (["--storage", "sqlite:///search.db", "--data-dir", "empty"], "empty: missing train-images-idx3-ubyte"),
-    ],
-    ids=["malformed-url", "unwritable-sqlite", "data-dir-without-mnist"],
-)
-def test_bad_input_is_one_clear_line(run_search, tmp_path: Path, extra: list[str], expected: str) -> None:
-    (tmp_path / "empty").mkdir()
-    result = run_search("run", "--study", "smoke", "--trials", "1", "--workers", "1", "--threads", "1", *extra)
-    assert result.returncode == 1, result.stdout
-    assert expected in one_error_line(result)
 
 
 def test_storage_comes_from_the_environment(run_search, tmp_path: Path) -> None:
