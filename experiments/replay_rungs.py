@@ -18,7 +18,20 @@ import optuna
 from optuna.trial import TrialState
 
 
-def make_pruner(name: str, min_resource: int, reduction_factor: int, max_resource: int) -> optuna.pruners.BasePruner:
+class TightenedAfter(optuna.pruners.BasePruner):
+    """`before` for the first `after` trials, then `later`: a search that explores widely at first and,
+    once it knows what a good curve looks like, stops the rest sooner."""
+
+    def __init__(self, before: optuna.pruners.BasePruner, later: optuna.pruners.BasePruner, after: int) -> None:
+        self.before, self.later, self.after = before, later, after
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return (self.before if trial.number < self.after else self.later).prune(study, trial)
+
+
+def make_pruner(
+    name: str, min_resource: int, reduction_factor: int, max_resource: int, percentile: float = 50.0
+) -> optuna.pruners.BasePruner:
     if name == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=reduction_factor)
     if name == "hyperband":
@@ -27,7 +40,9 @@ def make_pruner(name: str, min_resource: int, reduction_factor: int, max_resourc
         )
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=6)
-    raise SystemExit(f"--pruner: unknown {name!r}; choose successive_halving, hyperband or median")
+    if name == "percentile":  # the study's median pruner with another cut: --percentile 25 keeps the top quarter
+        return optuna.pruners.PercentilePruner(percentile, n_startup_trials=10, n_warmup_steps=6)
+    raise SystemExit(f"--pruner: unknown {name!r}; choose successive_halving, hyperband, median or percentile")
 
 
 def replay(trials: list[optuna.trial.FrozenTrial], pruner: optuna.pruners.BasePruner) -> dict[int, int]:
@@ -61,6 +76,10 @@ def main() -> None:
     parser.add_argument("--pruner", default="successive_halving")
     parser.add_argument("--min-resource", type=int, default=2)
     parser.add_argument("--reduction-factor", type=int, default=3)
+    parser.add_argument("--percentile", type=float, default=50.0, help="--pruner percentile: the share kept")
+    parser.add_argument(
+        "--after", type=int, default=0, help="the study's median pruner for the first AFTER trials, then --pruner"
+    )
     parser.add_argument("--top", type=int, default=10, help="finalists: the best completed trials")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -69,7 +88,10 @@ def main() -> None:
     trials = [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     epochs = int(study.user_attrs.get("epochs", max(len(t.intermediate_values) for t in trials)))
     original = {t.number: len(t.intermediate_values) for t in trials}
-    trained = replay(trials, make_pruner(args.pruner, args.min_resource, args.reduction_factor, epochs))
+    pruner = make_pruner(args.pruner, args.min_resource, args.reduction_factor, epochs, args.percentile)
+    if args.after > 0:
+        pruner = TightenedAfter(make_pruner("median", 0, 0, epochs), pruner, args.after)
+    trained = replay(trials, pruner)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     survivors = sorted((t for t in complete if trained[t.number] == epochs), key=lambda t: -t.value)
     originally_best = sorted(complete, key=lambda t: -t.value)[: args.top]
@@ -79,6 +101,8 @@ def main() -> None:
         "pruner": args.pruner,
         "min_resource": args.min_resource,
         "reduction_factor": args.reduction_factor,
+        "percentile": args.percentile,
+        "after": args.after,
         "trials": len(trials),
         "epochs_original": sum(original.values()),
         "epochs_replayed": sum(trained.values()),
