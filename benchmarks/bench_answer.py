@@ -37,7 +37,7 @@ from optuna.trial import TrialState
 from scipy import stats
 
 from benchmarks.reference import machine_info, machine_line
-from search.evaluation.selection import DEFAULT_FINALISTS
+from search.defaults import DEFAULT_FINALISTS
 from search.study.loader import load_definition
 
 SEARCH = Path(sys.executable).with_name("search")

@@ -36,7 +36,7 @@ from typing import Any
 import optuna
 
 from benchmarks.reference import machine_info, machine_line
-from models.data.draws import DEFAULT_N_PAIRS
+from models.data.sizes import DEFAULT_N_PAIRS
 from search.evaluation.evaluate import DRAW_SEED_BASE
 from search.evaluation.results import ConfigurationResult
 from search.evaluation.stats import summarize

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from models.data.pools import DigitPools, Digits
+from models.data.sizes import DEFAULT_N_PAIRS
 from models.errors import DataError
 
-DEFAULT_N_PAIRS = 1000  # training pairs (and as many test pairs) of a draw, as in the published reports
 _TRAIN_STREAM, _TEST_STREAM = 0, 1
 
 

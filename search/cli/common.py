@@ -21,8 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from search.cli.display import console, err_console
+from search.defaults import MAX_DRAWS
 from search.errors import DigitPairError, one_line
-from search.evaluation.evaluate import MAX_DRAWS
 from search.run.interrupts import is_interrupt, mark_began, raise_if_interrupted
 from search.storage.studies import (
     DEFAULT_GRACE_PERIOD,

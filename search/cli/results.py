@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from models.data.draws import DEFAULT_N_PAIRS
+from models.data.sizes import DEFAULT_N_PAIRS
 from search.cli.common import (
     DataDirOption,
     DrawsOption,
@@ -31,10 +31,8 @@ from search.cli.common import (
     user_errors,
 )
 from search.cli.display import console, err_console
+from search.defaults import DEFAULT_DRAWS, DEFAULT_FINALISTS, DEFAULT_PRESET_DRAWS, DEFAULT_REPEATS
 from search.errors import EvaluationError
-from search.evaluation.evaluate import DEFAULT_DRAWS
-from search.evaluation.selection import DEFAULT_FINALISTS, DEFAULT_REPEATS
-from search.reproduction.reproduce import DEFAULT_PRESET_DRAWS
 
 
 def evaluate_best(

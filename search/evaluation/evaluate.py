@@ -24,14 +24,15 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from models.data.draws import DEFAULT_N_PAIRS
+from models.data.sizes import DEFAULT_N_PAIRS
 from models.nets.configs import TrainConfig, check_compatible
+from search.defaults import DEFAULT_DRAWS, DEFAULT_FINALISTS, DEFAULT_REPEATS, MAX_DRAWS
 from search.errors import EvaluationError, check_at_least
 from search.evaluation.claims import Claims
 from search.evaluation.draw_training import train_chunks
 from search.evaluation.export import INDEX, ModelFolder
 from search.evaluation.results import Candidate, EvaluationSummary, compare_all
-from search.evaluation.selection import DEFAULT_FINALISTS, DEFAULT_REPEATS, select_finalists
+from search.evaluation.selection import select_finalists
 from search.evaluation.store import (
     database_url,
     draw_result,
@@ -51,8 +52,6 @@ from search.study.record import TrialRecord
 logger = logging.getLogger(__name__)
 
 DRAW_SEED_BASE = 1000  # draw r uses seed DRAW_SEED_BASE + r: fixed, and apart from the studies' data seeds
-MAX_DRAWS = 100  # more would take hours on a CPU; 10-25 is the usual range
-DEFAULT_DRAWS = 25  # fresh draws per configuration evaluate-best trains
 DRAWS_PER_CHUNK = 5  # draws trained batched at once, and committed together
 CLAIM_POLL = 5.0  # seconds between looks at the database while other processes train the remaining draws
 

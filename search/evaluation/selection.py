@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial
 
 from models.data.pools import load_pools
 from models.nets.configs import NetConfig, TrainConfig
+from search.defaults import DEFAULT_REPEATS
 from search.errors import EvaluationError
 from search.evaluation.claims import Claims
 from search.evaluation.stats import behind_pvalue
@@ -39,10 +40,9 @@ logger = logging.getLogger(__name__)
 
 SELECTION_SEED_BASE = 500_000  # repeat r draws its training pairs with seed 500,000 + r: apart from
 # the studies' data seeds and the evaluation draws (search.evaluation.evaluate.DRAW_SEED_BASE + r)
-# 10, not 5: on 200-trial runs the search's top 5 can all come from the one region its sampler converged
-# on; in 2 of 3 runs the selection's own CV rated a trial ranked 6th-10th highest (docs/results.md).
-DEFAULT_FINALISTS = 10
-DEFAULT_REPEATS = 3
+# DEFAULT_FINALISTS is 10, not 5: on 200-trial runs the search's top 5 can all come from the one region its
+# sampler converged on; in 2 of 3 runs the selection's own CV rated a trial ranked 6th-10th highest
+# (docs/results.md).
 RACE_SIGNIFICANCE = 0.05  # one-sided paired p below which a finalist is behind the leader and drops out
 MIN_REPEATS = 2  # the floor: the race ends early only once its last finalist has run this many repeats
 SELECTION_ATTR = "selection"

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from models.data.draws import DEFAULT_N_PAIRS
+from models.data.sizes import DEFAULT_N_PAIRS
+from search.defaults import DEFAULT_PRESET_DRAWS
 from search.evaluation.evaluate import (
     ConfigurationDone,
     Progress,
@@ -19,9 +20,7 @@ from search.evaluation.store import database_url
 from search.reproduction.presets import select_presets, vary
 from search.run.speed import run_layout
 
-__all__ = ["DEFAULT_PRESET_DRAWS", "reproduce"]
-
-DEFAULT_PRESET_DRAWS = 10  # fresh draws per preset: its table's figures, a few minutes a row on a CPU
+__all__ = ["reproduce"]
 
 
 def reproduce(

@@ -9,7 +9,7 @@ One file per named study; every key is optional unless marked:
     n_folds = 5                       # required: K of the K-fold cross-validation, 2 to 20
     epochs = 20                       # required: training epochs of every fold
     n_pairs = 500                     # training pairs, drawn once per study with data_seed (default
-                                      # models.data.draws.DEFAULT_N_PAIRS)
+                                      # models.data.sizes.DEFAULT_N_PAIRS)
     data_seed = 0
     seed = 0                          # sampler seed (and the objective's training seeds)
     directions = ["maximize"]         # or ["maximize", "minimize"]: accuracy, then parameter count
@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import studies
-from models.data.draws import DEFAULT_N_PAIRS
+from models.data.sizes import DEFAULT_N_PAIRS
 from search.errors import DefinitionError
 from search.study import sampling, space, toml_tables
 from search.study.definition import ParamSpec, StudyDefinition, display_path

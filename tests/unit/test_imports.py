@@ -8,7 +8,12 @@ needs it back is a concept in the wrong room, whenever the import runs.
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("models", "search")
@@ -90,7 +95,7 @@ def test_the_definition_data_is_a_leaf() -> None:
 # errors, describe and variants (the error base, number formats and the plain table, the variant-name
 # grammar) serve every layer.
 SEARCH_LAYERS = (
-    ("errors", "describe", "variants"),
+    ("errors", "describe", "variants", "defaults"),
     ("study",),
     ("storage",),
     ("run",),
@@ -136,3 +141,32 @@ def test_search_and_models_layers_import_only_downwards() -> None:
 def test_the_layer_check_finds_an_upward_import() -> None:
     graph = {"search.study.space": {"search.run.objective"}, "search.run.objective": {"search.study.space"}}
     assert layer_violations(graph) == ["search.study.space -> search.run.objective"]
+
+
+HEAVY = ("torch", "scipy", "sklearn", "optuna", "matplotlib")
+
+
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        ("search.cli.app", {"optuna"}),  # what `search --version` and every command's --help load
+        ("search.study.loader", {"optuna"}),  # `search studies`: the definitions, no training stack
+        ("models.errors", set()),
+        ("models.data.sizes", set()),
+        ("search.defaults", set()),
+    ],
+)
+def test_the_command_line_starts_without_the_training_stack(module: str, allowed: set[str]) -> None:
+    """Torch, scipy and scikit-learn cost seconds to import: a command loads them when it trains or tests,
+    not to print its help or list the studies (the `models` package resolves its names on first use)."""
+    code = f"import json, sys, {module}; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert set(loaded) <= allowed, loaded
+
+
+def test_the_models_package_names_resolve_on_first_use() -> None:
+    import models
+
+    assert all(getattr(models, name) is not None for name in models.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        models.nothing  # noqa: B018

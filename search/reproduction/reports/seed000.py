@@ -10,7 +10,6 @@ import dataclasses
 from models.nets.configs import NetConfig, TrainConfig
 from search.reproduction.preset import Preset, pct
 
-
 _SGD_000 = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, gamma=0.97, batch_size=64, epochs=25)
 _EPOCHS_000 = "epochs: 25 (unstated but for the final test's 100; the report saw convergence after 15-25)"
 _NORM_000 = "test pairs normalised with the training statistics (the report normalises each set with its own)"

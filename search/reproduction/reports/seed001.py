@@ -10,7 +10,6 @@ import dataclasses
 from models.nets.configs import NetConfig, TrainConfig
 from search.reproduction.preset import Preset, Published, pct
 
-
 _ADAM_001 = TrainConfig(optimizer="adam", lr=1e-3, batch_size=16, epochs=25)
 _BATCH_001 = (
     "batch size: 16 (unstated; of 8, 16 and 100, the one whose figures lie closest to the report's rows over the "

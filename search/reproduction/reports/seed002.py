@@ -9,7 +9,6 @@ import dataclasses
 from models.nets.configs import NetConfig, TrainConfig
 from search.reproduction.preset import Preset, pct
 
-
 _SGD_002 = TrainConfig(optimizer="sgd", lr=0.01, momentum=0.0, batch_size=100, epochs=45)
 _COMMON_002 = (
     "optimizer: SGD (unstated; the learning rates 0.01-0.05 point to it), momentum 0 (PyTorch's default)",

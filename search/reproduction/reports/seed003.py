@@ -12,7 +12,6 @@ import dataclasses
 from models.nets.configs import NetConfig, TrainConfig
 from search.reproduction.preset import Preset, error_pct
 
-
 _SGD_003 = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.0, batch_size=100, epochs=25)
 _COMMON_003 = (
     "momentum 0 (unstated; PyTorch's default)",

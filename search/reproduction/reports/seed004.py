@@ -11,7 +11,6 @@ import dataclasses
 from models.nets.configs import NetConfig, TrainConfig
 from search.reproduction.preset import Preset, pct
 
-
 _RECIPE_004 = TrainConfig(optimizer="adam", lr=1e-3, batch_size=100, epochs=30)
 _COMMON_004 = (
     "recipe: Adam lr 1e-3, batch 100, 30 epochs (all unstated; Fig. 2's axis residue '15 / 30' suggests 30 epochs)",
