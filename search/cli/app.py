@@ -214,7 +214,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a study's best trials: value, fold std, key parameters, parameter count."""
-    from search.evaluation.selection import stored_selection
+    from search.evaluation.ranking import stored_selection
     from search.reporting.tables import selection_table
     from search.storage.studies import best_trials, load_study
     from search.study.record import TrialRecord

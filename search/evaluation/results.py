@@ -16,7 +16,7 @@ from typing import Any
 
 from models.nets.configs import NetConfig, TrainConfig
 from search.describe import describe
-from search.evaluation.selection import Selection
+from search.evaluation.ranking import Selection
 from search.evaluation.stats import PairedTests, Summary, paired_tests
 
 __all__ = [

@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.describe import TextTable, describe, percent
 from search.errors import EvaluationError, SearchError
+from search.evaluation.ranking import stored_selection
 from search.evaluation.results import EvaluationSummary, compare_all
-from search.evaluation.selection import stored_selection
 from search.evaluation.store import database_url
 from search.reporting.plots import plot_alpha, plot_curves, plot_distribution, plot_history, plot_importances
 from search.reporting.published import current, load_results, published_sections

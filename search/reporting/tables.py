@@ -7,8 +7,8 @@ import math
 
 from models.data.pools import describe_source
 from search.describe import TextTable, describe, describe_fields, percent
+from search.evaluation.ranking import Selection
 from search.evaluation.results import ConfigurationResult, EvaluationSummary
-from search.evaluation.selection import Selection
 from search.evaluation.stats import SIGNIFICANCE, Summary
 
 

@@ -15,13 +15,12 @@ reporting time and its worker's pid and memory (the fields of `search.study.reco
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,13 @@ import optuna
 import psutil
 import torch
 
-from models.data.draws import PairSet, make_draw
-from models.data.pools import load_pools
 from models.errors import ModelsError
 from models.nets.configs import NetConfig, TrainConfig
 from models.training.fast import fit_many
 from models.training.train import EpochStats, Speed, TrainResult
 from search.describe import fmt_number
-from search.run.folds import fold_seeds, split_folds
+from search.run.folds import fold_seeds
+from search.run.study_data import StudyData, load_study_data
 from search.study.definition import StudyDefinition
 from search.study.record import TrialRecord
 from search.study.space import suggest_configs
@@ -51,11 +49,10 @@ class TrialInterrupted(Exception):
 class Objective:
     """Callable(trial) -> mean validation pair accuracy (and the parameter count for two objectives).
 
-    The training pairs are drawn and split once, on the first trial, unless given as `pairs` and
-    `folds` (a parent process draws and splits them once for all its workers, so that workers never
-    import scikit-learn: with the scipy and pandas it pulls in, ~110 MiB of each worker's memory). `speed`: the
-    compute settings (default: `models.training.speed`'s measured choice). `should_stop` is polled after every epoch: when it says so,
-    training stops and the trial fails with `TrialInterrupted`.
+    `data`: the study's training pairs and folds (search.run.study_data), as a run's parent loads them
+    once for all its workers; without it they are loaded on the first trial, from `data_dir`. `speed`: the
+    compute settings (default: `models.training.speed`'s measured choice). `should_stop` is polled after
+    every epoch: when it says so, training stops and the trial fails with `TrialInterrupted`.
     """
 
     def __init__(
@@ -66,47 +63,25 @@ class Objective:
         threads: int | None = None,
         speed: Speed | None = None,
         should_stop: Callable[[], bool] | None = None,
-        pairs: PairSet | None = None,
-        folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+        data: StudyData | None = None,
     ) -> None:
         self.definition = definition
         self.data_dir = data_dir
         self.threads = threads
         self.speed = speed  # None: models.training.speed's measured choice
         self.should_stop = should_stop or (lambda: False)
-        self._pairs = pairs
-        self._folds: list[tuple[np.ndarray, np.ndarray]] = list(folds) if folds is not None else []
+        self._data = data
 
     @property
     def n_objectives(self) -> int:
         return len(self.definition.directions)
 
-    def training_pairs(self) -> PairSet:
-        """The study's training pairs (drawn on first use) — never its test pairs."""
-        if self._pairs is None:
-            pools = load_pools(self.data_dir)
-            self._pairs = make_draw(pools, seed=self.definition.data_seed, n_pairs=self.definition.n_pairs).train
-        return self._pairs
-
-    def data_identity(self) -> dict[str, str]:
-        """Where the digits come from ("embedded" or "idx:<dir>") and a SHA-256 of the training pool's
-        content: a study records both at creation, and a run on other digits is refused (search.run.runner)."""
-        pools = load_pools(self.data_dir)
-        digest = hashlib.sha256()
-        for tensor in (pools.train.images, pools.train.labels):
-            digest.update(tensor.contiguous().numpy().tobytes())
-        return {"data_source": pools.source, "data_sha256": digest.hexdigest()}
-
-    def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(fit, validation) positions in the training pairs: `search.run.folds.split_folds`.
-
-        Folds follow data_seed, not seed: they are part of the data every trial of the study shares
-        (the definition's fingerprint covers data_seed; a new seed only adds samples to the same study).
-        """
-        if not self._folds:
-            n_pairs = len(self.training_pairs())
-            self._folds = split_folds(n_pairs, n_folds=self.definition.n_folds, seed=self.definition.data_seed)
-        return self._folds
+    @property
+    def data(self) -> StudyData:
+        """The study's training pairs and folds (loaded on first use when not given)."""
+        if self._data is None:
+            self._data = load_study_data(self.definition, self.data_dir)
+        return self._data
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         try:
@@ -120,8 +95,8 @@ class Objective:
             torch.set_num_threads(self.threads)
         rss_at_start = _current_rss_mib()
         net, train = suggest_configs(trial, self.definition)
-        pairs = self.training_pairs()
-        jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.folds()]
+        pairs = self.data.pairs
+        jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.data.folds]
         # The same model seeds for every trial: configurations are compared on equal terms.
         seeds = fold_seeds(self.definition.seed, len(jobs))
         can_prune = self.n_objectives == 1  # Optuna cannot prune multi-objective trials

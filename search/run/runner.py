@@ -25,9 +25,9 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from search.errors import SearchError, StorageError, StorageOutage, check_at_least
-from search.run.objective import Objective
 from search.run.recovery import fail_dead_trials, fail_leftovers
 from search.run.speed import run_layout, study_speed
+from search.run.study_data import load_study_data
 from search.run.tickets import RunProgress, RunState
 from search.run.workers import WorkerJob, process_context, run_processes, start_helper_processes, stop_on_sigint
 from search.storage.leases import fail_expired_leases
@@ -117,9 +117,8 @@ def run_study(
     _check_run_args(n_trials, n_workers, threads, timeout)
     url = resolve_storage_url(storage_url)
     storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_outage=max_outage)
-    data = Objective(definition, data_dir=data_dir)
-    pairs, folds = data.training_pairs(), data.folds()  # a bad --data-dir fails here, once
-    study = prepare_study(storage, definition, data=data.data_identity())
+    data = load_study_data(definition, data_dir)  # a bad --data-dir fails here, once
+    study = prepare_study(storage, definition, data=data.identity)
     fail_dead_trials(study)
     fail_expired_leases(study, check_heartbeat(heartbeat_interval, grace_period)[1])  # behind a proxy
     layout = run_layout(definition, n_workers, threads)  # neither given: measured once per machine
@@ -145,8 +144,7 @@ def run_study(
             index=i,
             definition=definition,
             storage_url=url,
-            pairs=pairs,
-            folds=folds,
+            data=data,
             sampler_seed=base_seed + i,
             threads=threads,
             speed=speed,
@@ -186,7 +184,7 @@ def prepare_study(
     """Create the study named after the definition, or load it after checking it is the same one.
 
     A study created from another definition (fingerprint), on other digits (`data`, from
-    `Objective.data_identity`), or by another Optuna major, is refused: trials of different searches
+    `search.run.study_data.data_identity`), or by another Optuna major, is refused: trials of different searches
     are never mixed. The study keeps the resolved definition it was created from (DEFINITION_ATTR):
     later commands (`show`, `evaluate-best`, `report`) read its cells and evaluate_epochs from there.
     """

@@ -26,12 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from models.data.draws import PairSet
 from models.errors import ModelsError
 from models.training.train import Speed
 from search.errors import DigitPairError, SearchError, StorageOutage
@@ -39,6 +37,7 @@ from search.run.interrupts import interrupted as startup_interrupted
 from search.run.memory import limit_kernel_caches, release_memory
 from search.run.objective import Objective, TrialInterrupted
 from search.run.recovery import retry_abandoned
+from search.run.study_data import StudyData
 from search.run.tickets import STOP_POLL_SECONDS, RunState
 from search.storage.leases import LeaseKeeper, fail_expired_leases, has_heartbeat
 from search.storage.studies import check_heartbeat, open_storage
@@ -58,8 +57,7 @@ class WorkerJob:
     index: int
     definition: StudyDefinition
     storage_url: str
-    pairs: PairSet  # the study's training pairs, drawn once by the parent
-    folds: list[tuple[np.ndarray, np.ndarray]]  # and their KFold splits, so workers never import scikit-learn
+    data: StudyData  # the study's training pairs and folds, loaded once by the parent (search.run.study_data)
     sampler_seed: int
     threads: int
     speed: Speed  # compute settings, measured by the parent (search.run.speed)
@@ -85,8 +83,7 @@ def _work(job: WorkerJob, shared: RunState, *, storage: BaseStorage) -> None:
     )
     objective = Objective(
         definition,
-        pairs=job.pairs,
-        folds=job.folds,
+        data=job.data,
         threads=job.threads,
         speed=job.speed,
         should_stop=shared.stop.is_set,

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from models.data.pools import IDX_FILES
 from search.cli.app import app
-from search.run.objective import Objective
 from search.run.runner import prepare_study
+from search.run.study_data import load_study_data
 from search.storage.studies import open_storage
 from search.study.loader import load_definition
 
@@ -291,7 +291,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("bad-input")
     db = root / "search.db"
     smoke = load_definition("smoke")
-    prepare_study(open_storage(f"sqlite:///{db}"), smoke, data=Objective(smoke).data_identity())
+    prepare_study(open_storage(f"sqlite:///{db}"), smoke, data=load_study_data(smoke).identity)
     (root / "plain.txt").write_text("not a directory\n")
     rng = np.random.default_rng(0)
     for (_pool, kind), name in IDX_FILES.items():  # other digits: 500 random images per pool

@@ -11,14 +11,8 @@ from evaluation_helpers import add_trials
 from models.data.draws import draw_training_pairs
 from models.data.pools import load_pools
 from search.evaluation.evaluate import evaluate_best
-from search.evaluation.selection import (
-    SELECTION_SEED_BASE,
-    FinalistScore,
-    behind_the_leader,
-    select_finalists,
-    stored_selection,
-    train_repeat,
-)
+from search.evaluation.ranking import FinalistScore, stored_selection
+from search.evaluation.selection import SELECTION_SEED_BASE, behind_the_leader, select_finalists, train_repeat
 from search.reporting.tables import selection_table
 from search.storage.studies import best_trials
 

@@ -19,8 +19,8 @@ import pytest
 
 from models.training.train import Speed
 from search.run.memory import KERNEL_CACHE_CAPACITY, _malloc_trim
-from search.run.objective import Objective
 from search.run.runner import prepare_study
+from search.run.study_data import load_study_data
 from search.run.workers import WorkerJob
 from search.storage.studies import open_storage
 from search.study.loader import load_definition
@@ -54,14 +54,13 @@ def test_a_worker_trains_with_capped_caches_and_without_scikit_learn_or_pandas(
         write_idx(tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte", np.arange(500) % 10, code=0x08)
     definition = load_definition("smoke")
     url = f"sqlite:///{tmp_path / 'search.db'}"
-    parent = Objective(definition, data_dir=tmp_path / "mnist")  # what run_study does before it starts workers
+    data = load_study_data(definition, tmp_path / "mnist")  # what run_study does before it starts workers
     prepare_study(open_storage(url), definition)
     job = WorkerJob(
         index=0,
         definition=definition,
         storage_url=url,
-        pairs=parent.training_pairs(),
-        folds=parent.folds(),
+        data=data,
         sampler_seed=0,
         threads=1,
         speed=Speed(),

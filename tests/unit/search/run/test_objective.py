@@ -13,6 +13,7 @@ import torch
 from models.data.draws import make_draw
 from models.data.pools import load_pools
 from search.run.objective import Objective, TrialInterrupted
+from search.run.study_data import load_study_data
 from search.study.loader import StudyDefinition, load_definition
 from search.study.record import TrialRecord
 
@@ -75,17 +76,18 @@ def test_a_smoke_trial_scores_and_records_its_user_attrs() -> None:
 
 def test_training_pairs_are_the_draws_training_pairs_and_folds_are_stable(tmp_path: Path) -> None:
     definition = tiny_definition(tmp_path)
-    first, second = Objective(definition), Objective(definition)
-    pairs = first.training_pairs()
+    first, second = load_study_data(definition), load_study_data(definition)
+    pairs = first.pairs
     expected = make_draw(load_pools(None), seed=definition.data_seed, n_pairs=definition.n_pairs).train
     assert torch.equal(pairs.input, expected.input) and torch.equal(pairs.target, expected.target)
-    folds = first.folds()
+    folds = first.folds
     assert len(folds) == definition.n_folds
-    for (fit_a, val_a), (fit_b, val_b) in zip(folds, second.folds(), strict=True):
+    for (fit_a, val_a), (fit_b, val_b) in zip(folds, second.folds, strict=True):
         assert np.array_equal(fit_a, fit_b) and np.array_equal(val_a, val_b)
     assert sorted(np.concatenate([val for _, val in folds]).tolist()) == list(range(definition.n_pairs))
-    handed = Objective(definition, pairs=pairs, folds=folds[::-1])  # what a worker gets from its parent
-    assert handed.training_pairs() is pairs and handed.folds() == folds[::-1]
+    assert first.identity == second.identity and first.identity["data_source"] == "embedded"
+    handed = Objective(definition, data=first)  # what a worker gets from its parent
+    assert handed.data is first and Objective(definition).data.folds[0][1].tolist() == folds[0][1].tolist()
 
 
 def test_a_trial_the_pruner_rejects_ends_pruned(tmp_path: Path) -> None:
