@@ -78,3 +78,8 @@ def _parse(path: Path, raw: bytes) -> np.ndarray:
         problem = "truncated data" if found < expected else "trailing bytes after the data"
         raise DataError(f"{path}: {problem} (header shape {shape} needs {expected} bytes, file holds {found}).")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def describe_source(source: str) -> str:
+    """A pool source (DigitPools.source: "embedded" or "idx:<dir>") as people read it: 'the embedded digits' or 'the MNIST IDX files in <dir>'."""
+    return "the embedded digits" if source == "embedded" else f"the MNIST IDX files in {source.removeprefix('idx:')}"

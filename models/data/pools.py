@@ -52,11 +52,6 @@ class DigitPools:
     source: str  # "embedded" or "idx:<absolute directory>"
 
 
-def describe_source(source: str) -> str:
-    """A pool source as people read it: 'the embedded digits' or 'the MNIST IDX files in <dir>'."""
-    return "the embedded digits" if source == "embedded" else f"the MNIST IDX files in {source.removeprefix('idx:')}"
-
-
 def load_pools(data_dir: Path | None = None) -> DigitPools:
     """The pools of `data_dir`'s IDX files, or of the embedded digits when None; loaded once per directory."""
     return _load(None if data_dir is None else Path(data_dir).expanduser().resolve())

@@ -10,9 +10,9 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
 CONFIDENCE = 0.95  # level of every confidence interval we print
 SIGNIFICANCE = 0.05  # p-value below which a paired difference is called real
@@ -68,7 +68,7 @@ def summarize(values: Sequence[float], *, confidence: float = CONFIDENCE) -> Sum
         value = float(x[0])  # not the mean, which float summation can move by an ulp
         return Summary(n=n, mean=value, std=0.0, ci_low=value, ci_high=value)
     std = float(x.std(ddof=1))
-    low, high = _scipy_stats.t.interval(confidence, df=n - 1, loc=mean, scale=std / math.sqrt(n))
+    low, high = _scipy_stats().t.interval(confidence, df=n - 1, loc=mean, scale=std / math.sqrt(n))
     return Summary(n=n, mean=mean, std=std, ci_low=float(low), ci_high=float(high))
 
 
@@ -92,8 +92,8 @@ def paired_tests(a: Sequence[float], b: Sequence[float]) -> PairedTests:
         return PairedTests(n, 0.0, 0.0, 1.0, math.nan, 1.0)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # constant differences: t = ±inf, p = 0 is the answer
-        t = _scipy_stats.ttest_rel(x, y)
-        w = _scipy_stats.wilcoxon(diff, zero_method="zsplit")
+        t = _scipy_stats().ttest_rel(x, y)
+        w = _scipy_stats().wilcoxon(diff, zero_method="zsplit")
     return PairedTests(
         n=n,
         mean_difference=float(diff.mean()),
@@ -115,7 +115,7 @@ def behind_pvalue(leader: Sequence[float], other: Sequence[float]) -> float:
         return 1.0
     if np.allclose(differences, differences[0]):
         return 0.0 if differences[0] > 0 else 1.0
-    return float(_scipy_stats.ttest_rel(leader, other, alternative="greater").pvalue)
+    return float(_scipy_stats().ttest_rel(leader, other, alternative="greater").pvalue)
 
 
 def sampling_floor(accuracy: float, n_pairs: int, *, pool_fraction: float = 0.0) -> float:
@@ -141,10 +141,10 @@ def fresh_pairs_pvalue(
     for mean, std, runs in figures:
         floor = sampling_floor(mean, n_pairs, pool_fraction=pool_fraction)
         if runs >= 2 and floor > 0.0:
-            pvalues.append(float(_scipy_stats.chi2.cdf((runs - 1) * (std / floor) ** 2, runs - 1)))
+            pvalues.append(float(_scipy_stats().chi2.cdf((runs - 1) * (std / floor) ** 2, runs - 1)))
     if not pvalues:
         return math.nan
-    return float(_scipy_stats.combine_pvalues(pvalues, method="fisher").pvalue)
+    return float(_scipy_stats().combine_pvalues(pvalues, method="fisher").pvalue)
 
 
 def gap_in_standard_errors(mean: Summary, published: float, *, published_error: float, set_error: float) -> float:
@@ -163,3 +163,11 @@ def _finite_or_none(value: float | int) -> float | int | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported when a statistic is first computed: it costs half a second, which a command
+    that only prints stored results (`search show`, `--help`) need not pay."""
+    import scipy.stats
+
+    return scipy.stats

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial
 
-from models.data.pools import describe_source
+from models.data.idx import describe_source
 from search.evaluation.results import EvaluationSummary
 from search.storage.studies import maximizes
 from search.study.record import TrialRecord

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from models.data.pools import describe_source
+from models.data.idx import describe_source
 from search.describe import TextTable, percent
 from search.evaluation.results import ConfigurationResult, EvaluationSummary
 from search.evaluation.stats import Summary, fresh_pairs_pvalue, gap_in_standard_errors, sampling_floor

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from models.data.pools import describe_source
+from models.data.idx import describe_source
 from search.describe import TextTable, describe, describe_fields, percent
 from search.evaluation.ranking import Selection
 from search.evaluation.results import ConfigurationResult, EvaluationSummary

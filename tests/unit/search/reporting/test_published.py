@@ -8,7 +8,7 @@ import torch
 from evaluation_helpers import N_PAIRS
 from sqlalchemy import select
 
-from models.data.pools import describe_source
+from models.data.idx import describe_source
 from search.evaluation.results import config_json, config_key
 from search.evaluation.stats import gap_in_standard_errors, sampling_floor
 from search.evaluation.store import EvaluationRow, open_evaluations
