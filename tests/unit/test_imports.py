@@ -151,6 +151,7 @@ HEAVY = ("torch", "scipy", "sklearn", "optuna", "matplotlib")
     [
         ("search.cli.app", {"optuna"}),  # what `search --version` and every command's --help load
         ("search.study.loader", {"optuna"}),  # `search studies`: the definitions, no training stack
+        ("search.reporting.tables", {"optuna"}),  # `search show`: stored trials and the selection, as tables
         ("models.errors", set()),
         ("models.data.sizes", set()),
         ("search.defaults", set()),
