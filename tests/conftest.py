@@ -25,6 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E in Path(item.fspath).parents:
             item.add_marker(pytest.mark.e2e)
+        if item.get_closest_marker("postgres") or "pg_url" in getattr(item, "fixturenames", ()):
+            # Under pytest-xdist (-n 2 --dist loadgroup) every test on the PostgreSQL server runs in one worker,
+            # one after another: the chaos tests restart and stop that server, which no other test may see.
+            item.add_marker(pytest.mark.xdist_group("postgresql"))
 
 
 def _write_idx(path: Path, array: np.ndarray, *, code: int = 0x08) -> Path:

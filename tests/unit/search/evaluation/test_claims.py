@@ -16,7 +16,7 @@ from search.evaluation.claims import MAX_HOLDERS, ClaimRow, Claims
 from search.evaluation.store import open_evaluations
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request, sqlite_url):
     url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
     with open_evaluations(url) as engine:
