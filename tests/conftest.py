@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from browser import headless_chromium
 from processes import SEARCH
+from server_lock import postgresql_test
 
 E2E = Path(__file__).parent / "e2e"
 
@@ -25,10 +26,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E in Path(item.fspath).parents:
             item.add_marker(pytest.mark.e2e)
-        if item.get_closest_marker("postgres") or "pg_url" in getattr(item, "fixturenames", ()):
-            # Under pytest-xdist (-n 2 --dist loadgroup) every test on the PostgreSQL server runs in one worker,
-            # one after another: the chaos tests restart and stop that server, which no other test may see.
-            item.add_marker(pytest.mark.xdist_group("postgresql"))
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_server_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Taken before any other fixture of the test (autouse), so no database is made while the server is
+    down (tests/server_lock.py)."""
+    if not (request.node.get_closest_marker("postgres") or "pg_url" in request.fixturenames):
+        yield
+        return
+    with postgresql_test(chaos="pg_cluster" in request.fixturenames):
+        yield
 
 
 def _write_idx(path: Path, array: np.ndarray, *, code: int = 0x08) -> Path:

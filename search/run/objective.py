@@ -175,7 +175,9 @@ class Objective:
             train_seconds=round(seconds, 3),
             report_seconds=round(report_seconds, 3),
             worker_pid=os.getpid(),
-            worker_rss_mib=round(_peak_rss_mib(), 1),
+            worker_rss_mib=round(
+                max(_peak_rss_mib(), rss_at_start), 1
+            ),  # two sources: the peak is never below the start
             net_config=net.to_dict(),
             train_config=train.to_dict(),
             worker_rss_start_mib=round(rss_at_start, 1),
