@@ -6,6 +6,7 @@ import gzip
 import os
 import struct
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -95,8 +96,15 @@ def pg_url() -> Iterator[str]:
     try:
         yield sqlalchemy.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for attempt in range(10):  # FORCE cannot end an autovacuum worker (the server's own role): it ends soon
+            try:
+                with admin.connect() as connection:
+                    connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except sqlalchemy.exc.ProgrammingError:
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
         admin.dispose()
 
 
