@@ -29,7 +29,7 @@ class FinalistScore:
     dropped_after: int | None = None  # racing: the repeats it had run when it fell behind; None: it survived
 
     @property
-    def scored_folds(self) -> list[float]:
+    def fold_scores(self) -> list[float]:
         """The fold accuracies with a diverged fold counted as chance (`search.run.folds.fold_score`)."""
         return [fold_score(a) for a in self.fold_accuracies]
 
@@ -40,11 +40,11 @@ class FinalistScore:
     @property
     def mean(self) -> float:
         """Mean over the folds; a diverged fold counts as chance, so a configuration that diverges never wins."""
-        return statistics.fmean(self.scored_folds)
+        return statistics.fmean(self.fold_scores)
 
     @property
     def std(self) -> float:
-        values = self.scored_folds
+        values = self.fold_scores
         return statistics.stdev(values) if len(values) > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -207,7 +207,7 @@ def behind_the_leader(scores: Sequence[FinalistScore]) -> set[int]:
     return {
         s.trial_number
         for s in scores
-        if s is not leader and behind_pvalue(leader.scored_folds, s.scored_folds) < RACE_SIGNIFICANCE
+        if s is not leader and behind_pvalue(leader.fold_scores, s.fold_scores) < RACE_SIGNIFICANCE
     }
 
 

@@ -7,7 +7,9 @@ K fold models train together (`models.training.fast.fit_many`); after each epoch
 is reported so the pruner can stop a bad trial early. With `screen_folds` (S of the K folds) only the first S
 train while the pruner may stop the trial, and their mean is reported; the other K - S folds train only for a
 trial that reaches the last epoch, so a pruned trial costs S/K of its epochs. A finished trial's value is the
-mean over all K folds either way: the same models, trained with the same seeds.
+mean over all K folds either way: the same models, trained with the same seeds. With `scored_folds` (S of
+the K folds) a trial trains and scores only the first S, each with the K-fold sizes (750/250 of 1,000
+pairs at K = 4): the search only nominates finalists, and `search evaluate-best` selects among them on all K.
 
 Besides its scores a trial records how it ran, for benchmarks/bench_search.py: its training and
 reporting time and its worker's pid and memory (the fields of `search.study.record.TrialRecord`).
@@ -96,7 +98,8 @@ class Objective:
         rss_at_start = _current_rss_mib()
         net, train = suggest_configs(trial, self.definition)
         pairs = self.data.pairs
-        jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in self.data.folds]
+        scored = self.data.folds[: self.definition.search_folds]  # `scored_folds`: the first S of the K folds
+        jobs = [(pairs.subset(fit_index), pairs.subset(val_index)) for fit_index, val_index in scored]
         # The same model seeds for every trial: configurations are compared on equal terms.
         seeds = fold_seeds(self.definition.seed, len(jobs))
         can_prune = self.n_objectives == 1  # Optuna cannot prune multi-objective trials

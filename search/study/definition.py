@@ -65,6 +65,13 @@ class StudyDefinition:
     evaluate_epochs: int | None = None  # `search evaluate-best` trains this long unless --epochs; None: as searched
     screen_folds: int | None = None  # folds trained while the pruner may stop a trial, the rest only for a trial
     # that survives every rung; None: every fold from the first epoch
+    scored_folds: int | None = None  # of the K folds, the first this many are trained and scored in the search
+    # (each keeps the K-fold sizes); `evaluate-best` selects on all K. None: all K
+
+    @property
+    def search_folds(self) -> int:
+        """How many of the K folds a trial trains: `scored_folds`, or all K."""
+        return self.n_folds if self.scored_folds is None else self.scored_folds
 
     @property
     def source(self) -> str:
@@ -75,7 +82,7 @@ class StudyDefinition:
         """sha256 of what decides the value a trial gets: space, fixed, cells, directions, data and fidelity.
 
         Included: params (order-free), fixed, cells (in order: it assigns trials to cells),
-        directions, n_pairs, data_seed, epochs, n_folds and screen_folds when set. Trials scored with other epochs or folds
+        directions, n_pairs, data_seed, epochs, n_folds, and screen_folds and scored_folds when set. Trials scored with other epochs or folds
         measure something else, so `with_overrides` changes the fingerprint and a stored study whose
         fingerprint differs is not resumed: give a quick run its own study name. Left out: name and
         description (labels), seed (another seed adds samples of the same experiment), sampler,
@@ -95,6 +102,8 @@ class StudyDefinition:
         }
         if self.screen_folds is not None:  # what the pruner compares: one fold's accuracy, not the mean of all
             content["screen_folds"] = self.screen_folds
+        if self.scored_folds is not None:  # a trial's value: the mean of these folds, not of all K
+            content["scored_folds"] = self.scored_folds
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -16,6 +16,8 @@ One file per named study; every key is optional unless marked:
     evaluate_epochs = 40              # `search evaluate-best` retrains for this long (default: the trial's epochs)
     screen_folds = 1                  # folds trained while the pruner may stop a trial; the other folds are
                                       # trained only for a trial that survives (default: all folds at once)
+    scored_folds = 2                  # the search trains and scores the first 2 of the K folds (each keeps
+                                      # the K-fold sizes); evaluate-best selects on all K (default: all K)
 
     [sampler]                         # default type "tpe"
     type = "tpe"                      # tpe | random | cmaes | grid | nsga2, plus its options (sampling.SAMPLER_OPTIONS)
@@ -126,6 +128,12 @@ SEARCH_INTEGERS = (
         "that survives every rung. Unset: every fold from the first epoch. Not with two directions",
         minimum=1,
     ),
+    SearchInteger(
+        "scored_folds",
+        "the search trains and scores only the first this many of the K folds (each keeps its K-fold training and "
+        "validation sizes), at most n_folds; `evaluate-best` still selects on all K. Unset: all K",
+        minimum=1,
+    ),
 )
 _SEARCH_KEYS = (*(key.name for key in SEARCH_INTEGERS), "directions")
 
@@ -163,16 +171,20 @@ def with_overrides(
     definition: StudyDefinition, *, epochs: int | None = None, n_folds: int | None = None
 ) -> StudyDefinition:
     """A copy at another fidelity (e.g. `--epochs 2` for a quick look), validated again; new fingerprint.
-    Fewer folds than the definition screens with train every fold at once."""
+    Fewer folds than the definition scores are all scored; fewer than it screens train every fold at once."""
     if epochs is None and n_folds is None:
         return definition
     folds = definition.n_folds if n_folds is None else n_folds
+    scored = (
+        definition.scored_folds if definition.scored_folds is not None and definition.scored_folds < folds else None
+    )
     screen = definition.screen_folds
     changed = dataclasses.replace(
         definition,
         epochs=definition.epochs if epochs is None else epochs,
         n_folds=folds,
-        screen_folds=screen if screen is not None and screen < folds else None,
+        scored_folds=scored,
+        screen_folds=screen if screen is not None and screen < (folds if scored is None else scored) else None,
     )
     _check(changed, f"{definition.source} (with epochs={changed.epochs}, n_folds={changed.n_folds})")
     return changed
@@ -259,10 +271,17 @@ def _check(definition: StudyDefinition, src: str) -> None:
             raise toml_tables.fail(
                 src, f'[pruner] type {d.pruner!r}: Optuna cannot prune trials with two objectives; use type = "none".'
             )
-    if d.screen_folds is not None and d.screen_folds >= d.n_folds:
+    if d.scored_folds is not None and d.scored_folds > d.n_folds:
         raise toml_tables.fail(
             src,
-            f"[search] screen_folds={d.screen_folds} must be below n_folds={d.n_folds}: it is how many folds train "
+            f"[search] scored_folds={d.scored_folds} must be at most n_folds={d.n_folds}: it is how many of the "
+            "K folds the search trains; leave it out to score every fold.",
+        )
+    if d.screen_folds is not None and d.screen_folds >= d.search_folds:
+        limit = f"n_folds={d.n_folds}" if d.scored_folds is None else f"scored_folds={d.scored_folds}"
+        raise toml_tables.fail(
+            src,
+            f"[search] screen_folds={d.screen_folds} must be below {limit}: it is how many folds train "
             "while the pruner may stop a trial; leave it out to train every fold at once.",
         )
     if d.screen_folds is not None and len(d.directions) > 1:

@@ -109,7 +109,7 @@ def render_reference() -> str:
         "## Top level",
         _table(("key", "type", "default", "meaning"), _top_level_rows()),
         "## `[search]`",
-        "How each trial is scored. The fidelity keys (folds, epochs, pairs, data seed, `screen_folds`) are part of "
+        "How each trial is scored. The fidelity keys (folds, epochs, pairs, data seed, `screen_folds`, `scored_folds`) are part of "
         "the study's fingerprint: a stored study is resumed only with the same values.",
         _table(("key", "type", "default", "allowed", "meaning"), _search_rows()),
         "## `[sampler]`",

@@ -120,13 +120,17 @@ def test_a_stop_request_fails_the_trial_as_interrupted(tmp_path: Path) -> None:
     assert TrialRecord.from_trial(trial).failure_reason.startswith("interrupted")
 
 
-def _screening_definition(tmp_path: Path, screen_folds: int | None) -> StudyDefinition:
+def _screening_definition(
+    tmp_path: Path, screen_folds: int | None, *, scored_folds: int | None = None
+) -> StudyDefinition:
     path = tmp_path / "screen.toml"
     text = TINY.format(name="screen", epochs=3, lr=0.05, directions='["maximize"]').replace(
         "n_folds = 2", "n_folds = 4"
     )
     if screen_folds is not None:
         text = text.replace("[search]\n", f"[search]\nscreen_folds = {screen_folds}\n")
+    if scored_folds is not None:
+        text = text.replace("[search]\n", f"[search]\nscored_folds = {scored_folds}\n")
     path.write_text(text)
     return load_definition(str(path))
 
@@ -166,3 +170,45 @@ def test_screen_folds_must_leave_folds_to_train_later(tmp_path: Path) -> None:
         _screening_definition(tmp_path, 4)
     with pytest.raises(DefinitionError, match=r"screen_folds must be an integer >= 1, but got 0"):
         _screening_definition(tmp_path, 0)
+
+
+def test_scored_folds_train_and_score_the_first_folds_of_the_k_fold_split(tmp_path: Path) -> None:
+    every = run_one(Objective(_screening_definition(tmp_path, None)), direction="maximize")
+    scored = run_one(Objective(_screening_definition(tmp_path, None, scored_folds=2)), direction="maximize")
+
+    folds = TrialRecord.from_trial(scored).fold_accuracies
+    assert len(folds) == 2 and scored.value == pytest.approx(np.mean(folds))
+    # The same first two fold models as the four-fold trial's: same 150/50 split of the 200 pairs, same seeds.
+    assert folds == pytest.approx(TrialRecord.from_trial(every).fold_accuracies[:2], abs=0.05)
+
+
+def test_scored_folds_screen_within_the_scored_folds(tmp_path: Path) -> None:
+    trial = run_one(
+        Objective(_screening_definition(tmp_path, 1, scored_folds=2)), direction="maximize", pruner=_PruneAt(99)
+    )
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert len(TrialRecord.from_trial(trial).fold_accuracies) == 2
+
+
+def test_scored_folds_must_fit_the_k_folds_and_leave_room_to_screen(tmp_path: Path) -> None:
+    from search.errors import DefinitionError
+
+    with pytest.raises(DefinitionError, match="scored_folds=5 must be at most n_folds=4"):
+        _screening_definition(tmp_path, None, scored_folds=5)
+    with pytest.raises(DefinitionError, match="screen_folds=2 must be below scored_folds=2"):
+        _screening_definition(tmp_path, 2, scored_folds=2)
+    with pytest.raises(DefinitionError, match=r"scored_folds must be an integer >= 1, but got 0"):
+        _screening_definition(tmp_path, None, scored_folds=0)
+
+
+def test_fewer_folds_on_the_command_line_score_them_all(tmp_path: Path) -> None:
+    from search.study.loader import with_overrides
+
+    definition = _screening_definition(tmp_path, 1, scored_folds=3)
+    assert (with_overrides(definition, n_folds=3).scored_folds, with_overrides(definition, n_folds=3).screen_folds) == (
+        None,
+        1,
+    )
+    assert with_overrides(definition, n_folds=5).search_folds == 3
+    assert with_overrides(definition, n_folds=2).search_folds == 2
+    assert definition.fingerprint() != _screening_definition(tmp_path, 1).fingerprint()
