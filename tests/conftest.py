@@ -20,20 +20,28 @@ from server_lock import postgresql_test
 E2E = Path(__file__).parent / "e2e"
 
 
+def _uses_postgresql(item: pytest.Item) -> bool:
+    return item.get_closest_marker("postgres") is not None or "pg_url" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks for --dist loadgroup
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/e2e/ starts processes (the CLI, servers, chaos, compose, a browser): marked
     `e2e`, so that `pytest -m "not e2e"` is the developer's loop. A unit test that must start one is
-    marked by hand."""
+    marked by hand. Every PostgreSQL test goes to one xdist group, so that `pytest -n 2 --dist loadgroup`
+    runs them all in one process and the other process never waits on the server lock."""
     for item in items:
         if E2E in Path(item.fspath).parents:
             item.add_marker(pytest.mark.e2e)
+        if _uses_postgresql(item):
+            item.add_marker(pytest.mark.xdist_group("postgresql"))
 
 
 @pytest.fixture(autouse=True)
 def _postgresql_server_lock(request: pytest.FixtureRequest) -> Iterator[None]:
     """Taken before any other fixture of the test (autouse), so no database is made while the server is
     down (tests/server_lock.py)."""
-    if not (request.node.get_closest_marker("postgres") or "pg_url" in request.fixturenames):
+    if not _uses_postgresql(request.node):
         yield
         return
     with postgresql_test(chaos="pg_cluster" in request.fixturenames):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,3 +50,33 @@ def test_ci_lints_and_checks_the_format_before_it_tests_and_the_tree_is_clean() 
     assert text.index('"${format_argv[@]}"') < text.index('"${test_argv[@]}"')
     result = subprocess.run(match.group(1).split(), cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr  # run `ruff format .`
+
+
+def test_the_ci_command_runs_every_postgresql_test_in_one_process() -> None:
+    """The CI command's `--dist loadgroup` sends the xdist group the conftest gives every PostgreSQL test to
+    one process, so the other never waits on the server lock. pytest 9.2 broke that grouping silently
+    (pytest-xdist #1386): the tests still pass, only slower; this test notices."""
+    argv = _ci_test_command().split()
+    assert argv[:3] == [".venv/bin/python", "-m", "pytest"] and "loadgroup" in argv
+    target = "tests/unit/search/evaluation/test_claims.py"
+    result = subprocess.run(
+        [
+            sys.executable,
+            *(a for a in argv[1:] if a != "-q"),
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            target,
+            "-k",
+            "heartbeat or died",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    ran = re.findall(r"^\[(gw\d+)\] .* (\S+::\S+)\s*$", result.stdout, flags=re.MULTILINE)
+    postgresql = [(worker, node) for worker, node in ran if "[postgresql]" in node]
+    assert len(postgresql) == 2 and all(node.endswith("@postgresql") for _, node in postgresql), result.stdout
+    assert len({worker for worker, _ in postgresql}) == 1, result.stdout
