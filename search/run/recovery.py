@@ -11,6 +11,7 @@ import psutil
 from optuna.trial import FrozenTrial, TrialState
 
 from search.run.tickets import RunState
+from search.storage.handles import storage_of, trial_id
 from search.storage.leases import fail_and_retry
 from search.storage.retrying import trial_worker
 
@@ -25,13 +26,13 @@ def retry_abandoned(study: optuna.Study, shared: RunState, worker: int, why: str
     before it told `shared` the trial's id, or after the trial's end was recorded but before it
     counted it: a finished trial counts, a running one is failed and its ticket given back.
     """
-    claimed, trial_id = shared.held(worker)
+    claimed, held_id = shared.held(worker)
     if not claimed:
         return
-    trial = _abandoned_trial(study, trial_id, pid)
+    trial = _abandoned_trial(study, held_id, pid)
     if trial is not None and trial.state == TrialState.RUNNING:
-        fail_and_retry(study, trial._trial_id, why, retry=not shared.stop.is_set())
-        trial = study._storage.get_trial(trial._trial_id)
+        fail_and_retry(study, trial_id(trial), why, retry=not shared.stop.is_set())
+        trial = storage_of(study).get_trial(trial_id(trial))
     if trial is None:
         shared.release_dead_worker(worker, None, None)
     else:
@@ -39,10 +40,10 @@ def retry_abandoned(study: optuna.Study, shared: RunState, worker: int, why: str
         shared.release_dead_worker(worker, trial.state, value)
 
 
-def _abandoned_trial(study: optuna.Study, trial_id: int, pid: int | None) -> FrozenTrial | None:
+def _abandoned_trial(study: optuna.Study, abandoned_id: int, pid: int | None) -> FrozenTrial | None:
     """The trial a dead worker ran: by the id it reported, else the running trial its process started."""
-    if trial_id != -1:
-        return study._storage.get_trial(trial_id)
+    if abandoned_id != -1:
+        return storage_of(study).get_trial(abandoned_id)
     if pid is None:
         return None
     host = socket.gethostname()
@@ -60,7 +61,7 @@ def fail_dead_trials(study: optuna.Study) -> None:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, pid = trial_worker(trial)
         if worker_host == host and pid is not None and not psutil.pid_exists(pid):
-            fail_and_retry(study, trial._trial_id, f"its worker process {pid} on {host} is gone", retry=True)
+            fail_and_retry(study, trial_id(trial), f"its worker process {pid} on {host} is gone", retry=True)
 
 
 def fail_leftovers(study: optuna.Study, shared: RunState) -> None:

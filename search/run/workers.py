@@ -39,6 +39,7 @@ from search.run.objective import Objective, TrialInterrupted
 from search.run.recovery import retry_abandoned
 from search.run.study_data import StudyData
 from search.run.tickets import STOP_POLL_SECONDS, RunState
+from search.storage.handles import trial_id
 from search.storage.leases import LeaseKeeper, fail_expired_leases, has_heartbeat
 from search.storage.studies import check_heartbeat, open_storage
 from search.study.definition import StudyDefinition
@@ -94,9 +95,9 @@ def _work(job: WorkerJob, shared: RunState, *, storage: BaseStorage) -> None:
     leases = None if has_heartbeat(storage) else LeaseKeeper(storage, interval)
 
     def tracked(trial: optuna.Trial) -> float | tuple[float, float]:
-        shared.current[job.index] = trial._trial_id
+        shared.current[job.index] = trial_id(trial)
         if leases is not None:
-            leases.start(trial._trial_id)
+            leases.start(trial_id(trial))
         return objective(trial)
 
     def before_each_trial() -> None:

@@ -19,6 +19,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from search.storage.handles import storage_of, trial_id
 from search.study.record import TrialRecord
 
 __all__ = ["LEASE_ATTR", "LeaseKeeper", "fail_and_retry", "fail_expired_leases", "has_heartbeat"]
@@ -82,7 +83,7 @@ def fail_expired_leases(study: optuna.Study, grace: float) -> list[int]:
         renewed = trial.system_attrs.get(LEASE_ATTR)
         if isinstance(renewed, (int, float)) and now - renewed > grace:
             why = f"its lease was last renewed {now - renewed:.0f} s ago (grace period {grace:g} s)"
-            if fail_and_retry(study, trial._trial_id, why, retry=True):
+            if fail_and_retry(study, trial_id(trial), why, retry=True):
                 failed.append(trial.number)
     return failed
 
@@ -90,7 +91,7 @@ def fail_expired_leases(study: optuna.Study, grace: float) -> list[int]:
 def fail_and_retry(study: optuna.Study, trial_id: int, why: str, *, retry: bool) -> bool:
     """Fail a RUNNING trial whose worker is gone and, with `retry`, queue its parameters again once (the callback
     Optuna's heartbeat uses for a stale trial, on every path). False when another process was first."""
-    storage = study._storage
+    storage = storage_of(study)
     try:
         if storage.get_trial(trial_id).state != TrialState.RUNNING:
             return False

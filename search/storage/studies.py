@@ -337,7 +337,7 @@ def list_studies(storage_url: str | None = None) -> list[StudyRow]:
     storage = open_storage(storage_url, reading=True)
     rows = []
     for frozen in sorted(storage.get_all_studies(), key=lambda s: s.study_name):
-        trials = storage.get_all_trials(frozen._study_id, deepcopy=False)
+        trials = storage.get_all_trials(storage.get_study_id_from_name(frozen.study_name), deepcopy=False)
         count = {state: sum(t.state == state for t in trials) for state in TrialState}
         complete = [t.values[0] for t in trials if t.state == TrialState.COMPLETE and t.values]
         pick = max if maximizes(frozen.directions) else min
