@@ -1,6 +1,7 @@
 """The anytime curve of a search: the best cross-validated accuracy found so far against what it cost.
 
-One line per study database (`LABEL=sqlite:///file.db`); the cost is wall time from the first trial's
+One line per study database (`LABEL=sqlite:///file.db`, or `LABEL=sqlite:///file.db#STUDY` for a study
+not named by `--study`); the cost is wall time from the first trial's
 start (`--x minutes`, comparable only for runs on one CPU) or the fold-epochs trained so far (`--x
 fold-epochs`, the same on every CPU: a pruned trial counts the epochs of the folds it trained). The
 configuration a pipeline answers with is chosen later, by the selection stage, from the finalists this
@@ -52,7 +53,7 @@ def curve(storage: str, study_name: str, x: str) -> tuple[list[float], list[floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="LABEL=STORAGE_URL")
+    parser.add_argument("runs", nargs="+", help="LABEL=STORAGE_URL or LABEL=STORAGE_URL#STUDY")
     parser.add_argument("--study", default="siamese")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--x", choices=("minutes", "fold-epochs"), default="fold-epochs")
@@ -61,8 +62,9 @@ def main() -> None:
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
     for run in args.runs:
-        label, _, storage = run.partition("=")
-        cost, best = curve(storage, args.study, args.x)
+        label, _, target = run.partition("=")
+        storage, _, study_name = target.partition("#")
+        cost, best = curve(storage, study_name or args.study, args.x)
         unit = "min" if args.x == "minutes" else "fold-epochs"
         axes.step(cost, best, where="post", label=f"{label} ({cost[-1]:,.0f} {unit}, best {best[-1]:.1f} %)")
         axes.plot(cost[-1:], best[-1:], "o", color=axes.lines[-1].get_color())
