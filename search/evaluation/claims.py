@@ -3,7 +3,9 @@
 `evaluate-best`, `reproduce` and the selection stage train units (a draw of a configuration, a finalist's
 repeat) whose results land in the database. Before training a unit, a process claims it: one row in
 `work_claims`, keyed by what the unit is, with the holder (host, PID) and a lease that a heartbeat thread
-renews. Another process skips a unit claimed under a live lease and waits for its result instead. A claim
+renews. Another process skips a unit claimed under a live lease and waits for its result instead. A holder
+stores a unit's result before it releases the claim, so a process re-reads what is still to do after it claims:
+a unit finished and released between its read and its claim is let go, not trained twice. A claim
 whose holder died (its lease ran out, or its PID is gone on this host) is taken over, once: a unit whose
 second holder died too is not tried a third time, and the stage says which units were lost.
 """
@@ -17,7 +19,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import psutil
 import sqlalchemy
@@ -87,14 +89,21 @@ class Claims:
         with contextlib.suppress(sqlalchemy.exc.DBAPIError):
             self.release(list(self.held))
 
-    def take(self, keys: Sequence[str]) -> list[str]:
-        """Claim each of `keys` that nobody alive holds; returns those taken, in order."""
-        taken = []
-        for key in keys:
-            if self._take_one(key):
-                taken.append(key)
+    def take(
+        self, keys: Sequence[str], *, still_to_do: Callable[[Sequence[str]], Collection[str]] | None = None
+    ) -> list[str]:
+        """Claim each of `keys` that nobody alive holds; returns those taken, in order.
+
+        `still_to_do`, given the keys just claimed, reads from the database which of them have no stored
+        result yet: the others were finished by a process that released them after this one last looked,
+        and their claims are let go at once."""
+        taken = [key for key in keys if self._take_one(key)]
         with self._lock:
             self.held.update(taken)
+        if taken and still_to_do is not None:
+            to_do = set(still_to_do(taken))
+            self.release([key for key in taken if key not in to_do])
+            taken = [key for key in taken if key in to_do]
         return taken
 
     def _take_one(self, key: str) -> bool:

@@ -250,6 +250,14 @@ def evaluate_candidates(
             kind = "save" if saving else "draw"
             return f"{kind}|{owner}|{candidate.key}|{n_pairs}|{data_source}|{seed}"
 
+        def still_to_do(taken: Sequence[str]) -> set[str]:
+            """Of the keys just claimed, those whose draws are still missing, read again after the claim."""
+            fresh, _ = _plan(engine, candidates, seeds, where)
+            to_do = {key(candidate, seed, False) for candidate, chunk in fresh for seed in chunk}
+            if save is not None:
+                to_do |= {key(save.candidate, seed, True) for seed in save.missing(seeds)}
+            return to_do & set(taken)
+
         n_configurations = 0
 
         n_done, trained, total = 0, 0, None
@@ -279,7 +287,7 @@ def evaluate_candidates(
                 break
             mine = []
             for candidate, chunk, saving in work:
-                taken = claims.take([key(candidate, seed, saving) for seed in chunk])
+                taken = claims.take([key(candidate, seed, saving) for seed in chunk], still_to_do=still_to_do)
                 if taken:
                     mine.append((candidate, [int(k.rsplit("|", 1)[1]) for k in taken], saving))
                 if len(mine) == workers:

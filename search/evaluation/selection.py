@@ -167,11 +167,16 @@ def _claim_up_to(
     claims: Claims, study: optuna.Study, runs: list[tuple[tuple[int, int], str]], workers: int
 ) -> list[tuple[int, int]]:
     """Claim as many runs as this process trains at once (one per worker): the rest stay free for others."""
+
+    def still_to_do(taken: Sequence[str]) -> list[str]:  # a run another process stored since `runs` was read
+        stored = study.user_attrs
+        return [claim for claim in taken if claim.removeprefix(_claim(study, "")) not in stored]
+
     mine = []
     for run, run_key in runs:
         if len(mine) == workers:
             break
-        if claims.take([_claim(study, run_key)]):
+        if claims.take([_claim(study, run_key)], still_to_do=still_to_do):
             mine.append(run)
     return mine
 

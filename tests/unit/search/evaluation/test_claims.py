@@ -38,6 +38,22 @@ def test_a_unit_is_held_by_one_process_until_it_is_released(engine):
     assert first.held == {"b"} and second.held == {"a", "c"}
 
 
+def test_a_unit_finished_and_released_since_the_last_read_is_let_go_not_trained_twice(engine):
+    looker, finisher = Claims(engine), Claims(engine)
+    stored: set[str] = set()
+    # The looker read "a" and "b" as missing; the finisher then claimed "a", stored it and let it go.
+    assert finisher.take(["a"]) == ["a"]
+    stored.add("a")
+    finisher.release(["a"])
+
+    def still_to_do(taken):  # what the database says after the claim
+        return [key for key in taken if key not in stored]
+
+    assert looker.take(["a", "b"], still_to_do=still_to_do) == ["b"]
+    assert looker.held == {"b"}
+    assert finisher.take(["a"]) == ["a"]  # the looker's claim on "a" is gone, not left to block anyone
+
+
 def test_a_claim_whose_lease_ran_out_is_taken_over_once(engine):
     dying = Claims(engine, lease=0.5)  # never entered: no heartbeat renews its lease, as for a killed process
     assert dying.take(["unit"]) == ["unit"]
