@@ -12,7 +12,7 @@ from pathlib import Path
 
 from models.nets.configs import NetConfig, TrainConfig
 from search.evaluation.results import Candidate, DrawResult
-from search.run.process_pool import run_jobs
+from search.run.process_pool import JobPool
 
 __all__ = ["train_chunks", "train_draws"]
 
@@ -22,11 +22,10 @@ def train_chunks(
     *,
     data_dir: Path | None,
     n_pairs: int,
-    workers: int,
-    threads: int | None,
+    pool: JobPool,
     keep_models_of: str | None = None,
 ) -> Iterator[tuple[Candidate, list[DrawResult]]]:
-    """Yield each chunk's results as soon as it is trained: in this process, or in `workers` processes.
+    """Yield each chunk's results as soon as it is trained: in this process, or in the pool's processes.
     The chunks of the configuration `keep_models_of` (a config key) bring their trained networks back."""
     jobs = [
         (
@@ -43,7 +42,7 @@ def train_chunks(
         )
         for candidate, seeds in chunks
     ]
-    yield from run_jobs(train_draws, jobs, workers=workers, threads=threads)
+    yield from pool.run(train_draws, jobs)
 
 
 def train_draws(

@@ -42,6 +42,7 @@ from search.evaluation.store import (
     stored_rows,
     stored_seeds,
 )
+from search.run.process_pool import JobPool
 from search.run.speed import run_layout
 from search.storage.artifacts import upload_files
 from search.storage.studies import best_trials, load_study
@@ -242,7 +243,11 @@ def evaluate_candidates(
         check_compatible(candidate.net, candidate.train)
     seeds = tuple(range(DRAW_SEED_BASE, DRAW_SEED_BASE + draws))
     data_source = load_pools(data_dir).source
-    with open_evaluations(storage_url) as engine, Claims(engine) as claims:
+    with (
+        open_evaluations(storage_url) as engine,
+        Claims(engine) as claims,
+        JobPool(workers=workers, threads=threads) as pool,
+    ):
         where = dict(study_name=study_name, n_pairs=n_pairs, data_source=data_source)
         owner = study_name if study_name is not None else "presets"
 
@@ -307,8 +312,7 @@ def evaluate_candidates(
                 [(c, chunk) for c, chunk, _ in mine],
                 data_dir=data_dir,
                 n_pairs=n_pairs,
-                workers=workers,
-                threads=threads,
+                pool=pool,
                 keep_models_of=keep,
             ):
                 if save is not None and candidate.key == keep:

@@ -32,7 +32,7 @@ from search.evaluation.claims import Claims
 from search.evaluation.ranking import RACE_SIGNIFICANCE, SELECTION_ATTR, FinalistScore, Selection
 from search.evaluation.stats import behind_pvalue
 from search.run.folds import fold_seeds, split_folds
-from search.run.process_pool import run_jobs
+from search.run.process_pool import JobPool
 from search.study.record import TrialRecord
 
 logger = logging.getLogger(__name__)
@@ -95,45 +95,48 @@ def select_finalists(
     rounds = dict.fromkeys(alive, 0)  # repeats each finalist has run in this race
     dropped: dict[int, int] = {}  # finalist -> the repeats it had when it dropped out
     done, shown = 0, (-1, -1)
-    for index, seed in enumerate(seeds):
-        missing = [(number, seed) for number in alive if key(number, seed) not in runs]
-        planned = done + sum(key(n, s) not in runs for n in alive for s in seeds[index:])
-        if progress is not None and (done, planned) != shown:  # the plan shrinks as finalists drop out
-            progress(done, planned)
-            shown = (done, planned)
-        while missing:  # with other processes on the stage: train what this one claims, wait for the rest
-            mine = missing if claims is None else _claim_up_to(claims, study, [(r, key(*r)) for r in missing], workers)
-            for (number, run_seed), accuracies in _train_runs(
-                mine, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, workers=workers, threads=threads
-            ):
-                study.set_user_attr(key(number, run_seed), accuracies)
-                runs[key(number, run_seed)] = accuracies
-                done += 1
-                if claims is not None:
-                    claims.release([_claim(study, key(number, run_seed))])
-                if progress is not None:
-                    progress(done, planned)
-                    shown = (done, planned)
-            if not mine and claims is not None:
-                lost = claims.lost([_claim(study, key(*r)) for r in missing])
-                if lost:
-                    raise EvaluationError(
-                        f"{len(lost)} selection run(s) were claimed by processes that died, twice each; "
-                        "run the command again to train them."
-                    )
-                time.sleep(poll)
-            stored = study.user_attrs  # what every process has stored so far
-            runs.update({k: v for k, v in stored.items() if k.startswith(_RUN_ATTR + "/")})
-            missing = [r for r in missing if key(*r) not in runs]
-        for number in alive:
-            rounds[number] = index + 1
-        if not race or index + 1 == repeats:
-            continue
-        behind = behind_the_leader([_score(n, ranked, seeds[: index + 1], runs, key) for n in alive])
-        dropped.update(dict.fromkeys(behind, index + 1))
-        alive = [n for n in alive if n not in behind]
-        if len(alive) == 1 and index + 1 >= MIN_REPEATS:
-            break
+    with JobPool(workers=workers, threads=threads) as pool:  # one set of processes for every round
+        for index, seed in enumerate(seeds):
+            missing = [(number, seed) for number in alive if key(number, seed) not in runs]
+            planned = done + sum(key(n, s) not in runs for n in alive for s in seeds[index:])
+            if progress is not None and (done, planned) != shown:  # the plan shrinks as finalists drop out
+                progress(done, planned)
+                shown = (done, planned)
+            while missing:  # with other processes on the stage: train what this one claims, wait for the rest
+                mine = (
+                    missing if claims is None else _claim_up_to(claims, study, [(r, key(*r)) for r in missing], workers)
+                )
+                for (number, run_seed), accuracies in _train_runs(
+                    mine, configs, n_folds=n_folds, n_pairs=n_pairs, data_dir=data_dir, pool=pool
+                ):
+                    study.set_user_attr(key(number, run_seed), accuracies)
+                    runs[key(number, run_seed)] = accuracies
+                    done += 1
+                    if claims is not None:
+                        claims.release([_claim(study, key(number, run_seed))])
+                    if progress is not None:
+                        progress(done, planned)
+                        shown = (done, planned)
+                if not mine and claims is not None:
+                    lost = claims.lost([_claim(study, key(*r)) for r in missing])
+                    if lost:
+                        raise EvaluationError(
+                            f"{len(lost)} selection run(s) were claimed by processes that died, twice each; "
+                            "run the command again to train them."
+                        )
+                    time.sleep(poll)
+                stored = study.user_attrs  # what every process has stored so far
+                runs.update({k: v for k, v in stored.items() if k.startswith(_RUN_ATTR + "/")})
+                missing = [r for r in missing if key(*r) not in runs]
+            for number in alive:
+                rounds[number] = index + 1
+            if not race or index + 1 == repeats:
+                continue
+            behind = behind_the_leader([_score(n, ranked, seeds[: index + 1], runs, key) for n in alive])
+            dropped.update(dict.fromkeys(behind, index + 1))
+            alive = [n for n in alive if n not in behind]
+            if len(alive) == 1 and index + 1 >= MIN_REPEATS:
+                break
     finalists = [
         dataclasses.replace(
             _score(t.number, ranked, seeds[: rounds[t.number]], runs, key), dropped_after=dropped.get(t.number)
@@ -233,8 +236,7 @@ def _train_runs(
     n_folds: int,
     n_pairs: int,
     data_dir: Path | None,
-    workers: int,
-    threads: int | None,
+    pool: JobPool,
 ) -> Iterator[tuple[tuple[int, int], list[float | None]]]:
     """Yield each (trial, draw seed) run's fold accuracies as soon as it is trained."""
     options = {"n_folds": n_folds, "n_pairs": n_pairs, "data_dir": data_dir}
@@ -242,7 +244,7 @@ def _train_runs(
         ((number, seed), {"net": configs[number][0], "train": configs[number][1], "seed": seed, **options})
         for number, seed in runs
     ]
-    yield from run_jobs(train_repeat, jobs, workers=workers, threads=threads)
+    yield from pool.run(train_repeat, jobs)
 
 
 def train_repeat(
