@@ -42,7 +42,7 @@ from search.evaluation.store import (
     stored_rows,
     stored_seeds,
 )
-from search.run.process_pool import JobPool
+from search.run.process_pool import JobPool, own_pool
 from search.run.speed import run_layout
 from search.storage.artifacts import upload_files
 from search.storage.studies import best_trials, load_study
@@ -122,44 +122,47 @@ def evaluate_best(
             f"run `search run --study {study_name} --trials N` until one completes."
         )
     layout = run_layout(definition, workers, threads)  # after every check: a bad call measures nothing
-    selection = None
-    if selection_stage:
-        with open_evaluations(storage_url) as engine, Claims(engine) as claims:  # shared with other processes
-            selection = select_finalists(
-                study,
-                ranked,
-                repeats=repeats,
-                race=race,
-                epochs=epochs,
-                n_pairs=n_pairs,
-                data_dir=data_dir,
-                workers=layout.workers,
-                threads=layout.threads,
-                progress=selection_progress,
-                claims=claims,
+    with JobPool(workers=layout.workers, threads=layout.threads) as pool:  # the same processes for both stages
+        selection = None
+        if selection_stage:
+            with open_evaluations(storage_url) as engine, Claims(engine) as claims:  # shared with other processes
+                selection = select_finalists(
+                    study,
+                    ranked,
+                    repeats=repeats,
+                    race=race,
+                    epochs=epochs,
+                    n_pairs=n_pairs,
+                    data_dir=data_dir,
+                    workers=layout.workers,
+                    threads=layout.threads,
+                    progress=selection_progress,
+                    claims=claims,
+                    pool=pool,
+                )
+            by_number = {t.number: t for t in ranked}
+            ranked = [by_number[f.trial_number] for f in selection.finalists][:top]
+        candidates = _cell_candidates(ranked, cells, epochs) if cells else [_trial_candidate(t, epochs) for t in ranked]
+        if not candidates:
+            cell_keys = sorted({key for cell in cells for key in cell})
+            raise EvaluationError(
+                f"No completed trial of the study {study_name!r} lies in any of its {len(cells)} cells "
+                f"(matched on {', '.join(cell_keys)}); run more trials of the study."
             )
-        by_number = {t.number: t for t in ranked}
-        ranked = [by_number[f.trial_number] for f in selection.finalists][:top]
-    candidates = _cell_candidates(ranked, cells, epochs) if cells else [_trial_candidate(t, epochs) for t in ranked]
-    if not candidates:
-        cell_keys = sorted({key for cell in cells for key in cell})
-        raise EvaluationError(
-            f"No completed trial of the study {study_name!r} lies in any of its {len(cells)} cells "
-            f"(matched on {', '.join(cell_keys)}); run more trials of the study."
+        save = ModelFolder(save_dir, candidates[0], study_name=study_name) if save_dir is not None else None
+        summary = evaluate_candidates(
+            candidates,
+            study_name=study_name,
+            storage_url=storage_url,
+            draws=draws,
+            data_dir=data_dir,
+            workers=layout.workers,
+            threads=layout.threads,
+            n_pairs=n_pairs,
+            progress=progress,
+            save=save,
+            pool=pool,
         )
-    save = ModelFolder(save_dir, candidates[0], study_name=study_name) if save_dir is not None else None
-    summary = evaluate_candidates(
-        candidates,
-        study_name=study_name,
-        storage_url=storage_url,
-        draws=draws,
-        data_dir=data_dir,
-        workers=layout.workers,
-        threads=layout.threads,
-        n_pairs=n_pairs,
-        progress=progress,
-        save=save,
-    )
     if save is not None and save.written:
         # The networks in the dashboard, as the study's Optuna artifacts (search.storage.artifacts).
         upload_files(storage_url, study_name, [*save.written, save.directory / INDEX])
@@ -229,6 +232,7 @@ def evaluate_candidates(
     on_configuration: ConfigurationDone | None = None,
     save: ModelFolder | None = None,
     poll: float = CLAIM_POLL,
+    pool: JobPool | None = None,
 ) -> EvaluationSummary:
     """Train every candidate's missing draws and store them; with `save`, its candidate's networks of every
     draw are written there too (a draw stored earlier but not saved is trained again, for its network only).
@@ -246,7 +250,7 @@ def evaluate_candidates(
     with (
         open_evaluations(storage_url) as engine,
         Claims(engine) as claims,
-        JobPool(workers=workers, threads=threads) as pool,
+        own_pool(pool, workers=workers, threads=threads) as pool,
     ):
         where = dict(study_name=study_name, n_pairs=n_pairs, data_source=data_source)
         owner = study_name if study_name is not None else "presets"

@@ -32,7 +32,7 @@ from search.evaluation.claims import Claims
 from search.evaluation.ranking import RACE_SIGNIFICANCE, SELECTION_ATTR, FinalistScore, Selection
 from search.evaluation.stats import behind_pvalue
 from search.run.folds import fold_seeds, split_folds
-from search.run.process_pool import JobPool
+from search.run.process_pool import JobPool, own_pool
 from search.study.record import TrialRecord
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def select_finalists(
     progress: Progress | None = None,
     claims: Claims | None = None,
     poll: float = 5.0,
+    pool: JobPool | None = None,
 ) -> Selection:
     """Rank `ranked` (the finalists: complete trials with stored configurations) by repeated K-fold.
 
@@ -76,7 +77,8 @@ def select_finalists(
 
     With `claims`, the stage is shared: each (finalist, repeat) run is claimed before it is trained, runs
     claimed by other processes are waited for (their results land in the study), and every process takes
-    the same racing decisions from the same stored runs.
+    the same racing decisions from the same stored runs. `pool` is a caller's worker processes, kept for
+    its next stage; without it the stage starts its own.
     """
     if repeats < 1:
         raise EvaluationError(f"repeats must be at least 1, but got {repeats=}.")
@@ -95,7 +97,7 @@ def select_finalists(
     rounds = dict.fromkeys(alive, 0)  # repeats each finalist has run in this race
     dropped: dict[int, int] = {}  # finalist -> the repeats it had when it dropped out
     done, shown = 0, (-1, -1)
-    with JobPool(workers=workers, threads=threads) as pool:  # one set of processes for every round
+    with own_pool(pool, workers=workers, threads=threads) as pool:  # one set of processes for every round
         for index, seed in enumerate(seeds):
             missing = [(number, seed) for number in alive if key(number, seed) not in runs]
             planned = done + sum(key(n, s) not in runs for n in alive for s in seeds[index:])

@@ -10,11 +10,12 @@ digits once per stage, not once per round.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["JobPool"]
+__all__ = ["JobPool", "own_pool"]
 
 Key = TypeVar("Key")
 Result = TypeVar("Result")
@@ -62,3 +63,8 @@ class JobPool:
             for future in futures:
                 future.cancel()
             raise
+
+
+def own_pool(pool: JobPool | None, *, workers: int, threads: int | None) -> contextlib.AbstractContextManager[JobPool]:
+    """A caller's pool, left open for its next stage; or, without one, a pool of this stage's own."""
+    return contextlib.nullcontext(pool) if pool is not None else JobPool(workers=workers, threads=threads)
