@@ -76,8 +76,9 @@ def test_a_timeout_alone_bounds_a_run_and_with_trials_the_earlier_ends_it(run_se
         "run", "--study", "smoke", "--timeout", "8", "--workers", "1", "--threads", "1", "--storage", url
     )
     assert timed.returncode == 0, timed.stderr
-    added = re.search(r"study smoke: (\d+) new finished trials \(", timed.stdout)
-    assert added and int(added[1]) >= 3, timed.stdout  # many: no count stopped it, only the clock
+    # No count ("N new", not "N/M new") and the clock's 8 s spent: the clock ended it, however fast the machine.
+    added = re.search(r"study smoke: (\d+) new finished trials \(.*\) in ([\d.]+) s;", timed.stdout)
+    assert added and int(added[1]) >= 1 and float(added[2]) >= 8, timed.stdout
     finished = optuna.load_study(study_name="smoke", storage=url).get_trials(
         states=(TrialState.COMPLETE, TrialState.PRUNED)
     )
