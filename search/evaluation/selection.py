@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
@@ -240,10 +241,17 @@ def _train_runs(
     data_dir: Path | None,
     pool: JobPool,
 ) -> Iterator[tuple[tuple[int, int], list[float | None]]]:
-    """Yield each (trial, draw seed) run's fold accuracies as soon as it is trained."""
-    options = {"n_folds": n_folds, "n_pairs": n_pairs, "data_dir": data_dir}
+    """Yield each (trial, draw seed) run's fold accuracies as soon as it is trained.
+
+    The folds are split here, so that the worker processes never import scikit-learn (seconds each).
+    """
+    folds = {seed: split_folds(n_pairs, n_folds=n_folds, seed=seed) for seed in {seed for _, seed in runs}}
+    options = {"n_pairs": n_pairs, "data_dir": data_dir}
     jobs = [
-        ((number, seed), {"net": configs[number][0], "train": configs[number][1], "seed": seed, **options})
+        (
+            (number, seed),
+            {"net": configs[number][0], "train": configs[number][1], "seed": seed, "folds": folds[seed], **options},
+        )
         for number, seed in runs
     ]
     yield from pool.run(train_repeat, jobs)
@@ -254,12 +262,13 @@ def train_repeat(
     net: NetConfig,
     train: TrainConfig,
     seed: int,
-    n_folds: int,
     n_pairs: int,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
     data_dir: Path | None,
     threads: int | None,
 ) -> list[float | None]:
-    """One repeat: fresh training pairs (draw `seed`, training pool only), shuffled K-fold, every fold trained.
+    """One repeat: fresh training pairs (draw `seed`, training pool only), every fold of `folds`
+    (`split_folds` of the draw) trained.
 
     Returns each fold's validation accuracy (None where the model diverged).
     """
@@ -272,7 +281,6 @@ def train_repeat(
     if threads is not None:
         torch.set_num_threads(threads)
     pairs = draw_training_pairs(load_pools(data_dir), seed=seed, n_pairs=n_pairs)
-    folds = split_folds(len(pairs), n_folds=n_folds, seed=seed)
     jobs = [(pairs.subset(fit), pairs.subset(validation)) for fit, validation in folds]
     results = fit_many(net, train, jobs, seeds=fold_seeds(seed, len(jobs)))
     return [r.accuracy if r.status == "completed" else None for r in results]

@@ -3,17 +3,18 @@
 Evaluation draws (search.evaluation.draw_training) and the selection stage's K-fold repeats
 (search.evaluation.selection) both run this way, so that the caller can store each result before the next
 one ends. A stage trains in rounds (what it claimed, then what is still missing); its `JobPool` keeps the
-same worker processes for all of them, so that each worker starts Python, imports torch and reads the
-digits once per stage, not once per round.
+same worker processes for all of them, so that each worker reads the digits once per stage, not once per
+round. The workers fork from the product's fork server (search.run.forkserver), torch already imported.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
+
+from search.run.forkserver import process_context, restore_interrupts, start_helper_processes
 
 __all__ = ["JobPool", "own_pool"]
 
@@ -31,6 +32,8 @@ class JobPool:
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __enter__(self) -> JobPool:
+        if self.workers > 1:  # the fork server imports torch while this process reads its study (seconds)
+            start_helper_processes(process_context())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -52,9 +55,13 @@ class JobPool:
                 yield key, function(**kwargs, threads=self.threads)
             return
         if self._executor is None:
-            # spawn, not fork: a forked copy of a process that already ran torch can deadlock in its thread pools.
-            context = multiprocessing.get_context("spawn")
-            self._executor = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            # Not forked from this process: a forked copy of a process that already ran torch can deadlock in
+            # its thread pools. The fork server never ran it.
+            context = process_context()
+            start_helper_processes(context)  # already running when the pool was entered
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=restore_interrupts
+            )
         futures = {self._executor.submit(function, **kwargs, threads=self.threads or 1): key for key, kwargs in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):

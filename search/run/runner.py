@@ -25,11 +25,12 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from search.errors import SearchError, StorageError, StorageOutage, check_at_least
+from search.run.forkserver import process_context, start_helper_processes
 from search.run.recovery import fail_dead_trials, fail_leftovers
 from search.run.speed import run_layout, study_speed
 from search.run.study_data import load_study_data
 from search.run.tickets import RunProgress, RunState
-from search.run.workers import WorkerJob, process_context, run_processes, start_helper_processes, stop_on_sigint
+from search.run.workers import WorkerJob, run_processes, stop_on_sigint
 from search.storage.leases import fail_expired_leases
 from search.storage.studies import (
     check_heartbeat,

@@ -1,6 +1,6 @@
 """The worker processes of a run: each worker's trial loop, and the parent's watch over them.
 
-Workers fork from a clean server process (search.run.runner imports them with torch & co. once) and
+Workers fork from a clean server process (search.run.forkserver: torch & co. imported once) and
 each runs trials until no ticket is left (search.run.tickets holds the counters they share). The parent
 alone answers Ctrl-C; a worker that dies has its trial failed and retried (search.run.recovery), as a
 stale heartbeat would.
@@ -13,12 +13,9 @@ import logging
 import logging.handlers
 import multiprocessing as mp
 import multiprocessing.connection
-import multiprocessing.forkserver
-import multiprocessing.resource_tracker
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,7 +46,6 @@ from search.study.sampling import study_pruner, study_sampler
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES_IN_A_ROW = 3  # a worker whose trials keep failing stops instead of spinning
-QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"  # see start_helper_processes
 PROGRESS_SECONDS = 5.0  # on_progress is called on every change, and at least this often
 
 
@@ -165,39 +161,6 @@ def _trial_loop(
 
 # ---------------------------------------------------------------------------------------------------
 # Processes.
-
-
-def process_context() -> Any:
-    """Workers fork from a clean server process that imported torch & co. once (each spawn would pay
-    seconds of imports again); the server never opened a database connection or a torch thread pool."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["search.run.workers"])
-    return ctx
-
-
-def start_helper_processes(ctx: Any) -> None:
-    """Start multiprocessing's helper processes (resource tracker, fork server) deaf to Ctrl-C.
-
-    A terminal's Ctrl-C reaches every process of the run. These two would print a traceback if it came
-    while they import (the fork server imports torch: seconds). SIG_IGN survives their exec, and the
-    workers the fork server forks inherit it until `worker_main` sets its own: the parent alone
-    answers Ctrl-C. A Ctrl-C in the few milliseconds this takes is lost.
-    """
-    if threading.current_thread() is not threading.main_thread():  # signal.signal is for the main thread only
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The tracker unlinks the run's semaphores when the run dies; after a `kill -9` it would warn of
-    # "leaked semaphore objects" while doing just that. It takes its -W options from ours.
-    sys.warnoptions.append(QUIET_TRACKER)
-    try:
-        mp.resource_tracker.ensure_running()
-        if ctx.get_start_method() == "forkserver":
-            mp.forkserver.ensure_running()
-    finally:
-        sys.warnoptions.remove(QUIET_TRACKER)
-        signal.signal(signal.SIGINT, previous)
 
 
 def worker_main(job: WorkerJob, shared: RunState) -> None:

@@ -14,6 +14,7 @@ from search.evaluation.evaluate import evaluate_best
 from search.evaluation.ranking import FinalistScore, stored_selection
 from search.evaluation.selection import SELECTION_SEED_BASE, behind_the_leader, select_finalists, train_repeat
 from search.reporting.tables import selection_table
+from search.run.folds import split_folds
 from search.storage.studies import best_trials
 
 torch.set_num_threads(1)
@@ -131,8 +132,9 @@ def test_a_rerun_trains_only_the_missing_repeats(sqlite_url):
 def test_a_repeat_sees_training_pairs_only_and_is_deterministic():
     seed = SELECTION_SEED_BASE
     net, train = _tiny()
-    first = train_repeat(net=net, train=train, seed=seed, n_folds=3, n_pairs=N_PAIRS, data_dir=None, threads=1)
-    second = train_repeat(net=net, train=train, seed=seed, n_folds=3, n_pairs=N_PAIRS, data_dir=None, threads=1)
+    folds = split_folds(N_PAIRS, n_folds=3, seed=seed)
+    first = train_repeat(net=net, train=train, seed=seed, n_pairs=N_PAIRS, folds=folds, data_dir=None, threads=1)
+    second = train_repeat(net=net, train=train, seed=seed, n_pairs=N_PAIRS, folds=folds, data_dir=None, threads=1)
     assert first == second and len(first) == 3 and all(0.4 <= a <= 1.0 for a in first)
     pairs = draw_training_pairs(load_pools(), seed=seed, n_pairs=N_PAIRS)
     assert len(pairs) == N_PAIRS  # the repeat's pairs: the training pool's, drawn like a draw's training pairs
