@@ -96,3 +96,18 @@ OWN_ABLATION_TRIALS = [  # trials of `own_ablation`'s study: the best of cell we
     {"weight_sharing": ws, "aux_loss": "alpha", "lr": lr, "value": value}
     for ws, lr, value in ((True, 0.05, 0.7), (False, 0.06, 0.6), (True, 0.07, 0.8))
 ]
+
+
+PROBED_MODULES = ("torch", "torch._dynamo", "sklearn")
+
+
+def train_repeat_and_list_modules(**kwargs: Any) -> tuple[list[str], list[float | None], list[str]]:
+    """A selection repeat run as a pool's job, with which of PROBED_MODULES the process had loaded before
+    and after it: (before, fold accuracies, after)."""
+    import sys
+
+    from search.evaluation.selection import train_repeat
+
+    before = [name for name in PROBED_MODULES if name in sys.modules]
+    accuracies = train_repeat(**kwargs)
+    return before, accuracies, [name for name in PROBED_MODULES if name in sys.modules]

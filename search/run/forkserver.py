@@ -9,14 +9,16 @@ a torch thread pool, so forking it is safe where forking the command's own proce
 from __future__ import annotations
 
 import multiprocessing as mp
+import multiprocessing.connection
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
+import os
 import signal
 import sys
 import threading
 from typing import Any
 
-__all__ = ["PRELOAD", "process_context", "restore_interrupts", "start_helper_processes"]
+__all__ = ["PRELOAD", "exit_with_parent", "process_context", "start_helper_processes", "start_pool_worker"]
 
 # Imported once by the server: the search worker's modules (torch, optuna & co. with them) and what torch
 # imports lazily on a process's first optimizer (1.3-1.5 s a process otherwise).
@@ -56,6 +58,27 @@ def start_helper_processes(ctx: Any) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def restore_interrupts() -> None:
-    """In a forked worker: Ctrl-C raises KeyboardInterrupt again, as in any Python process."""
+def start_pool_worker() -> None:
+    """A stage's pool worker (search.run.process_pool) as it starts: Ctrl-C interrupts it again, as in any
+    Python process, and it ends when its command dies."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    exit_with_parent()
+
+
+def exit_with_parent() -> None:
+    """End this worker process at once when the command that started it dies (killed, machine lost).
+
+    Otherwise it would train on, orphaned, through work nobody will store: a search worker through the
+    run's remaining trials (its trial stays RUNNING until its heartbeat goes stale, then the next run fails
+    it and retries its parameters), a pool worker through its job. (Not prctl's parent-death signal: the
+    parent of a forked worker is the fork server, which lives as long as any worker does.)
+    """
+    parent = mp.parent_process()
+    if parent is None:  # run in a process of its own (tests), not started by a command
+        return
+
+    def watch() -> None:
+        mp.connection.wait([parent.sentinel])  # readable once the parent is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from search.run.forkserver import process_context, restore_interrupts, start_helper_processes
+from search.run.forkserver import process_context, start_helper_processes, start_pool_worker
 
 __all__ = ["JobPool", "own_pool"]
 
@@ -32,8 +32,6 @@ class JobPool:
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __enter__(self) -> JobPool:
-        if self.workers > 1:  # the fork server imports torch while this process reads its study (seconds)
-            start_helper_processes(process_context())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -58,9 +56,9 @@ class JobPool:
             # Not forked from this process: a forked copy of a process that already ran torch can deadlock in
             # its thread pools. The fork server never ran it.
             context = process_context()
-            start_helper_processes(context)  # already running when the pool was entered
+            start_helper_processes(context)
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context, initializer=restore_interrupts
+                max_workers=self.workers, mp_context=context, initializer=start_pool_worker
             )
         futures = {self._executor.submit(function, **kwargs, threads=self.threads or 1): key for key, kwargs in jobs}
         try:

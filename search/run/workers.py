@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
-import multiprocessing as mp
-import multiprocessing.connection
-import os
 import queue
 import signal
 import threading
@@ -30,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from models.errors import ModelsError
 from models.training.train import Speed
 from search.errors import DigitPairError, SearchError, StorageOutage
+from search.run.forkserver import exit_with_parent
 from search.run.interrupts import interrupted as startup_interrupted
 from search.run.memory import limit_kernel_caches, release_memory
 from search.run.objective import Objective, TrialInterrupted
@@ -165,7 +163,7 @@ def _trial_loop(
 
 def worker_main(job: WorkerJob, shared: RunState) -> None:
     """Entry point of a worker process: the parent alone handles Ctrl-C."""
-    _exit_with_parent()
+    exit_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # the parent's last resort: Optuna fails the trial
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -197,25 +195,6 @@ class _TaggedQueueHandler(logging.handlers.QueueHandler):
 
     def enqueue(self, record: logging.LogRecord) -> None:
         self.queue.put_nowait(("log", record))
-
-
-def _exit_with_parent() -> None:
-    """End this worker at once when the `search run` process that started it dies (killed, machine lost).
-
-    Otherwise the worker would train on, orphaned, through the run's remaining trials. It ends as a
-    lost machine would: its trial stays RUNNING until its heartbeat goes stale, then the next run
-    fails it and retries its parameters (storage.py). (Not prctl's parent-death signal: the parent
-    of a worker is the fork server, which lives as long as any worker does.)
-    """
-    parent = mp.parent_process()
-    if parent is None:  # run in a process of its own (tests), not started by a run
-        return
-
-    def watch() -> None:
-        mp.connection.wait([parent.sentinel])  # readable once the parent is gone
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
