@@ -98,6 +98,23 @@ OWN_ABLATION_TRIALS = [  # trials of `own_ablation`'s study: the best of cell we
 ]
 
 
+def claims_of(url: str, pid: int) -> int:
+    """How many units of work (chunks of draws, selection runs) the process `pid` holds a claim on."""
+    import sqlalchemy
+
+    from search.evaluation.claims import ClaimRow
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            holders = connection.execute(sqlalchemy.select(ClaimRow.holder)).scalars().all()
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError):  # no table yet (SQLite, PostgreSQL)
+        return 0
+    finally:
+        engine.dispose()
+    return sum(holder.split("|")[1] == str(pid) for holder in holders)
+
+
 PROBED_MODULES = ("torch", "torch._dynamo", "sklearn")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +22,23 @@ def descendants(pid: int) -> list[int]:
         return [child.pid for child in psutil.Process(pid).children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
+
+
+def kill_alone(process: subprocess.Popen, *, timeout: float) -> tuple[list[int], list[int]]:
+    """SIGKILL `process` alone, as a lost parent, not its descendants: (the processes below it when it was
+    killed, those of them still running `timeout` seconds later)."""
+    below = descendants(process.pid)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    return below, outliving(below, timeout)
+
+
+def outliving(pids: list[int], timeout: float) -> list[int]:
+    """Those of `pids` still running after up to `timeout` seconds of waiting for them all to end."""
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]
 
 
 def alive(pid: int) -> bool:

@@ -23,8 +23,9 @@ from typing import TypeVar
 import optuna
 import pytest
 import sqlalchemy
+from evaluation_helpers import add_trials, claims_of
 from optuna.trial import TrialState
-from processes import SEARCH, alive, descendants
+from processes import SEARCH, alive, descendants, kill_alone
 
 from search.study.record import TrialRecord
 
@@ -271,44 +272,22 @@ def test_a_run_killed_with_sigkill_resumes_to_the_exact_count(sqlite_url: str, t
 
 def test_an_evaluate_best_killed_with_sigkill_leaves_no_worker_behind(sqlite_url: str, tmp_path: Path) -> None:
     """The command alone is killed (its workers are not): they end with it instead of training on, orphaned."""
-    from evaluation_helpers import add_trials
-
     add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}, {"lr": 0.1, "value": 0.7}])
     args = ("evaluate-best", "--study", "tiny", "--storage", sqlite_url, "--epochs", "200", "--draws", "2")
     args += ("--finalists", "2", "--repeats", "1", "--no-race", "--workers", "2", "--threads", "1")
     command = subprocess.Popen([SEARCH, *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while _claims_of(sqlite_url, command.pid) < 2:  # both selection runs handed to the workers
+        while claims_of(sqlite_url, command.pid) < 2:  # both selection runs handed to the workers
             assert command.poll() is None and time.monotonic() < deadline, "the selection stage did not start"
             time.sleep(0.2)
         time.sleep(1.0)  # the workers take their jobs
-        trees = descendants(command.pid)
-        os.kill(command.pid, signal.SIGKILL)
-        command.wait(timeout=30)
-        deadline = time.monotonic() + 15
-        while any(alive(pid) for pid in trees) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [pid for pid in trees if alive(pid)], "a worker outlived its `search evaluate-best`"
+        _, survivors = kill_alone(command, timeout=15)
+        assert not survivors, "a worker outlived its `search evaluate-best`"
     finally:
         if command.poll() is None:
             command.kill()
             command.wait()
-
-
-def _claims_of(url: str, pid: int) -> int:
-    """How many units of work (here selection runs) the process `pid` holds a claim on."""
-    from search.evaluation.claims import ClaimRow
-
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            holders = connection.execute(sqlalchemy.select(ClaimRow.holder)).scalars().all()
-    except sqlalchemy.exc.OperationalError:  # the table is not created yet
-        return 0
-    finally:
-        engine.dispose()
-    return sum(holder.split("|")[1] == str(pid) for holder in holders)
 
 
 # --- Ctrl-C --------------------------------------------------------------------------------------------

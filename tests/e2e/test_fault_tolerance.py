@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
-from processes import SEARCH, alive, descendants
+from processes import SEARCH, kill_alone
 
 HEARTBEAT, GRACE = 1, 3  # seconds: short, so a dead worker's trial goes stale quickly
 N_TRIALS = 3
@@ -90,14 +90,9 @@ def test_killed_worker_trial_is_failed_and_retried(storage_url: str, run_search)
     )
     try:
         killed = _wait_for_running_trial(storage_url, first)
-        workers = descendants(first.pid)  # the fork server and the worker process it forked
-        assert len(workers) >= 2, workers
-        first.send_signal(signal.SIGKILL)  # no clean-up at all: as if the machine was lost
-        first.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not [pid for pid in workers if alive(pid)], "a worker outlived its `search run`"
+        # No clean-up at all, as if the machine was lost; below it, the fork server and the worker it forked.
+        workers, survivors = kill_alone(first, timeout=10)
+        assert len(workers) >= 2 and not survivors, (workers, "a worker outlived its `search run`")
     finally:
         if first.poll() is None:
             first.kill()

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import sqlalchemy
-from evaluation_helpers import add_trials
+from evaluation_helpers import add_trials, claims_of
 from processes import SEARCH
 
-from search.evaluation.claims import ClaimRow
 from search.evaluation.store import EvaluationRow
 
 EVALUATE = ("evaluate-best", "--study", "tiny", "--draws", "6", "--threads", "1", "--workers", "1", "--no-select")
@@ -46,24 +45,12 @@ def _rows(url: str) -> list[tuple[int, str]]:
     return _stored(url, EvaluationRow.draw_seed, EvaluationRow.config_key)
 
 
-def _claims_of(url: str, pid: int) -> int:
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            holders = connection.execute(sqlalchemy.select(ClaimRow.holder)).scalars().all()
-    except sqlalchemy.exc.ProgrammingError:  # the table is not created yet
-        return 0
-    finally:
-        engine.dispose()
-    return sum(holder.split("|")[1] == str(pid) for holder in holders)
-
-
 def _one_killed_mid_claim(url: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
     """Two process trees on one command; the first, once it holds a claim (mid-training), killed with
     SIGKILL as a lost machine would be. The survivor's exit code, stdout and stderr."""
     victim = _start(tmp_path, *args)
     deadline = time.monotonic() + 120
-    while _claims_of(url, victim.pid) == 0:
+    while claims_of(url, victim.pid) == 0:
         assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()
         time.sleep(0.2)
     survivor = _start(tmp_path, *args)
