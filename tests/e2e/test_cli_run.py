@@ -134,10 +134,10 @@ def test_a_study_whose_toml_was_edited_resumes_from_its_stored_definition(run_se
     assert "has no study 'other'" in one_error_line(unknown)
 
 
-def test_two_commands_share_one_study_then_studies_and_show_read_it(
-    storage_url: str, run_search, tmp_path: Path
-) -> None:
-    # Two `search run` processes at once on one storage (as on two machines): each adds exactly its 3.
+def test_two_commands_share_one_study_then_studies_and_show_read_it(pg_url: str, run_search, tmp_path: Path) -> None:
+    """Two `search run` processes at once on one database (as on two machines): each adds exactly its 3.
+    On one new SQLite file the same two commands are tests/e2e/test_chaos.py's
+    test_two_runs_on_one_new_sqlite_file, and `studies` and `show` read SQLite in test_cli_conventions.py."""
     args = [
         SEARCH,
         "run",
@@ -150,7 +150,7 @@ def test_two_commands_share_one_study_then_studies_and_show_read_it(
         "--threads",
         "1",
         "--storage",
-        storage_url,
+        pg_url,
     ]
     runs = [
         subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -160,22 +160,22 @@ def test_two_commands_share_one_study_then_studies_and_show_read_it(
     for run, (stdout, stderr) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, stderr
         assert "study smoke: 3/3 new finished trials" in stdout
-    trials = optuna.load_study(study_name="smoke", storage=storage_url).trials
+    trials = optuna.load_study(study_name="smoke", storage=pg_url).trials
     assert sorted(t.number for t in trials) == list(range(6))  # distinct numbers: none lost, none duplicated
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
 
-    studies = run_search("studies", "--storage", storage_url)
+    studies = run_search("studies", "--storage", pg_url)
     assert studies.returncode == 0, studies.stderr
     assert "smoke" in studies.stdout and "siamese" in studies.stdout  # a study in the storage, and definitions
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
     assert f"│ smoke │ {complete:>8} │" in studies.stdout
 
-    show = run_search("show", "--study", "smoke", "--storage", storage_url, "--top", "2")
+    show = run_search("show", "--study", "smoke", "--storage", pg_url, "--top", "2")
     assert show.returncode == 0, show.stderr
     best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert f"{best.value:.4f}" in show.stdout and "lr=" in show.stdout
 
-    changed = run_search("run", "--study", "smoke", "--trials", "1", "--folds", "3", "--storage", storage_url)
+    changed = run_search("run", "--study", "smoke", "--trials", "1", "--folds", "3", "--storage", pg_url)
     assert changed.returncode == 1
     assert "was created from a different definition" in one_error_line(changed)
 
