@@ -20,7 +20,6 @@ As in the stage, the race ends once one finalist is left and it has run `--floor
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ import numpy as np
 import optuna
 from scipy import stats
 
+from experiments.output import print_result
 from search.evaluation.ranking import RACE_SIGNIFICANCE, FinalistScore
 from search.evaluation.selection import MIN_REPEATS
 from search.evaluation.stats import behind_pvalue
@@ -146,11 +146,7 @@ def main() -> None:
         significance=args.significance,
         floor=args.floor,
     )
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:>15}: {value}")
+    print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":

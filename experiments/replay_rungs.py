@@ -12,10 +12,11 @@ adaptation to the pruned trials cannot be replayed; the trials are the original 
 from __future__ import annotations
 
 import argparse
-import json
 
 import optuna
 from optuna.trial import TrialState
+
+from experiments.output import print_result
 
 
 class TightenedAfter(optuna.pruners.BasePruner):
@@ -114,11 +115,7 @@ def main() -> None:
         "chosen_trial": chosen,
         "chosen_kept": chosen is not None and trained.get(chosen) == epochs,
     }
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:>18}: {value}")
+    print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":
