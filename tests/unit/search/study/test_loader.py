@@ -62,7 +62,7 @@ def test_siamese_fidelity_fits_the_time_budget() -> None:
     definition = load_definition("siamese")
     assert definition.n_folds == 4 and 12 <= definition.epochs <= 25 and definition.n_pairs == 1000
     assert (definition.sampler, definition.sampler_options["multivariate"]) == ("tpe", True)
-    assert (definition.pruner, definition.screen_folds) == ("median", None)
+    assert (definition.pruner, definition.screen_folds, definition.scored_folds) == ("median", 1, 2)
     assert definition.pruner_options == {"n_startup_trials": 10, "n_warmup_steps": 6}
     assert definition.fixed["family"] == "siamese"
 
