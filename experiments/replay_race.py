@@ -77,9 +77,6 @@ def race(
     def score(number: int, n: int) -> FinalistScore:
         return FinalistScore(number, 0.0, tuple(runs[number, seed][fold] for seed, fold in order[:n]))
 
-    def rank(s: FinalistScore) -> tuple[int, float]:  # the stage's order: fewer diverged folds, then the mean
-        return s.n_diverged, -s.mean
-
     alive, seen, trained = list(finalists), dict.fromkeys(finalists, 0), 0
     for start in range(0, len(order), chunk):
         end = min(start + chunk, len(order))
@@ -88,7 +85,7 @@ def race(
         if end == len(order):
             break
         scores = {n: score(n, end) for n in alive}
-        leader = min(scores.values(), key=rank)
+        leader = min(scores.values(), key=lambda s: s.rank_key)
         others = {n: s.fold_scores for n, s in scores.items() if n != leader.trial_number}
         if rule == "pooled":
             pvalues = pooled_pvalues(leader.fold_scores, others)
@@ -97,8 +94,8 @@ def race(
         alive = [n for n in alive if pvalues.get(n, 1.0) >= significance]
         if len(alive) == 1 and end >= floor * n_folds:
             break
-    chosen = min((score(n, seen[n]) for n in alive), key=rank)
-    full = min((score(n, len(order)) for n in finalists), key=rank)
+    chosen = min((score(n, seen[n]) for n in alive), key=lambda s: s.rank_key)
+    full = min((score(n, len(order)) for n in finalists), key=lambda s: s.rank_key)
     return {
         "fold_models": trained,
         "of": len(finalists) * len(order),

@@ -43,6 +43,11 @@ class FinalistScore:
         return statistics.fmean(self.fold_scores)
 
     @property
+    def rank_key(self) -> tuple[int, float]:
+        """Sort key, best first: fewer diverged folds, then the higher mean."""
+        return self.n_diverged, -self.mean
+
+    @property
     def std(self) -> float:
         values = self.fold_scores
         return statistics.stdev(values) if len(values) > 1 else 0.0

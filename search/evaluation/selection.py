@@ -146,7 +146,7 @@ def select_finalists(
         )
         for t in ranked
     ]
-    finalists.sort(key=lambda f: (f.dropped_after is not None, -(f.dropped_after or 0), *_rank(f)))
+    finalists.sort(key=lambda f: (f.dropped_after is not None, -(f.dropped_after or 0), *f.rank_key))
     selection = Selection(
         study_name=study.study_name,
         epochs=epochs,
@@ -206,15 +206,10 @@ def _score(
     )
 
 
-def _rank(score: FinalistScore) -> tuple[int, float]:
-    """Sort key, best first: fewer diverged folds, then the higher mean."""
-    return score.n_diverged, -score.mean
-
-
 def behind_the_leader(scores: Sequence[FinalistScore]) -> set[int]:
     """The racing rule: the trial numbers of the finalists that a one-sided paired t test over the same folds
-    puts behind the leader (the best by `_rank`). The leader itself is never among them."""
-    leader = min(scores, key=_rank)
+    puts behind the leader (the best by `FinalistScore.rank_key`). The leader itself is never among them."""
+    leader = min(scores, key=lambda s: s.rank_key)
     return {
         s.trial_number
         for s in scores
