@@ -34,12 +34,17 @@ def fold_epochs(trial: optuna.trial.FrozenTrial, screen_folds: int | None) -> in
     return screened + (folds - screen_folds) * epochs if trial.state == TrialState.COMPLETE else screened
 
 
+def finished_in_order(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The finished trials in the order they finished: the order the search found them."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.datetime_complete]
+    return sorted(trials, key=lambda t: t.datetime_complete)
+
+
 def curve(storage: str, study_name: str, x: str) -> tuple[list[float], list[float]]:
     """(cost so far, best value so far) at each completed trial, in the order trials finished."""
     study = optuna.load_study(study_name=study_name, storage=storage)
     screen = (study.user_attrs.get("definition") or {}).get("screen_folds")
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.datetime_complete]
-    trials.sort(key=lambda t: t.datetime_complete)
+    trials = finished_in_order(study)
     start = min(t.datetime_start for t in trials)
     cost, spent, best = [], 0, []
     for trial in trials:

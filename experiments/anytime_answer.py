@@ -1,0 +1,192 @@
+"""The anytime curve of the answer: the test accuracy of the configuration a pipeline names, against wall time.
+
+At `--checkpoints` equal steps of a search's wall time, the configuration the search names is its best-CV
+trial so far. Each distinct one is retrained at the study's evaluation length on the same `--draws` fresh
+draws (seeds 1000, 1001, ..., as `evaluate-best` uses) and scored on their test pairs. The rows go to the
+study's own `evaluations` table, so a second call trains nothing and the draws `evaluate-best` stored
+are reused. The last point of each curve is the pipeline's answer: the selection stage's chosen trial on
+25 draws, placed at the search's wall time plus `evaluate-best`'s (`--evaluate-minutes`, as measured,
+in the order of the runs). Wall time compares only runs made on one CPU, in one sitting.
+
+    python -m experiments.anytime_answer --out docs/anytime-answer.png --draws 10 \\
+        "all four folds=sqlite:///old.db" "two of four folds=sqlite:///new.db" --evaluate-minutes 37.6 15.6
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from matplotlib.figure import Figure
+from optuna.trial import FrozenTrial, TrialState
+
+from experiments.anytime import finished_in_order
+from experiments.output import print_result
+from models.data.sizes import DEFAULT_N_PAIRS
+from search.evaluation.evaluate import evaluate_candidates
+from search.evaluation.ranking import stored_selection
+from search.evaluation.results import Candidate
+from search.run.speed import run_layout
+from search.study.definition import stored_definition
+from search.study.record import TrialRecord
+
+ANSWER_DRAWS = 25  # evaluate-best's default: the pipeline's own answer
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    minutes: float  # wall time since the search's first trial started
+    trial_number: int  # the best-CV complete trial finished by then
+    cv: float  # its search value
+
+
+def incumbents(trials: Sequence[FrozenTrial]) -> list[tuple[float, FrozenTrial]]:
+    """(minutes, the best complete trial so far) each time the best changes; `trials` in the order they finished."""
+    if not trials:
+        return []
+    start = min(t.datetime_start for t in trials)
+    steps: list[tuple[float, FrozenTrial]] = []
+    for trial in trials:
+        if trial.state == TrialState.COMPLETE and (not steps or trial.value > steps[-1][1].value):
+            steps.append(((trial.datetime_complete - start).total_seconds() / 60, trial))
+    return steps
+
+
+def checkpoints(steps: Sequence[tuple[float, FrozenTrial]], end_minutes: float, n: int) -> list[Checkpoint]:
+    """The incumbent at each of n equal steps of the search's wall time, where one exists by then."""
+    found = []
+    for i in range(1, n + 1):
+        at = end_minutes * i / n
+        before = [trial for minutes, trial in steps if minutes <= at]
+        if before:
+            found.append(Checkpoint(at, before[-1].number, before[-1].value))
+    return found
+
+
+def _candidate(trial: FrozenTrial, epochs: int | None) -> Candidate:
+    net, train = TrialRecord.from_trial(trial).configs()
+    if epochs is not None:
+        train = dataclasses.replace(train, epochs=epochs)
+    return Candidate(
+        label=f"trial {trial.number}", net=net, train=train, trial_number=trial.number, trial_value=trial.value
+    )
+
+
+def curve(storage: str, study_name: str, *, n_checkpoints: int, draws: int, evaluate_minutes: float | None) -> dict:
+    """The checkpoints with their incumbents' test accuracy, and the pipeline's answer where one is stored."""
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    definition = stored_definition(study.user_attrs)
+    epochs = definition.evaluate_epochs if definition is not None else None
+    trials = finished_in_order(study)
+    end = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds() / 60
+    marks = checkpoints(incumbents(trials), end, n_checkpoints)
+    by_number = {t.number: t for t in trials}
+    selection = stored_selection(study)
+    layout = run_layout(definition, None, None)
+
+    def test(numbers: Sequence[int], n_draws: int) -> dict[int, dict]:
+        summary = evaluate_candidates(
+            [_candidate(by_number[n], epochs) for n in numbers],
+            study_name=study_name,
+            storage_url=storage,
+            draws=n_draws,
+            data_dir=None,
+            workers=layout.workers,
+            threads=layout.threads,
+            n_pairs=DEFAULT_N_PAIRS,
+            progress=None,
+        )
+        return {r.candidate.trial_number: r.accuracy.to_dict() for r in summary.configurations}
+
+    tested = test(sorted({m.trial_number for m in marks}), draws)
+    result = {
+        "search_minutes": end,
+        "epochs": epochs,
+        "checkpoints": [{**dataclasses.asdict(m), "test": tested[m.trial_number]} for m in marks],
+    }
+    if selection is not None:
+        chosen = selection.chosen.trial_number
+        result["answer"] = {
+            "trial_number": chosen,
+            "minutes": None if evaluate_minutes is None else end + evaluate_minutes,
+            "test": test([chosen], ANSWER_DRAWS)[chosen],
+        }
+    return result
+
+
+def plot(curves: dict[str, dict], out: Path) -> None:
+    figure = Figure(figsize=(7, 4))
+    axes = figure.subplots()
+    for label, data in curves.items():
+        marks = data["checkpoints"]
+        x = [m["minutes"] for m in marks]
+        y = [100 * m["test"]["mean"] for m in marks]
+        low = [100 * (m["test"]["mean"] - (m["test"]["ci_low"] or m["test"]["mean"])) for m in marks]
+        high = [100 * ((m["test"]["ci_high"] or m["test"]["mean"]) - m["test"]["mean"]) for m in marks]
+        line = axes.errorbar(x, y, yerr=[low, high], drawstyle="steps-post", capsize=2, label=f"{label}: search")
+        answer = data.get("answer")
+        if answer is not None and answer["minutes"] is not None:
+            mean = 100 * answer["test"]["mean"]
+            error = [[mean - 100 * answer["test"]["ci_low"]], [100 * answer["test"]["ci_high"] - mean]]
+            color = line.lines[0].get_color()
+            axes.plot([x[-1], answer["minutes"]], [y[-1], mean], ":", color=color)
+            axes.errorbar(
+                [answer["minutes"]],
+                [mean],
+                yerr=error,
+                fmt="*",
+                markersize=11,
+                capsize=3,
+                color=color,
+                label=f"{label}: answer after evaluate-best ({answer['minutes']:.1f} min, {mean:.2f} %)",
+            )
+    axes.set_xlabel("wall time (min): the search, then evaluate-best")
+    axes.set_ylabel("test accuracy of the named configuration (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="LABEL=STORAGE_URL or LABEL=STORAGE_URL#STUDY")
+    parser.add_argument("--study", default="siamese")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--checkpoints", type=int, default=8)
+    parser.add_argument("--draws", type=int, default=10, help="test draws per checkpoint's configuration")
+    parser.add_argument(
+        "--evaluate-minutes", type=float, nargs="*", default=[], help="evaluate-best's wall time per run"
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.evaluate_minutes and len(args.evaluate_minutes) != len(args.runs):
+        sys.exit(f"--evaluate-minutes: {len(args.evaluate_minutes)} values for {len(args.runs)} runs")
+    if not 1 <= args.checkpoints <= 50 or not 2 <= args.draws <= 100:
+        sys.exit(f"--checkpoints {args.checkpoints} --draws {args.draws}: give 1-50 checkpoints and 2-100 draws")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.basicConfig(level=logging.WARNING)
+    curves = {}
+    for i, run in enumerate(args.runs):
+        label, _, target = run.partition("=")
+        storage, _, study_name = target.partition("#")
+        minutes = args.evaluate_minutes[i] if args.evaluate_minutes else None
+        curves[label] = curve(
+            storage,
+            study_name or args.study,
+            n_checkpoints=args.checkpoints,
+            draws=args.draws,
+            evaluate_minutes=minutes,
+        )
+    plot(curves, args.out)
+    print_result({"out": str(args.out), **curves}, as_json=args.json)
+
+
+if __name__ == "__main__":
+    main()
