@@ -1,12 +1,12 @@
 """The anytime curve of the answer: the test accuracy of the configuration a pipeline names, against wall time.
 
-At `--checkpoints` equal steps of a search's wall time, the configuration the search names is its best-CV
-trial so far. Each distinct one is retrained at the study's evaluation length on the same `--draws` fresh
-draws (seeds 1000, 1001, ..., as `evaluate-best` uses) and scored on their test pairs. The rows go to the
-study's own `evaluations` table, so a second call trains nothing and the draws `evaluate-best` stored
-are reused. The last point of each curve is the pipeline's answer: the selection stage's chosen trial on
-25 draws, placed at the search's wall time plus `evaluate-best`'s (`--evaluate-minutes`, as measured,
-in the order of the runs). Wall time compares only runs made on one CPU, in one sitting.
+Through a search, the configuration it names is its best-CV trial so far: a step each time a better one
+finishes, held to the search's end. Each of those trials is retrained at the study's evaluation length on
+the same `--draws` fresh draws (seeds 1000, 1001, ..., as `evaluate-best` uses) and scored on their test
+pairs. The rows go to the study's own `evaluations` table, so a second call trains nothing and the draws
+`evaluate-best` stored are reused. The last point of each curve is the pipeline's answer: the selection
+stage's chosen trial on 25 draws, at the search's wall time plus `evaluate-best`'s (`--evaluate-minutes`,
+as measured, in the order of the runs). Wall time compares only runs made on one CPU, in one sitting.
 
     python -m experiments.anytime_answer --out docs/anytime-answer.png --draws 10 \\
         "all four folds=sqlite:///old.db" "two of four folds=sqlite:///new.db" --evaluate-minutes 37.6 15.6
@@ -29,12 +29,10 @@ from optuna.trial import FrozenTrial, TrialState
 from experiments.anytime import finished_in_order
 from experiments.output import print_result
 from models.data.sizes import DEFAULT_N_PAIRS
-from search.evaluation.evaluate import evaluate_candidates
+from search.evaluation.evaluate import evaluate_candidates, trial_candidate
 from search.evaluation.ranking import stored_selection
-from search.evaluation.results import Candidate
 from search.run.speed import run_layout
 from search.study.definition import stored_definition
-from search.study.record import TrialRecord
 
 ANSWER_DRAWS = 25  # evaluate-best's default: the pipeline's own answer
 
@@ -58,41 +56,27 @@ def incumbents(trials: Sequence[FrozenTrial]) -> list[tuple[float, FrozenTrial]]
     return steps
 
 
-def checkpoints(steps: Sequence[tuple[float, FrozenTrial]], end_minutes: float, n: int) -> list[Checkpoint]:
-    """The incumbent at each of n equal steps of the search's wall time, where one exists by then."""
-    found = []
-    for i in range(1, n + 1):
-        at = end_minutes * i / n
-        before = [trial for minutes, trial in steps if minutes <= at]
-        if before:
-            found.append(Checkpoint(at, before[-1].number, before[-1].value))
-    return found
+def checkpoints(steps: Sequence[tuple[float, FrozenTrial]], end_minutes: float) -> list[Checkpoint]:
+    """The named configuration at each step, and still at the search's end."""
+    marks = [Checkpoint(minutes, trial.number, trial.value) for minutes, trial in steps]
+    return [*marks, Checkpoint(end_minutes, marks[-1].trial_number, marks[-1].cv)] if marks else []
 
 
-def _candidate(trial: FrozenTrial, epochs: int | None) -> Candidate:
-    net, train = TrialRecord.from_trial(trial).configs()
-    if epochs is not None:
-        train = dataclasses.replace(train, epochs=epochs)
-    return Candidate(
-        label=f"trial {trial.number}", net=net, train=train, trial_number=trial.number, trial_value=trial.value
-    )
-
-
-def curve(storage: str, study_name: str, *, n_checkpoints: int, draws: int, evaluate_minutes: float | None) -> dict:
+def curve(storage: str, study_name: str, *, draws: int, evaluate_minutes: float | None) -> dict:
     """The checkpoints with their incumbents' test accuracy, and the pipeline's answer where one is stored."""
     study = optuna.load_study(study_name=study_name, storage=storage)
     definition = stored_definition(study.user_attrs)
     epochs = definition.evaluate_epochs if definition is not None else None
     trials = finished_in_order(study)
     end = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds() / 60
-    marks = checkpoints(incumbents(trials), end, n_checkpoints)
+    marks = checkpoints(incumbents(trials), end)
     by_number = {t.number: t for t in trials}
     selection = stored_selection(study)
     layout = run_layout(definition, None, None)
 
     def test(numbers: Sequence[int], n_draws: int) -> dict[int, dict]:
         summary = evaluate_candidates(
-            [_candidate(by_number[n], epochs) for n in numbers],
+            [trial_candidate(by_number[n], epochs) for n in numbers],
             study_name=study_name,
             storage_url=storage,
             draws=n_draws,
@@ -159,7 +143,6 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="LABEL=STORAGE_URL or LABEL=STORAGE_URL#STUDY")
     parser.add_argument("--study", default="siamese")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--checkpoints", type=int, default=8)
     parser.add_argument("--draws", type=int, default=10, help="test draws per checkpoint's configuration")
     parser.add_argument(
         "--evaluate-minutes", type=float, nargs="*", default=[], help="evaluate-best's wall time per run"
@@ -168,8 +151,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.evaluate_minutes and len(args.evaluate_minutes) != len(args.runs):
         sys.exit(f"--evaluate-minutes: {len(args.evaluate_minutes)} values for {len(args.runs)} runs")
-    if not 1 <= args.checkpoints <= 50 or not 2 <= args.draws <= 100:
-        sys.exit(f"--checkpoints {args.checkpoints} --draws {args.draws}: give 1-50 checkpoints and 2-100 draws")
+    if not 2 <= args.draws <= 100:
+        sys.exit(f"--draws {args.draws}: give 2-100 draws")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.basicConfig(level=logging.WARNING)
     curves = {}
@@ -180,7 +163,6 @@ def main() -> None:
         curves[label] = curve(
             storage,
             study_name or args.study,
-            n_checkpoints=args.checkpoints,
             draws=args.draws,
             evaluate_minutes=minutes,
         )

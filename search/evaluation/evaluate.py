@@ -142,7 +142,7 @@ def evaluate_best(
                 )
             by_number = {t.number: t for t in ranked}
             ranked = [by_number[f.trial_number] for f in selection.finalists][:top]
-        candidates = _cell_candidates(ranked, cells, epochs) if cells else [_trial_candidate(t, epochs) for t in ranked]
+        candidates = _cell_candidates(ranked, cells, epochs) if cells else [trial_candidate(t, epochs) for t in ranked]
         if not candidates:
             cell_keys = sorted({key for cell in cells for key in cell})
             raise EvaluationError(
@@ -188,9 +188,10 @@ def with_epochs(train: TrainConfig, epochs: int | None) -> TrainConfig:
     return train if epochs is None else dataclasses.replace(train, epochs=epochs)
 
 
-def _trial_candidate(
+def trial_candidate(
     trial: FrozenTrial, epochs: int | None, *, label: str | None = None, cell: Mapping[str, Any] | None = None
 ) -> Candidate:
+    """A trial's configuration as a candidate, at `epochs` (None: the trial's own)."""
     net, train = TrialRecord.from_trial(trial).configs()
     train = with_epochs(train, epochs)
     return Candidate(
@@ -214,7 +215,7 @@ def _cell_candidates(
         if best is None:
             logger.warning("cell %s has no complete trial; it is left out of the comparison", label)
             continue
-        candidates.append(_trial_candidate(best, epochs, label=label, cell=dict(cell)))
+        candidates.append(trial_candidate(best, epochs, label=label, cell=dict(cell)))
     return candidates
 
 
