@@ -34,6 +34,13 @@ def fold_epochs(trial: optuna.trial.FrozenTrial, screen_folds: int | None) -> in
     return screened + (folds - screen_folds) * epochs if trial.state == TrialState.COMPLETE else screened
 
 
+def parse_run(run: str, default_study: str) -> tuple[str, str, str]:
+    """(label, storage URL, study name) of a `LABEL=STORAGE_URL` or `LABEL=STORAGE_URL#STUDY` argument."""
+    label, _, target = run.partition("=")
+    storage, _, study_name = target.partition("#")
+    return label, storage, study_name or default_study
+
+
 def finished_in_order(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The finished trials in the order they finished: the order the search found them."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.datetime_complete]
@@ -67,9 +74,8 @@ def main() -> None:
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
     for run in args.runs:
-        label, _, target = run.partition("=")
-        storage, _, study_name = target.partition("#")
-        cost, best = curve(storage, study_name or args.study, args.x)
+        label, storage, study_name = parse_run(run, args.study)
+        cost, best = curve(storage, study_name, args.x)
         unit = "min" if args.x == "minutes" else "fold-epochs"
         axes.step(cost, best, where="post", label=f"{label} ({cost[-1]:,.0f} {unit}, best {best[-1]:.1f} %)")
         axes.plot(cost[-1:], best[-1:], "o", color=axes.lines[-1].get_color())

@@ -26,15 +26,14 @@ import optuna
 from matplotlib.figure import Figure
 from optuna.trial import FrozenTrial, TrialState
 
-from experiments.anytime import finished_in_order
+from experiments.anytime import finished_in_order, parse_run
 from experiments.output import print_result
 from models.data.sizes import DEFAULT_N_PAIRS
+from search.defaults import DEFAULT_DRAWS
 from search.evaluation.evaluate import evaluate_candidates, trial_candidate
 from search.evaluation.ranking import stored_selection
 from search.run.speed import run_layout
 from search.study.definition import stored_definition
-
-ANSWER_DRAWS = 25  # evaluate-best's default: the pipeline's own answer
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ def curve(storage: str, study_name: str, *, draws: int, evaluate_minutes: float 
         result["answer"] = {
             "trial_number": chosen,
             "minutes": None if evaluate_minutes is None else end + evaluate_minutes,
-            "test": test([chosen], ANSWER_DRAWS)[chosen],
+            "test": test([chosen], DEFAULT_DRAWS)[chosen],
         }
     return result
 
@@ -157,15 +156,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     curves = {}
     for i, run in enumerate(args.runs):
-        label, _, target = run.partition("=")
-        storage, _, study_name = target.partition("#")
+        label, storage, study_name = parse_run(run, args.study)
         minutes = args.evaluate_minutes[i] if args.evaluate_minutes else None
-        curves[label] = curve(
-            storage,
-            study_name or args.study,
-            draws=args.draws,
-            evaluate_minutes=minutes,
-        )
+        curves[label] = curve(storage, study_name, draws=args.draws, evaluate_minutes=minutes)
     plot(curves, args.out)
     print_result({"out": str(args.out), **curves}, as_json=args.json)
 
