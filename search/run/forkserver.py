@@ -8,6 +8,7 @@ a torch thread pool, so forking it is safe where forking the command's own proce
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import multiprocessing.connection
 import multiprocessing.forkserver
@@ -16,13 +17,22 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-__all__ = ["PRELOAD", "exit_with_parent", "process_context", "start_helper_processes", "start_pool_worker"]
+__all__ = [
+    "PRELOAD",
+    "exit_with_parent",
+    "process_context",
+    "run_interruptibly",
+    "start_helper_processes",
+    "start_pool_worker",
+]
 
 # Imported once by the server: the search worker's modules (torch, optuna & co. with them) and what torch
 # imports lazily on a process's first optimizer (1.3-1.5 s a process otherwise).
 PRELOAD = ("search.run.workers", "torch._dynamo")
+Result = TypeVar("Result")
 QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"  # see start_helper_processes
 
 
@@ -36,33 +46,76 @@ def process_context() -> Any:
 
 
 def start_helper_processes(ctx: Any) -> None:
-    """Start multiprocessing's helper processes (resource tracker, fork server) deaf to Ctrl-C.
+    """Start multiprocessing's helper processes (resource tracker, fork server) deaf to Ctrl-C, losing none.
 
     A terminal's Ctrl-C reaches every process of the command. These two would print a traceback if it
-    came while they import (the fork server imports torch: seconds). SIG_IGN survives their exec, and
-    the processes the fork server forks inherit it until they set their own (`restore_interrupts`, or
-    a search worker's handler). A Ctrl-C in the few milliseconds this takes is lost.
+    came while they import (the fork server imports torch: seconds). The resource tracker guards itself
+    (it is spawned with SIGINT blocked and ignores it before unblocking). The fork server is spawned here
+    with SIGINT blocked, as the tracker is: the mask survives its exec, and it ignores SIGINT once it has
+    imported, which discards one that came meanwhile. The processes it forks inherit the mask until they
+    set their own (`start_pool_worker`, or a search worker's handler). In this process a Ctrl-C that
+    came while SIGINT was blocked stays pending, and is raised when it is unblocked: never lost.
     """
     if threading.current_thread() is not threading.main_thread():  # signal.signal is for the main thread only
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The tracker unlinks the command's semaphores when it dies; after a `kill -9` it would warn of
     # "leaked semaphore objects" while doing just that. It takes its -W options from ours.
     sys.warnoptions.append(QUIET_TRACKER)
     try:
-        mp.resource_tracker.ensure_running()
+        mp.resource_tracker.ensure_running()  # blocks and unblocks SIGINT itself (see its `main`)
         if ctx.get_start_method() == "forkserver":
-            mp.forkserver.ensure_running()
+            with _sigint_blocked():
+                mp.forkserver.ensure_running()
     finally:
         sys.warnoptions.remove(QUIET_TRACKER)
-        signal.signal(signal.SIGINT, previous)
 
 
-def start_pool_worker() -> None:
-    """A stage's pool worker (search.run.process_pool) as it starts: Ctrl-C interrupts it again, as in any
-    Python process, and it ends when its command dies."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT held pending in this thread (and in the processes it starts) for the block's length."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no masks, and no fork server either
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a Ctrl-C that came meanwhile lands here
+
+
+_stopping: Any = None  # the pool's stop flag, in a pool worker (start_pool_worker)
+
+
+def start_pool_worker(stopping: Any) -> None:
+    """A stage's pool worker (search.run.process_pool) as it starts: deaf to Ctrl-C while it waits for a job
+    (`run_interruptibly` hears it during one), and it ends when its command dies.
+
+    Idle, a KeyboardInterrupt would end the worker's loop with a traceback; the command that got the same
+    Ctrl-C shuts the pool down instead. `stopping` (an Event) is set by the command when it does: a job
+    the worker takes after that is not started."""
+    global _stopping
+    _stopping = stopping
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also drops a Ctrl-C held since the fork
+    _unblock_sigint()
     exit_with_parent()
+
+
+def run_interruptibly(function: Callable[..., Result], /, **kwargs: Any) -> Result:
+    """`function(**kwargs)` in a pool worker, stopped by Ctrl-C as in any Python process: the
+    KeyboardInterrupt goes back to the command as the job's error. Not started once the pool is stopping."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        if _stopping is not None and _stopping.is_set():  # after the handler: a SIGINT before it was ignored
+            raise KeyboardInterrupt
+        return function(**kwargs)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _unblock_sigint() -> None:
+    """Let Ctrl-C reach a process forked from the fork server, which holds SIGINT blocked (start_helper_processes)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def exit_with_parent() -> None:

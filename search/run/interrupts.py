@@ -12,9 +12,11 @@ KeyboardInterrupt into a RuntimeError caused by it; `is_interrupt` still reads t
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -78,3 +80,24 @@ def _quiet_when_recorded(unraisable: Any) -> None:
     if isinstance(unraisable.exc_value, KeyboardInterrupt) and _received.is_set():
         return  # recorded: raise_if_interrupted raises it again where it can propagate
     _default_unraisable_hook(unraisable)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """A Ctrl-C inside the block reaches this process's handler when the block ends, not where it lands.
+
+    For starting worker processes: a KeyboardInterrupt inside `Process.start` (which waits for the fork
+    server to fork) would leave a child that nobody joins, and that child fails with a traceback once
+    the command has gone. (The main thread only: signal handlers live there.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if came:
+            signal.raise_signal(signal.SIGINT)  # to the handler it was meant for

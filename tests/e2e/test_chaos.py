@@ -347,6 +347,27 @@ def test_ctrl_c_while_a_run_starts_says_so(
     pytest.fail(f"no Ctrl-C landed inside the start in 4 tries (the last {delay / 0.6:.2f} s after it began)")
 
 
+# 0 s: the pool's workers are still starting (the fork server imports torch); 4 s: they train.
+@pytest.mark.parametrize("delay", [0.0, 4.0])
+def test_ctrl_c_while_evaluate_best_trains_in_its_workers_stops_cleanly(
+    sqlite_url: str, tmp_path: Path, delay: float
+) -> None:
+    """Ctrl-C while the selection stage starts or trains its two pool workers (forked from the fork server,
+    which holds SIGINT blocked): the command says what is kept and exits 130 at once; no traceback, no
+    process outlives it, and the claims are released so the next command trains the runs at once."""
+    add_trials(sqlite_url, "tiny", [{"lr": 0.05, "value": 0.6}, {"lr": 0.1, "value": 0.7}])
+    args = ("evaluate-best", "--study", "tiny", "--storage", sqlite_url, "--epochs", "200", "--draws", "2")
+    run = Run(tmp_path, *args, "--finalists", "2", "--repeats", "1", "--no-race", "--workers", "2", "--threads", "1")
+    _wait_until(run, lambda: claims_of(sqlite_url, run.process.pid) >= 2)  # both selection runs handed out
+    time.sleep(delay)
+    run.watch()
+    os.killpg(run.process.pid, signal.SIGINT)
+    code, _, stderr = run.finish(timeout=30)  # the 200-epoch jobs would take minutes: they are stopped
+    assert code == 130, stderr
+    assert "interrupted" in stderr, stderr
+    assert claims_of(sqlite_url, run.process.pid) == 0
+
+
 @pytest.mark.postgres
 def test_ctrl_c_mid_run_stops_cleanly_and_counts_exactly(pg_cluster: str, tmp_path: Path) -> None:
     run = Run(tmp_path, *_run_args(pg_cluster, 100, "--workers", "2", "--epochs", "20"))

@@ -165,3 +165,64 @@ def test_a_ctrl_c_turned_into_another_error_while_the_cli_loads_says_nothing_was
     )
     assert done.returncode == 130, done.stderr
     assert done.stderr == STARTING
+
+
+def test_a_ctrl_c_inside_a_deferred_block_reaches_the_handler_when_it_ends() -> None:
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        from search.run.interrupts import interrupts_deferred, record_interrupts
+        record_interrupts()
+        try:
+            with interrupts_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                sum(range(100_000))  # the handler would have run here
+                print("went on", flush=True)
+        except KeyboardInterrupt:
+            print("raised at the end", flush=True)
+        with interrupts_deferred():
+            pass
+        print("no Ctrl-C, no error", flush=True)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines() == ["went on", "raised at the end", "no Ctrl-C, no error"], done.stderr
+    assert done.stderr == ""
+
+
+_POOL_SCRIPT = """
+import os, signal, sys, time, weakref
+from search.run.interrupts import record_interrupts
+from search.run.process_pool import JobPool
+record_interrupts()
+
+class Thing:
+    pass
+
+def callback(_ref):
+    os.kill(os.getpid(), signal.SIGINT)  # dropped here, as a Ctrl-C during an import or a collection is
+    sum(range(10_000))
+
+thing = Thing()
+ref = weakref.ref(thing, callback)
+del thing
+started = time.monotonic()
+try:
+    with JobPool(workers={workers}, threads=1) as pool:
+        for _ in pool.run(lambda threads: time.sleep(60), [(0, {{}}), (1, {{}})]):
+            print("a job ran", flush=True)
+except KeyboardInterrupt:
+    print("raised", time.monotonic() - started < 30, flush=True)
+"""
+
+
+def test_a_dropped_ctrl_c_stops_a_pool_before_its_jobs_train() -> None:
+    """A Ctrl-C that Python dropped (search.run.interrupts) is raised by the pool's next look, not after
+    every job has trained: in the command's own process and with worker processes."""
+    for workers in (1, 2):
+        script = textwrap.dedent(_POOL_SCRIPT).format(workers=workers)
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, start_new_session=True
+        )
+        assert done.stdout.splitlines() == ["raised True"], (workers, done.stderr)
+        assert done.stderr == ""
