@@ -33,6 +33,7 @@ __all__ = [
 # imports lazily on a process's first optimizer (1.3-1.5 s a process otherwise).
 PRELOAD = ("search.run.workers", "torch._dynamo")
 Result = TypeVar("Result")
+_HAVE_SIGMASK = hasattr(signal, "pthread_sigmask")  # Windows has no signal masks (and no fork server)
 QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"  # see start_helper_processes
 
 
@@ -73,7 +74,7 @@ def start_helper_processes(ctx: Any) -> None:
 @contextlib.contextmanager
 def _sigint_blocked() -> Iterator[None]:
     """SIGINT held pending in this thread (and in the processes it starts) for the block's length."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no masks, and no fork server either
+    if not _HAVE_SIGMASK:
         yield
         return
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -114,7 +115,7 @@ def run_interruptibly(function: Callable[..., Result], /, **kwargs: Any) -> Resu
 
 def _unblock_sigint() -> None:
     """Let Ctrl-C reach a process forked from the fork server, which holds SIGINT blocked (start_helper_processes)."""
-    if hasattr(signal, "pthread_sigmask"):
+    if _HAVE_SIGMASK:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
