@@ -132,6 +132,12 @@ def _trial_loop(
             raise
         except optuna.exceptions.UpdateFinishedTrialError as error:  # failed as stale by another worker meanwhile
             logger.warning("worker %d: %s", job.index, error)
+        except ValueError as error:
+            # The same behind the proxy (its lease swept while this worker stalled): Optuna reads the trial's
+            # state before it tells and refuses with a plain ValueError instead.
+            if not str(error).startswith("Cannot tell a "):
+                raise
+            logger.warning("worker %d: %s (failed as stale meanwhile)", job.index, error)
         except Exception as error:
             # When the database is gone, Optuna's failed attempt to record the trial's end hides our
             # StorageOutage behind an UnboundLocalError of its own (_run_trial's `finally`): unwrap it.
